@@ -1,0 +1,341 @@
+//! Drift of one feature in one window against its reference profile: every configured statistic,
+//! its threshold and the verdict.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::columns::FeatureKind;
+use crate::profile::FeatureProfile;
+use crate::state::FeatureState;
+use crate::stats::divergence::as_weights;
+use crate::stats::ks::ks_2samp_sorted;
+use crate::stats::wasserstein::{normalise_wasserstein, wasserstein_sorted};
+use crate::stats::{Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi};
+
+/// Default minimum number of values a window needs before it gets a verdict.
+///
+/// Bin-based distances have a noise floor: with `k` bins and `n` values drawn from the reference
+/// itself, the Jensen-Shannon distance is about `sqrt((k - 1) / (8 n ln 2))`, which is 0.06 for
+/// the default 12 bins at `n = 500` and crosses the default 0.1 threshold below `n = 200`.
+pub const DEFAULT_MIN_SAMPLES: u64 = 500;
+
+/// Which statistics to compute, which of them vote, and their thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSettings {
+    /// Methods computed and reported for every feature (KS and Wasserstein only for numeric ones).
+    /// Verdict methods are always computed as well.
+    pub methods: Vec<Method>,
+    /// Methods whose threshold crossing makes a numeric feature drift.
+    pub numeric_verdict: Vec<Method>,
+    /// Methods whose threshold crossing makes a categorical feature drift.
+    pub categorical_verdict: Vec<Method>,
+    /// Fixed thresholds that replace the defaults (p-value methods: significance level).
+    pub thresholds: BTreeMap<Method, f64>,
+    /// Windows with fewer values report "insufficient data" and never drift.
+    pub min_samples: u64,
+}
+
+impl Default for DriftSettings {
+    fn default() -> Self {
+        Self {
+            methods: Method::ALL.to_vec(),
+            numeric_verdict: vec![Method::WassersteinNormed, Method::JensenShannon],
+            categorical_verdict: vec![Method::JensenShannon],
+            thresholds: BTreeMap::new(),
+            min_samples: DEFAULT_MIN_SAMPLES,
+        }
+    }
+}
+
+impl DriftSettings {
+    /// The verdict methods for a feature kind.
+    pub fn verdict_methods(&self, kind: FeatureKind) -> &[Method] {
+        match kind {
+            FeatureKind::Numeric => &self.numeric_verdict,
+            FeatureKind::Categorical => &self.categorical_verdict,
+        }
+    }
+
+    /// Methods computed for a feature kind: the configured ones plus its verdict methods, in
+    /// [`Method::ALL`] order, without the numeric-only ones for categorical features.
+    pub fn methods_for(&self, kind: FeatureKind) -> Vec<Method> {
+        Method::ALL
+            .into_iter()
+            .filter(|m| self.methods.contains(m) || self.verdict_methods(kind).contains(m))
+            .filter(|m| kind == FeatureKind::Numeric || !m.numeric_only())
+            .collect()
+    }
+
+    /// The fixed threshold of a method (configured, else [`Method::default_threshold`]).
+    pub fn fixed_threshold(&self, method: Method) -> f64 {
+        self.thresholds.get(&method).copied().unwrap_or_else(|| method.default_threshold())
+    }
+}
+
+/// Where a threshold came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdSource {
+    /// A fixed value (default or configured).
+    Fixed,
+    /// `mean + 3 std` over reference chunks of the same size.
+    Calibrated,
+}
+
+/// A threshold as applied.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The value compared with the statistic (`Above`) or the p-value (`Below`).
+    pub value: f64,
+    /// How the comparison goes.
+    pub direction: Direction,
+    /// Where the value came from.
+    pub source: ThresholdSource,
+}
+
+/// Whether a window could be judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FeatureStatus {
+    /// Statistics computed and judged.
+    Ok,
+    /// Fewer values than the minimum sample size: statistics are shown, no verdict (edge case E9).
+    InsufficientData {
+        /// The minimum that was not reached.
+        min_samples: u64,
+    },
+    /// The window has no usable value for this feature (edge case E6).
+    NoData {
+        /// Why.
+        reason: String,
+    },
+    /// The reference has no usable value for this feature (edge case E5).
+    NoReference {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One statistic of one feature in one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodResult {
+    /// The statistic.
+    pub method: Method,
+    /// The distance, or the test statistic (KS `D`, chi-square). `None` when undefined.
+    pub value: Option<f64>,
+    /// The p-value of a test (KS, chi-square).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// Degrees of freedom (chi-square).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dof: Option<u64>,
+    /// The threshold applied.
+    pub threshold: Threshold,
+    /// Whether this method votes on the feature's verdict.
+    pub verdict_method: bool,
+    /// Whether the value crosses its threshold; `None` without a value or a verdict.
+    pub drift: Option<bool>,
+}
+
+impl MethodResult {
+    /// The number compared with the threshold: the p-value for tests, else the value.
+    pub fn compared_value(&self) -> Option<f64> {
+        match self.threshold.direction {
+            Direction::Below => self.p_value,
+            Direction::Above => self.value,
+        }
+    }
+}
+
+/// A category seen in the window but not in the reference (edge case E8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCategory {
+    /// The category.
+    pub value: String,
+    /// How often it appeared in the window.
+    pub count: u64,
+}
+
+/// Drift of one feature in one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDrift {
+    /// Feature name.
+    pub feature: String,
+    /// Numeric or categorical.
+    pub kind: FeatureKind,
+    /// Whether it could be judged.
+    #[serde(flatten)]
+    pub status: FeatureStatus,
+    /// Usable values in the window.
+    pub count: u64,
+    /// Missing values in the window (null, NaN, infinities).
+    pub missing: u64,
+    /// The verdict: any verdict method crossed its threshold. `None` when not judged.
+    pub drift: Option<bool>,
+    /// Every computed statistic.
+    pub methods: Vec<MethodResult>,
+    /// Categories the reference never had, most frequent first (categorical features).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub new_categories: Vec<NewCategory>,
+}
+
+impl FeatureDrift {
+    /// The result of `method`, if computed.
+    pub fn method(&self, method: Method) -> Option<&MethodResult> {
+        self.methods.iter().find(|m| m.method == method)
+    }
+}
+
+/// Computes every configured statistic for a feature's window `state` against `profile`.
+///
+/// `calibrated` holds calibrated thresholds for this feature (they replace fixed ones for distance
+/// methods; p-value methods always use their significance level).
+pub fn evaluate(
+    profile: &FeatureProfile,
+    state: &FeatureState,
+    settings: &DriftSettings,
+    calibrated: Option<&BTreeMap<Method, f64>>,
+) -> FeatureDrift {
+    let kind = profile.kind();
+    let count = state.count();
+    let missing = state.missing();
+    let mut report = FeatureDrift {
+        feature: profile.name().to_string(),
+        kind,
+        status: FeatureStatus::Ok,
+        count,
+        missing,
+        drift: None,
+        methods: Vec::new(),
+        new_categories: new_categories(state),
+    };
+    if profile.count() == 0 {
+        report.status = FeatureStatus::NoReference {
+            reason: format!("all {} reference values are missing", profile.missing()),
+        };
+        return report;
+    }
+    if count == 0 {
+        report.status = FeatureStatus::NoData {
+            reason: if missing > 0 {
+                format!("all {missing} values in the window are missing")
+            } else {
+                "no values in the window".to_string()
+            },
+        };
+        return report;
+    }
+    if count < settings.min_samples {
+        report.status = FeatureStatus::InsufficientData { min_samples: settings.min_samples };
+    }
+    let judged = report.status == FeatureStatus::Ok;
+    let verdict_methods = settings.verdict_methods(kind);
+    let computed = Computed::new(profile, state);
+    for method in settings.methods_for(kind) {
+        let (value, p_value, dof) = computed.statistic(method);
+        let threshold = match (method.direction(), calibrated.and_then(|c| c.get(&method))) {
+            (Direction::Above, Some(&v)) => Threshold { value: v, direction: Direction::Above, source: ThresholdSource::Calibrated },
+            (direction, _) => Threshold { value: settings.fixed_threshold(method), direction, source: ThresholdSource::Fixed },
+        };
+        let verdict_method = verdict_methods.contains(&method);
+        let compared = match threshold.direction {
+            Direction::Below => p_value,
+            Direction::Above => value,
+        };
+        let drift = if judged {
+            compared.map(|v| match threshold.direction {
+                Direction::Above => v > threshold.value,
+                Direction::Below => v < threshold.value,
+            })
+        } else {
+            None
+        };
+        report.methods.push(MethodResult { method, value, p_value, dof, threshold, verdict_method, drift });
+    }
+    if judged {
+        let votes: Vec<Option<bool>> =
+            report.methods.iter().filter(|m| m.verdict_method).map(|m| m.drift).collect();
+        report.drift = if votes.is_empty() || votes.iter().all(Option::is_none) {
+            None
+        } else {
+            Some(votes.iter().any(|v| *v == Some(true)))
+        };
+    }
+    report
+}
+
+fn new_categories(state: &FeatureState) -> Vec<NewCategory> {
+    let FeatureState::Categorical(s) = state else { return Vec::new() };
+    let mut v: Vec<NewCategory> =
+        s.unseen.iter().map(|(k, n)| NewCategory { value: k.clone(), count: *n }).collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    v.truncate(20);
+    v
+}
+
+/// Inputs shared by the statistics of one window, prepared once.
+struct Computed<'a> {
+    reference: Vec<u64>,
+    current: &'a [u64],
+    reference_sample: &'a [f64],
+    current_sorted: Vec<f64>,
+    reference_std: f64,
+}
+
+impl<'a> Computed<'a> {
+    fn new(profile: &'a FeatureProfile, state: &'a FeatureState) -> Self {
+        let (reference_sample, current_sorted, reference_std) = match (profile, state) {
+            (FeatureProfile::Numeric(p), FeatureState::Numeric(s)) => {
+                let mut v = s.values.clone();
+                v.sort_unstable_by(f64::total_cmp);
+                (p.sample.as_slice(), v, p.std.unwrap_or(0.0))
+            }
+            _ => (&[][..], Vec::new(), 0.0),
+        };
+        Self {
+            reference: profile.reference_histogram(),
+            current: state.histogram(),
+            reference_sample,
+            current_sorted,
+            reference_std,
+        }
+    }
+
+    /// `(value, p_value, dof)` of one statistic.
+    fn statistic(&self, method: Method) -> (Option<f64>, Option<f64>, Option<u64>) {
+        let weights = || (as_weights(&self.reference), as_weights(self.current));
+        match method {
+            Method::Psi => (psi(&self.reference, self.current), None, None),
+            Method::Kl => (kl(&self.reference, self.current), None, None),
+            Method::JensenShannon => {
+                let (p, q) = weights();
+                (jensen_shannon(&p, &q), None, None)
+            }
+            Method::Hellinger => {
+                let (p, q) = weights();
+                (hellinger(&p, &q), None, None)
+            }
+            Method::LInfinity => {
+                let (p, q) = weights();
+                (l_infinity(&p, &q), None, None)
+            }
+            Method::Chi2 => match chi2_homogeneity(&self.reference, self.current) {
+                Some(r) => (Some(r.statistic), Some(r.p_value), Some(r.dof)),
+                None => (None, None, None),
+            },
+            Method::Ks => match ks_2samp_sorted(self.reference_sample, &self.current_sorted) {
+                Some(r) => (Some(r.statistic), Some(r.p_value), None),
+                None => (None, None, None),
+            },
+            Method::Wasserstein => (wasserstein_sorted(self.reference_sample, &self.current_sorted), None, None),
+            Method::WassersteinNormed => (
+                wasserstein_sorted(self.reference_sample, &self.current_sorted)
+                    .map(|w| normalise_wasserstein(w, self.reference_std)),
+                None,
+                None,
+            ),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `driftwatch analyze`: batch drift analysis of a prediction log.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use analyzer::batch::{AnalysisSettings, Chunking, ThresholdMode};
+use analyzer::profile::Calibration;
+use analyzer::time::TimestampFormat;
+use analyzer::{DriftSettings, Method, ReferenceProfile, Table, analyze, calibrate};
+use anyhow::Context;
+
+use crate::cli::{AnalyzeArgs, GlobalArgs, ReportFormat, ThresholdArg};
+use crate::commands::{profile_options, read_data, select_features};
+use crate::output;
+use crate::progress::Bar;
+
+/// Exit status when `--fail-on-drift` is set and a chunk drifts.
+const EXIT_DRIFT: u8 = 3;
+
+/// Runs `driftwatch analyze`.
+pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(args)?;
+    let reference_is_profile = is_profile(&args.reference);
+    let mut text_columns: BTreeSet<String> = args.features.categorical.iter().cloned().collect();
+    if args.chunk_period.is_some() {
+        text_columns.insert(args.timestamp_column.clone());
+    }
+    let current = read_data(&args.current, text_columns.clone(), global.quiet)?;
+    let bar = Bar::new(global.quiet);
+
+    let (profile, features, calibration) = if reference_is_profile {
+        let profile = ReferenceProfile::load(&args.reference)?;
+        let features = profile_features(args, &profile, &current)?;
+        let calibration = match settings.threshold_mode {
+            ThresholdMode::Fixed => None,
+            ThresholdMode::Calibrated => Some(stored_calibration(&profile, args, &current, &settings)?),
+        };
+        (profile, features, calibration)
+    } else {
+        let reference = read_data(&args.reference, text_columns, global.quiet)?;
+        let excluded = [args.timestamp_column.as_str()];
+        let features = select_features(&args.features, &[&reference, &current], &excluded)?;
+        let profile = ReferenceProfile::fit(&reference, &features, &profile_options(&args.features)?)?;
+        let calibration = match settings.threshold_mode {
+            ThresholdMode::Fixed => None,
+            ThresholdMode::Calibrated => {
+                let size = calibration_chunk_size(args, &current, &settings)?;
+                Some(calibrate(&profile, &features, &reference, size, &settings.drift, &bar)?)
+            }
+        };
+        (profile, features, calibration)
+    };
+
+    let report = analyze(&profile, &features, &current, &settings, calibration.as_ref(), &bar)?;
+    let rendered = match args.format {
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Table => output::render_table(&report, &shown_methods(args)),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, rendered).with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            if let Err(e) = out.write_all(rendered.as_bytes()).and_then(|()| out.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e.into());
+            }
+        }
+    }
+    let drifted = report.chunks.iter().any(|c| !c.drifted_features.is_empty());
+    Ok(if args.fail_on_drift && drifted { ExitCode::from(EXIT_DRIFT) } else { ExitCode::SUCCESS })
+}
+
+fn is_profile(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {
+    let chunking = match (args.chunk_size, args.chunk_period) {
+        (Some(rows), _) => Chunking::Size { rows },
+        (None, Some(period)) => Chunking::Period {
+            millis: i64::try_from(period.as_millis()).context("--chunk-period is too long")?,
+            column: args.timestamp_column.clone(),
+            format: args.timestamp_format.parse::<TimestampFormat>().unwrap_or_default(),
+        },
+        (None, None) => Chunking::Whole,
+    };
+    let mut drift = DriftSettings::default();
+    if !args.methods.is_empty() {
+        drift.methods = dedup(&args.methods);
+    }
+    if !args.verdict_methods.is_empty() {
+        let v = dedup(&args.verdict_methods);
+        drift.categorical_verdict = v.iter().copied().filter(|m| !m.numeric_only()).collect();
+        drift.numeric_verdict = v;
+    }
+    drift.thresholds = args.thresholds.iter().copied().collect();
+    drift.min_samples = args.min_samples;
+    Ok(AnalysisSettings {
+        chunking,
+        drift,
+        threshold_mode: match args.threshold_mode {
+            ThresholdArg::Fixed => ThresholdMode::Fixed,
+            ThresholdArg::Calibrated => ThresholdMode::Calibrated,
+        },
+        dataset_drift_share: args.dataset_drift_share,
+    })
+}
+
+fn dedup(methods: &[Method]) -> Vec<Method> {
+    let mut seen = BTreeSet::new();
+    methods.iter().copied().filter(|m| seen.insert(*m)).collect()
+}
+
+/// The methods the table shows: the verdict methods, plus those named with `--methods`.
+fn shown_methods(args: &AnalyzeArgs) -> Vec<Method> {
+    dedup(&args.methods)
+}
+
+/// Features when the reference is a profile: `--features` (each must be in the profile and the
+/// current file) or the profile's features minus `--exclude`.
+fn profile_features(args: &AnalyzeArgs, profile: &ReferenceProfile, current: &Table) -> anyhow::Result<Vec<String>> {
+    if !args.features.features.is_empty() {
+        let mut problems = Vec::new();
+        for f in &args.features.features {
+            if profile.feature(f).is_none() {
+                problems.push(format!(
+                    "the profile {} has no feature `{f}` (named in --features); it has: {}",
+                    args.reference.display(),
+                    profile.feature_names().join(", ")
+                ));
+            }
+            if !current.has_column(f) {
+                problems.push(format!(
+                    "{} has no column `{f}` (named in --features); its columns are: {}",
+                    current.path.display(),
+                    current.column_names().join(", ")
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            anyhow::bail!(problems.join("\n"));
+        }
+        return Ok(args.features.features.clone());
+    }
+    Ok(profile.feature_names().into_iter().filter(|f| !args.features.exclude.contains(f)).collect())
+}
+
+/// Rows per calibration chunk: `--chunk-size`, else the mean rows per current chunk.
+fn calibration_chunk_size(args: &AnalyzeArgs, current: &Table, settings: &AnalysisSettings) -> anyhow::Result<usize> {
+    if let Some(rows) = args.chunk_size {
+        return Ok(rows);
+    }
+    match &settings.chunking {
+        Chunking::Whole => Ok(current.num_rows),
+        chunking => {
+            let chunks = analyzer::batch::count_chunks(current, chunking)?.max(1);
+            Ok((current.num_rows / chunks).max(1))
+        }
+    }
+}
+
+fn stored_calibration(
+    profile: &ReferenceProfile,
+    args: &AnalyzeArgs,
+    current: &Table,
+    settings: &AnalysisSettings,
+) -> anyhow::Result<Calibration> {
+    let size = calibration_chunk_size(args, current, settings)?;
+    profile.calibrations.iter().find(|c| c.chunk_size == size).cloned().ok_or_else(|| {
+        let have: Vec<String> = profile.calibrations.iter().map(|c| c.chunk_size.to_string()).collect();
+        anyhow::anyhow!(
+            "the profile {} has no thresholds calibrated for chunks of {size} rows (it has: {}); \
+             refit it with `driftwatch profile --calibrate-chunk-size {size}` or pass the reference data file",
+            args.reference.display(),
+            if have.is_empty() { "none".to_string() } else { have.join(", ") }
+        )
+    })
+}

@@ -1,0 +1,29 @@
+//! `driftwatch`: the command-line entry point. This file only wires the subcommands to the
+//! library crates; each subcommand lives in `src/commands/`.
+
+mod cli;
+mod commands;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Profile(args) => commands::profile::run(&args, &cli.global),
+        Command::Analyze(args) => commands::analyze::run(&args, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -11,6 +11,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Two cores: one build job per core, tests in one process per binary.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
+scripts/install-test-services.sh
+export DRIFTWATCH_TANSU_BIN="${DRIFTWATCH_TANSU_BIN:-${DRIFTWATCH_TOOLS:-$HOME/.cache/driftwatch/tools}/bin/tansu}"
+
+echo "== Prometheus rules (promtool check and test)"
+scripts/check-rules.sh
+
 echo "== building tests"
 cargo test --workspace --no-run --locked "$@"
 echo "== running tests"

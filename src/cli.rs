@@ -52,6 +52,124 @@ pub enum Command {
     ///
     /// Example: driftwatch analyze --reference data/car_loan/reference.csv --current data/car_loan/analysis.csv --chunk-size 5000
     Analyze(AnalyzeArgs),
+    /// Run the service: Kafka and/or HTTP sources, streaming windows, /metrics, alerts.
+    ///
+    /// Example: driftwatch serve --config driftwatch.toml
+    Serve(ServeArgs),
+    /// Validate a configuration file (and the profiles it names) without starting anything.
+    CheckConfig(CheckConfigArgs),
+    /// Send a prediction log (CSV or Parquet) as prediction events to Kafka or HTTP.
+    ///
+    /// Example: driftwatch replay --input data/car_loan/analysis.csv --model car-loan --to kafka://127.0.0.1:9092/predictions
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `driftwatch serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML; see docs/configuration.md). Settings can also come from
+    /// DRIFTWATCH__SECTION__KEY environment variables.
+    #[arg(long, short, value_name = "FILE", env = "DRIFTWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding `server.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Arguments of `driftwatch check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file (TOML).
+    #[arg(long, short, value_name = "FILE", env = "DRIFTWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Also print the effective configuration (defaults, file and environment merged).
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// Arguments of `driftwatch replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The prediction log: CSV (with a header) or Parquet.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to send: kafka://host:port/topic or http://host:port[/path] (default path /v1/events).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Model name of the events.
+    #[arg(long)]
+    pub model: String,
+    /// Model version of the events.
+    #[arg(long)]
+    pub model_version: Option<String>,
+    /// Variant of the events.
+    #[arg(long, value_enum, default_value_t = VariantArg::Stable)]
+    pub variant: VariantArg,
+    /// Event-time column (default: `timestamp` when present, else the time of sending).
+    #[arg(long, value_name = "COLUMN")]
+    pub timestamp_column: Option<String>,
+    /// How the timestamp column writes time (auto, epoch_ms, epoch_s, or a strftime pattern).
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub timestamp_format: String,
+    /// Request-id column (default: `request_id` or `id` when present).
+    #[arg(long, value_name = "COLUMN")]
+    pub id_column: Option<String>,
+    /// Prediction column (default: `prediction` or `y_pred` when present).
+    #[arg(long, value_name = "COLUMN")]
+    pub prediction_column: Option<String>,
+    /// Confidence column, taken as is (default: `confidence` when present).
+    #[arg(long, value_name = "COLUMN")]
+    pub confidence_column: Option<String>,
+    /// Positive-class probability of a binary classifier (default: `y_pred_proba` when present);
+    /// the confidence is max(p, 1 - p).
+    #[arg(long, value_name = "COLUMN")]
+    pub probability_column: Option<String>,
+    /// Latency column in milliseconds (default: `latency_ms` when present).
+    #[arg(long, value_name = "COLUMN")]
+    pub latency_column: Option<String>,
+    /// Attach a synthetic latency with this mean (ms) to logs without one (demos, load tests).
+    #[arg(long, value_name = "MS")]
+    pub synthetic_latency_ms: Option<f64>,
+    /// Feature columns (comma-separated; default: every other column).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub features: Vec<String>,
+    /// Columns that are not features (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub exclude: Vec<String>,
+    /// Compress event time by this factor and move it to now; events are sent as their
+    /// compressed time comes due (a year at 100000x takes about 5 minutes).
+    #[arg(long, value_name = "X")]
+    pub speedup: Option<f64>,
+    /// With --speedup: rewrite the timestamps but send without waiting.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// At most this many events per second.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Skip this many rows first.
+    #[arg(long, default_value_t = 0, value_name = "ROWS")]
+    pub skip: usize,
+    /// Send at most this many rows.
+    #[arg(long, value_name = "ROWS")]
+    pub limit: Option<usize>,
+}
+
+/// A deployment variant on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VariantArg {
+    /// The production version.
+    Stable,
+    /// A new version receiving part of the traffic.
+    Canary,
+}
+
+impl From<VariantArg> for collector::Variant {
+    fn from(v: VariantArg) -> Self {
+        match v {
+            VariantArg::Stable => collector::Variant::Stable,
+            VariantArg::Canary => collector::Variant::Canary,
+        }
+    }
 }
 
 /// Which columns are features and how they are typed.

@@ -3,8 +3,11 @@
 
 mod cli;
 mod commands;
+mod config;
 mod output;
 mod progress;
+mod serve;
+mod status;
 
 use std::process::ExitCode;
 
@@ -18,6 +21,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Profile(args) => commands::profile::run(&args, &cli.global),
         Command::Analyze(args) => commands::analyze::run(&args, &cli.global),
+        Command::Serve(args) => commands::serve::run(&args, &cli.global),
+        Command::CheckConfig(args) => commands::serve::check(&args, &cli.global),
+        Command::Replay(args) => commands::replay::run(&args, &cli.global),
     };
     match result {
         Ok(code) => code,

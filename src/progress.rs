@@ -59,3 +59,13 @@ impl analyzer::batch::Progress for Bar {
         self.0.finish_and_clear();
     }
 }
+
+impl collector::replay::ReplayProgress for Bar {
+    fn start(&self, total: u64) {
+        analyzer::batch::Progress::start(self, "sending events", total);
+    }
+
+    fn sent(&self, n: u64) {
+        self.0.inc(n);
+    }
+}

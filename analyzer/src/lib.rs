@@ -19,10 +19,13 @@ pub mod batch;
 pub mod columns;
 pub mod drift;
 pub mod error;
+pub mod event_schema;
 pub mod kernels;
 pub mod profile;
+pub mod sql;
 pub mod state;
 pub mod stats;
+pub mod stream;
 pub mod table;
 pub mod time;
 

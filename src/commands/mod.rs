@@ -2,6 +2,8 @@
 
 pub mod analyze;
 pub mod profile;
+pub mod replay;
+pub mod serve;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

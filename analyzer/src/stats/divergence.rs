@@ -78,16 +78,19 @@ pub fn jensen_shannon(p: &[f64], q: &[f64]) -> Option<f64> {
     Some((divergence / std::f64::consts::LN_2).max(0.0).sqrt().min(1.0))
 }
 
-/// Hellinger distance `sqrt(1 - sum sqrt(p q))` between raw proportions, in `[0, 1]`; the radicand
-/// is clamped at 0. Returns `None` when either side sums to zero or the lengths differ.
+/// Hellinger distance `sqrt(1 - sum sqrt(p q))` between raw proportions, in `[0, 1]`.
+///
+/// Evaluated as `sqrt(sum (sqrt p - sqrt q)^2 / 2)`, which equals it when both sides sum to one
+/// but is exactly 0 for identical inputs (the first form leaves `1 - 0.9999999999999999`, a
+/// distance of 1e-8). Returns `None` when either side sums to zero or the lengths differ.
 pub fn hellinger(p: &[f64], q: &[f64]) -> Option<f64> {
     if p.len() != q.len() {
         return None;
     }
     let p = normalised(p)?;
     let q = normalised(q)?;
-    let bc: f64 = p.iter().zip(&q).map(|(a, b)| (a * b).sqrt()).sum();
-    Some((1.0 - bc).max(0.0).sqrt())
+    let squared: f64 = p.iter().zip(&q).map(|(a, b)| (a.sqrt() - b.sqrt()).powi(2)).sum();
+    Some((squared / 2.0).sqrt().min(1.0))
 }
 
 /// L-infinity distance `max |p - q|` between raw proportions, in `[0, 1]`. Returns `None` when
@@ -121,6 +124,13 @@ mod tests {
     fn e3_denormal_weight_gives_zero() {
         let v = jensen_shannon(&[0.0, 1.0], &[5e-324, 1.0]).unwrap();
         assert!(v.is_finite() && (0.0..1e-12).contains(&v), "{v}");
+    }
+
+    #[test]
+    fn hellinger_of_identical_histograms_is_exactly_zero() {
+        // Regression: 1 - sum sqrt(p q) left 1.1e-16 for these shares, a distance of 1.05e-8.
+        let p = [0.1, 0.2, 0.3, 0.15, 0.25, 1.0 / 3.0];
+        assert_eq!(hellinger(&p, &p), Some(0.0));
     }
 
     #[test]

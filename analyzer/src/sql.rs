@@ -1,0 +1,394 @@
+//! The DataFusion query layer: drift statistics as user-defined aggregate functions, and the
+//! per-window aggregate query.
+//!
+//! Every drift method is a UDAF over a feature column, bound to a model's reference profiles:
+//! `psi(col, 'feature')`, `kl`, `jensen_shannon`, `hellinger`, `ks` (D), `ks_pvalue`,
+//! `wasserstein`, `wasserstein_normed`, `chi2`, `chi2_pvalue`, `l_infinity`, and
+//! `feature_drift(col, 'feature')` which returns the whole [`FeatureDrift`] as JSON text. The
+//! accumulator is the mergeable [`FeatureState`]: `state()` serialises it, `merge_batch`
+//! deserialises and merges, so DataFusion's partial/final aggregation (and repartitioned plans)
+//! give the single-pass result. `quantile(col, q)` is an exact quantile with linear interpolation
+//! (numpy's default) that is NULL, never a bucket bound, without observations (edge case E17).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Float64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::prelude::SessionContext;
+
+use crate::drift::{DriftSettings, FeatureDrift, evaluate};
+use crate::error::AnalyzerError;
+use crate::profile::ReferenceProfile;
+use crate::state::{FeatureModel, FeatureState};
+use crate::stats::Method;
+
+/// A model's profiles prepared for the UDAFs: one [`FeatureModel`] per feature.
+#[derive(Debug)]
+pub struct ProfileSet {
+    features: HashMap<String, FeatureModel>,
+    settings: DriftSettings,
+}
+
+impl ProfileSet {
+    /// Prepares every feature of `profile`.
+    pub fn new(profile: &ReferenceProfile, settings: DriftSettings) -> Self {
+        let features =
+            profile.features.iter().map(|f| (f.name().to_string(), FeatureModel::new(f.clone()))).collect();
+        Self { features, settings }
+    }
+
+    /// No profiles (a model without a reference): only `quantile` and errors from the drift UDAFs.
+    pub fn empty(settings: DriftSettings) -> Self {
+        Self { features: HashMap::new(), settings }
+    }
+
+    /// The drift settings the UDAFs judge with.
+    pub fn settings(&self) -> &DriftSettings {
+        &self.settings
+    }
+}
+
+/// What a drift UDAF returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Output {
+    /// The statistic (distance, KS D, chi-square statistic).
+    Value(Method),
+    /// The p-value of KS or chi-square.
+    PValue(Method),
+    /// The whole report as JSON.
+    Report,
+}
+
+/// A drift statistic as an aggregate function `name(column, 'feature')`.
+#[derive(Debug)]
+struct DriftUdaf {
+    name: String,
+    output: Output,
+    profiles: Arc<ProfileSet>,
+    signature: Signature,
+}
+
+impl PartialEq for DriftUdaf {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.output == other.output && Arc::ptr_eq(&self.profiles, &other.profiles)
+    }
+}
+
+impl Eq for DriftUdaf {}
+
+impl Hash for DriftUdaf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.output.hash(state);
+    }
+}
+
+fn literal_text(args: &AccumulatorArgs<'_>, index: usize, what: &str) -> DfResult<String> {
+    args.exprs
+        .get(index)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .and_then(|l| match l.value() {
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| DataFusionError::Plan(format!("{}: argument {} must be a literal {what}", args.name, index + 1)))
+}
+
+fn literal_f64(args: &AccumulatorArgs<'_>, index: usize) -> DfResult<f64> {
+    args.exprs
+        .get(index)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .and_then(|l| match l.value() {
+            ScalarValue::Float64(Some(v)) => Some(*v),
+            ScalarValue::Float32(Some(v)) => Some(f64::from(*v)),
+            ScalarValue::Int64(Some(v)) => Some(*v as f64),
+            _ => None,
+        })
+        .ok_or_else(|| DataFusionError::Plan(format!("{}: argument {} must be a literal number", args.name, index + 1)))
+}
+
+impl AggregateUDFImpl for DriftUdaf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.output {
+            Output::Report => DataType::Utf8,
+            _ => DataType::Float64,
+        })
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs<'_>) -> DfResult<Box<dyn Accumulator>> {
+        let feature = literal_text(&args, 1, "feature name")?;
+        let model = self.profiles.features.get(&feature).cloned().ok_or_else(|| {
+            DataFusionError::Plan(format!("{}: no reference profile for feature `{feature}`", self.name))
+        })?;
+        let state = model.new_state();
+        Ok(Box::new(DriftAccumulator { model, state, profiles: self.profiles.clone(), output: self.output }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}_state", args.name), DataType::Binary, true))])
+    }
+}
+
+/// Accumulates a [`FeatureState`]; the partial state travels as JSON bytes.
+#[derive(Debug)]
+struct DriftAccumulator {
+    model: FeatureModel,
+    state: FeatureState,
+    profiles: Arc<ProfileSet>,
+    output: Output,
+}
+
+impl Accumulator for DriftAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let Some(column) = values.first() else { return Ok(()) };
+        self.model.add_array(&mut self.state, column).map_err(|bad| {
+            DataFusionError::Execution(format!("feature `{}`: `{}` is not a number", self.model.profile().name(), bad.value))
+        })
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        let drift = evaluate(self.model.profile(), &self.state, &self.profiles.settings, None);
+        Ok(match self.output {
+            Output::Report => ScalarValue::Utf8(Some(
+                serde_json::to_string(&drift).map_err(|e| DataFusionError::Execution(e.to_string()))?,
+            )),
+            Output::Value(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.value)),
+            Output::PValue(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.p_value)),
+        })
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+            + match &self.state {
+                FeatureState::Numeric(s) => s.values.capacity() * 8 + s.counts.capacity() * 8,
+                FeatureState::Categorical(s) => s.counts.capacity() * 8 + s.unseen.len() * 32,
+            }
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let bytes = serde_json::to_vec(&self.state).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        Ok(vec![ScalarValue::Binary(Some(bytes))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let Some(array) = states.first() else { return Ok(()) };
+        let binary: &BinaryArray = array.as_binary::<i32>();
+        for bytes in binary.iter().flatten() {
+            let other: FeatureState =
+                serde_json::from_slice(bytes).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            self.state.merge(&other).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `quantile(column, q)`: the exact `q`-quantile with linear interpolation; NULL without values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct QuantileUdaf {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for QuantileUdaf {
+    fn name(&self) -> &str {
+        "quantile"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs<'_>) -> DfResult<Box<dyn Accumulator>> {
+        let q = literal_f64(&args, 1)?;
+        if !(0.0..=1.0).contains(&q) {
+            return Err(DataFusionError::Plan(format!("quantile: q = {q} is not in [0, 1]")));
+        }
+        Ok(Box::new(QuantileAccumulator { q, values: Vec::new() }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> DfResult<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}_values", args.name), DataType::Binary, true))])
+    }
+}
+
+#[derive(Debug)]
+struct QuantileAccumulator {
+    q: f64,
+    values: Vec<f64>,
+}
+
+impl Accumulator for QuantileAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let Some(column) = values.first() else { return Ok(()) };
+        let floats = datafusion::arrow::compute::cast(column, &DataType::Float64)?;
+        let floats: &Float64Array = floats.as_primitive();
+        self.values.extend(floats.iter().flatten().filter(|v| v.is_finite()));
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        Ok(ScalarValue::Float64(quantile(&mut self.values, self.q)))
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.values.capacity() * 8
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Ok(vec![ScalarValue::Binary(Some(bytes))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let Some(array) = states.first() else { return Ok(()) };
+        for bytes in array.as_binary::<i32>().iter().flatten() {
+            self.values.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+        }
+        Ok(())
+    }
+}
+
+/// The `q`-quantile of `values` by linear interpolation between closest ranks (numpy's default
+/// `method="linear"`); `None` for no values. Sorts `values` in place.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let pos = q * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(values.len() - 1);
+    let t = pos - lo as f64;
+    Some(values[lo] + (values[hi] - values[lo]) * t)
+}
+
+/// The names of the drift UDAFs and what they return.
+const DRIFT_FUNCTIONS: [(&str, Output); 12] = [
+    ("psi", Output::Value(Method::Psi)),
+    ("kl", Output::Value(Method::Kl)),
+    ("jensen_shannon", Output::Value(Method::JensenShannon)),
+    ("hellinger", Output::Value(Method::Hellinger)),
+    ("ks", Output::Value(Method::Ks)),
+    ("ks_pvalue", Output::PValue(Method::Ks)),
+    ("wasserstein", Output::Value(Method::Wasserstein)),
+    ("wasserstein_normed", Output::Value(Method::WassersteinNormed)),
+    ("chi2", Output::Value(Method::Chi2)),
+    ("chi2_pvalue", Output::PValue(Method::Chi2)),
+    ("l_infinity", Output::Value(Method::LInfinity)),
+    ("feature_drift", Output::Report),
+];
+
+/// A session with the drift UDAFs bound to `profiles` and `quantile` registered.
+pub fn session(profiles: Arc<ProfileSet>) -> SessionContext {
+    let ctx = SessionContext::new();
+    register(&ctx, profiles);
+    ctx
+}
+
+/// Registers the drift UDAFs (bound to `profiles`) and `quantile` in `ctx`.
+pub fn register(ctx: &SessionContext, profiles: Arc<ProfileSet>) {
+    let any_and_text = Signature::one_of(
+        vec![TypeSignature::Any(2)],
+        Volatility::Immutable,
+    );
+    for (name, output) in DRIFT_FUNCTIONS {
+        ctx.register_udaf(AggregateUDF::from(DriftUdaf {
+            name: name.to_string(),
+            output,
+            profiles: profiles.clone(),
+            signature: any_and_text.clone(),
+        }));
+    }
+    ctx.register_udaf(AggregateUDF::from(QuantileUdaf {
+        signature: Signature::one_of(vec![TypeSignature::Any(2)], Volatility::Immutable),
+    }));
+}
+
+/// Quotes an identifier for SQL (`"name"`, with inner quotes doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for SQL (`'text'`, with inner quotes doubled).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Runs `sql` over `batches` registered as table `table` and returns the result batches.
+///
+/// # Errors
+/// [`AnalyzerError::Query`] for planning or execution errors.
+pub async fn query(ctx: &SessionContext, table: &str, batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<RecordBatch>, AnalyzerError> {
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => return Err(AnalyzerError::Query("no batches".into())),
+    };
+    let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+        .map_err(|e| AnalyzerError::Query(e.to_string()))?;
+    ctx.register_table(table, Arc::new(mem)).map_err(|e| AnalyzerError::Query(e.to_string()))?;
+    let result = async { ctx.sql(sql).await?.collect().await }.await;
+    let _ = ctx.deregister_table(table);
+    result.map_err(|e| AnalyzerError::Query(format!("{e} (query: {sql})")))
+}
+
+/// The value of column `name` in the first row of `batches` as `f64` (NULL -> `None`).
+pub fn scalar_f64(batches: &[RecordBatch], name: &str) -> Option<f64> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let column = batch.column_by_name(name)?;
+    let floats = datafusion::arrow::compute::cast(column, &DataType::Float64).ok()?;
+    let floats: &Float64Array = floats.as_primitive();
+    floats.is_valid(0).then(|| floats.value(0))
+}
+
+/// The value of text column `name` in the first row of `batches`.
+pub fn scalar_text(batches: &[RecordBatch], name: &str) -> Option<String> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let column = batch.column_by_name(name)?;
+    let text = column.as_string_opt::<i32>()?;
+    text.is_valid(0).then(|| text.value(0).to_string())
+}
+
+/// Parses a `feature_drift` result.
+///
+/// # Errors
+/// [`AnalyzerError::Query`] when the text is not a report.
+pub fn parse_report(text: &str) -> Result<FeatureDrift, AnalyzerError> {
+    serde_json::from_str(text).map_err(|e| AnalyzerError::Query(format!("bad feature_drift result: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_is_numpy_linear_and_none_when_empty() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(quantile(&mut v, 0.5), Some(2.5));
+        assert_eq!(quantile(&mut v, 0.95), Some(3.8499999999999996));
+        assert_eq!(quantile(&mut v, 0.0), Some(1.0));
+        assert_eq!(quantile(&mut [], 0.5), None);
+    }
+
+    #[test]
+    fn identifiers_and_literals_are_quoted() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

@@ -1,0 +1,388 @@
+//! Event-time tumbling windows per model, version and variant.
+//!
+//! - Each event falls in the window `[floor(t / size) * size, + size)` of its series.
+//! - A model's watermark is the largest event time seen minus the allowed lateness; a window closes
+//!   once the watermark reaches its end. A model that stops sending has its windows closed after
+//!   `idle_close_after` of wall time, so the last window of a stream is not held forever.
+//! - An event for a window that has already closed is late: it is counted per model
+//!   (`late_events`), never silently dropped and never added to a closed window.
+//! - A window keeps its record batches (shared, zero-copy) up to `max_window_events`; beyond that
+//!   rows are counted but not retained and the report says `sampled`. At close one DataFusion query
+//!   over the window's batches computes the request count, latency and confidence quantiles, the
+//!   missing ratio and the drift of every feature (the UDAFs of [`crate::sql`]), plus the user's own
+//!   SQL metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+
+use crate::drift::DriftSettings;
+use crate::error::AnalyzerError;
+use crate::event_schema::{CONFIDENCE, LATENCY_MS, MODEL_VERSION, TIMESTAMP, VARIANT};
+use crate::profile::ReferenceProfile;
+use crate::sql::{self, ProfileSet, quote_ident, quote_literal};
+use crate::stream::report::{ClosedWindow, Quantiles, SeriesKey, WindowReport};
+
+/// A user-defined per-window metric: SQL over the window's rows (table `events`, with the columns
+/// of [`crate::event_schema`]) returning one number, exported as
+/// `model_window_metric{metric=name}` and usable in alert rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMetric {
+    /// Metric name (the `metric` label), e.g. `error_rate_low_income`.
+    pub name: String,
+    /// A query over table `events` whose first column of the first row is the value, e.g.
+    /// `SELECT avg(CASE WHEN prediction = '1' THEN 1.0 ELSE 0.0 END) FROM events WHERE salary_range = '0 - 20K €'`.
+    pub sql: String,
+}
+
+/// Window settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowSettings {
+    /// Window length in event time (default `1m`).
+    #[serde(with = "humantime_serde")]
+    pub size: Duration,
+    /// How far behind the newest event an event may arrive and still count (default `10s`).
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// Close a model's open windows after this much wall time without events (default `10s`).
+    #[serde(with = "humantime_serde")]
+    pub idle_close_after: Duration,
+    /// Rows retained per window for statistics (default 500,000); more are counted, not retained.
+    pub max_window_events: usize,
+    /// Drift statistics, verdict methods, thresholds and minimum sample size.
+    pub drift: DriftSettings,
+    /// User-defined per-window SQL metrics.
+    pub custom_metrics: Vec<CustomMetric>,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        Self {
+            size: Duration::from_secs(60),
+            allowed_lateness: Duration::from_secs(10),
+            idle_close_after: Duration::from_secs(10),
+            max_window_events: 500_000,
+            drift: DriftSettings::default(),
+            custom_metrics: Vec::new(),
+        }
+    }
+}
+
+/// One open window.
+#[derive(Debug, Clone, Default)]
+pub struct OpenWindow {
+    /// Retained batches.
+    pub batches: Vec<RecordBatch>,
+    /// Rows seen (retained or not).
+    pub rows: u64,
+    /// Rows retained.
+    pub retained: u64,
+    /// Batches already written to the checkpoint.
+    pub checkpointed_batches: usize,
+}
+
+/// Per-model watermark state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelClock {
+    /// Largest event time seen (epoch ms).
+    pub max_event_ms: Option<i64>,
+    /// Windows ending at or before this (epoch ms) are closed.
+    pub closed_until_ms: Option<i64>,
+    /// Late events so far.
+    pub late_events: u64,
+}
+
+struct ModelState {
+    clock: ModelClock,
+    last_arrival: Instant,
+    ctx: Option<SessionContext>,
+    features: Vec<String>,
+}
+
+/// What [`Windows::absorb`] did with a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Absorbed {
+    /// Rows added to open windows.
+    pub accepted: u64,
+    /// Rows for windows that had already closed.
+    pub late: u64,
+}
+
+/// The open windows of every model.
+pub struct Windows {
+    settings: WindowSettings,
+    profiles: HashMap<String, Arc<ReferenceProfile>>,
+    models: HashMap<String, ModelState>,
+    open: BTreeMap<(SeriesKey, i64), OpenWindow>,
+}
+
+impl std::fmt::Debug for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Windows").field("open", &self.open.len()).field("models", &self.models.len()).finish()
+    }
+}
+
+impl Windows {
+    /// Windows with `settings` and a reference profile per model (models without one get counts,
+    /// latency and confidence but no drift).
+    pub fn new(settings: WindowSettings, profiles: HashMap<String, Arc<ReferenceProfile>>) -> Self {
+        Self { settings, profiles, models: HashMap::new(), open: BTreeMap::new() }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &WindowSettings {
+        &self.settings
+    }
+
+    fn size_ms(&self) -> i64 {
+        self.settings.size.as_millis().max(1) as i64
+    }
+
+    fn model(&mut self, model: &str) -> &mut ModelState {
+        let settings = &self.settings;
+        let profiles = &self.profiles;
+        self.models.entry(model.to_string()).or_insert_with(|| {
+            let (set, features) = match profiles.get(model) {
+                Some(p) => (ProfileSet::new(p, settings.drift.clone()), p.feature_names()),
+                None => (ProfileSet::empty(settings.drift.clone()), Vec::new()),
+            };
+            let ctx = Some(sql::session(Arc::new(set)));
+            ModelState { clock: ModelClock::default(), last_arrival: Instant::now(), ctx, features }
+        })
+    }
+
+    /// Adds a batch of `model`'s events (layout of [`crate::event_schema`]).
+    ///
+    /// # Errors
+    /// [`AnalyzerError::Query`] when the batch lacks the timestamp column.
+    pub fn absorb(&mut self, model: &str, batch: &RecordBatch) -> Result<Absorbed, AnalyzerError> {
+        let size = self.size_ms();
+        let max_events = self.settings.max_window_events as u64;
+        let ts = batch
+            .column_by_name(TIMESTAMP)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+            .ok_or_else(|| AnalyzerError::Query("event batch without a millisecond `timestamp` column".into()))?
+            .clone();
+        let versions = text_column(batch, MODEL_VERSION);
+        let variants = text_column(batch, VARIANT);
+        let state = self.model(model);
+        state.last_arrival = Instant::now();
+        let closed_until = state.clock.closed_until_ms;
+        // Group row indices by (version, variant, window start).
+        let mut groups: BTreeMap<(String, String, i64), Vec<u32>> = BTreeMap::new();
+        let mut late = 0u64;
+        let mut max_ts = state.clock.max_event_ms;
+        for i in 0..batch.num_rows() {
+            let t = ts.value(i);
+            let start = t.div_euclid(size) * size;
+            if closed_until.is_some_and(|c| start + size <= c) {
+                late += 1;
+                continue;
+            }
+            max_ts = Some(max_ts.map_or(t, |m| m.max(t)));
+            let version = versions.as_ref().map(|v| v(i)).unwrap_or_default();
+            let variant = variants.as_ref().map(|v| v(i)).unwrap_or_else(|| "stable".to_string());
+            groups.entry((version, variant, start)).or_default().push(i as u32);
+        }
+        state.clock.max_event_ms = max_ts;
+        state.clock.late_events += late;
+        let mut accepted = 0u64;
+        let single = groups.len() == 1;
+        for ((version, variant, start), rows) in groups {
+            let n = rows.len() as u64;
+            accepted += n;
+            let part = if single && rows.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                let idx = UInt32Array::from(rows);
+                let cols: Vec<ArrayRef> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| take(c.as_ref(), &idx, None))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| AnalyzerError::Query(e.to_string()))?;
+                RecordBatch::try_new(batch.schema(), cols).map_err(|e| AnalyzerError::Query(e.to_string()))?
+            };
+            let key = SeriesKey::new(model, version, variant);
+            let w = self.open.entry((key, start)).or_default();
+            w.rows += n;
+            if w.retained + n <= max_events {
+                w.retained += n;
+                w.batches.push(part);
+            }
+        }
+        Ok(Absorbed { accepted, late })
+    }
+
+    /// The windows whose end the watermark has passed (or whose model has been idle), removed from
+    /// the open set, oldest first. Call [`Windows::finish`] on each.
+    pub fn due(&mut self, now: Instant) -> Vec<(SeriesKey, i64, OpenWindow)> {
+        let size = self.size_ms();
+        let lateness = self.settings.allowed_lateness.as_millis() as i64;
+        let idle = self.settings.idle_close_after;
+        let mut watermarks: HashMap<String, i64> = HashMap::new();
+        for (name, m) in &self.models {
+            let idle_now = now.duration_since(m.last_arrival) >= idle;
+            let wm = if idle_now { i64::MAX } else { m.clock.max_event_ms.map_or(i64::MIN, |t| t - lateness) };
+            watermarks.insert(name.clone(), wm);
+        }
+        let due_keys: Vec<(SeriesKey, i64)> = self
+            .open
+            .keys()
+            .filter(|(k, start)| watermarks.get(&k.model).is_some_and(|wm| start + size <= *wm))
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(due_keys.len());
+        for key in due_keys {
+            if let Some(w) = self.open.remove(&key) {
+                let end = key.1 + size;
+                if let Some(m) = self.models.get_mut(&key.0.model) {
+                    m.clock.closed_until_ms = Some(m.clock.closed_until_ms.map_or(end, |c| c.max(end)));
+                }
+                out.push((key.0, key.1, w));
+            }
+        }
+        out.sort_by_key(|(_, start, _)| *start);
+        out
+    }
+
+    /// Computes the report of a closed window with one DataFusion query over its batches.
+    ///
+    /// # Errors
+    /// [`AnalyzerError::Query`] when the query fails (a custom metric's SQL error is reported in
+    /// the metric as `None` and logged, not as an error).
+    pub async fn finish(&mut self, key: SeriesKey, start: i64, window: OpenWindow) -> Result<ClosedWindow, AnalyzerError> {
+        let size = self.size_ms();
+        let custom = self.settings.custom_metrics.clone();
+        let state = self.model(&key.model);
+        let features = state.features.clone();
+        let ctx = state.ctx.clone().unwrap_or_default();
+        let to_utc = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let report = WindowReport {
+            key: key.clone(),
+            start: to_utc(start),
+            end: to_utc(start + size),
+            requests: window.rows,
+            latency_ms: Quantiles::default(),
+            confidence: Quantiles::default(),
+            missing_ratio: BTreeMap::new(),
+            drift: Vec::new(),
+            custom: BTreeMap::new(),
+            sampled: window.retained < window.rows,
+        };
+        let mut closed = ClosedWindow { report, latencies_s: Vec::new(), confidences: Vec::new() };
+        if window.batches.is_empty() {
+            return Ok(closed);
+        }
+        let schema = window.batches[0].schema();
+        let present: Vec<&String> = features.iter().filter(|f| schema.index_of(f).is_ok()).collect();
+        let mut select = vec![
+            "count(*) AS n".to_string(),
+            format!("count({l}) AS latency_n, quantile({l}, 0.5) AS latency_p50, quantile({l}, 0.95) AS latency_p95, quantile({l}, 0.99) AS latency_p99", l = LATENCY_MS),
+            format!("count({c}) AS confidence_n, quantile({c}, 0.5) AS confidence_p50, quantile({c}, 0.95) AS confidence_p95, quantile({c}, 0.99) AS confidence_p99", c = CONFIDENCE),
+        ];
+        for (i, f) in present.iter().enumerate() {
+            select.push(format!("count({col}) AS present_{i}, feature_drift({col}, {lit}) AS drift_{i}", col = quote_ident(f), lit = quote_literal(f)));
+        }
+        let table = format!("window_{}", start.unsigned_abs());
+        let sql_text = format!("SELECT {} FROM {}", select.join(", "), table);
+        let result = sql::query(&ctx, &table, window.batches.clone(), &sql_text).await?;
+        let n = sql::scalar_f64(&result, "n").unwrap_or(0.0);
+        closed.report.latency_ms = quantiles(&result, "latency");
+        closed.report.confidence = quantiles(&result, "confidence");
+        for (i, f) in present.iter().enumerate() {
+            let count = sql::scalar_f64(&result, &format!("present_{i}")).unwrap_or(0.0);
+            if n > 0.0 {
+                closed.report.missing_ratio.insert((*f).clone(), 1.0 - count / n);
+            }
+            if let Some(text) = sql::scalar_text(&result, &format!("drift_{i}")) {
+                closed.report.drift.push(sql::parse_report(&text)?);
+            }
+        }
+        for metric in &custom {
+            let value = match sql::query(&ctx, "events", window.batches.clone(), &metric.sql).await {
+                Ok(rows) => first_value(&rows),
+                Err(e) => {
+                    tracing::warn!(metric = %metric.name, error = %e, "custom window metric failed");
+                    None
+                }
+            };
+            closed.report.custom.insert(metric.name.clone(), value);
+        }
+        for b in &window.batches {
+            if let Some(l) = b.column_by_name(LATENCY_MS).and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()) {
+                closed.latencies_s.extend(l.iter().flatten().map(|ms| ms / 1000.0));
+            }
+            if let Some(c) = b.column_by_name(CONFIDENCE).and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()) {
+                closed.confidences.extend(c.iter().flatten());
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Every open window (for checkpoints), in key order.
+    pub fn open_windows(&mut self) -> impl Iterator<Item = (&(SeriesKey, i64), &mut OpenWindow)> {
+        self.open.iter_mut()
+    }
+
+    /// Number of open windows.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Per-model clocks (for checkpoints).
+    pub fn clocks(&self) -> BTreeMap<String, ModelClock> {
+        self.models.iter().map(|(k, m)| (k.clone(), m.clock.clone())).collect()
+    }
+
+    /// Late events per model so far.
+    pub fn late_events(&self) -> BTreeMap<String, u64> {
+        self.models.iter().map(|(k, m)| (k.clone(), m.clock.late_events)).collect()
+    }
+
+    /// Restores a window and the model clocks from a checkpoint.
+    pub fn restore(&mut self, clocks: BTreeMap<String, ModelClock>, windows: Vec<(SeriesKey, i64, OpenWindow)>) {
+        for (model, clock) in clocks {
+            self.model(&model).clock = clock;
+        }
+        for (key, start, w) in windows {
+            self.model(&key.model);
+            self.open.insert((key, start), w);
+        }
+    }
+}
+
+fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<Box<dyn Fn(usize) -> String + 'a>> {
+    let col = batch.column_by_name(name)?;
+    if col.data_type() != &DataType::Utf8 {
+        return None;
+    }
+    let s = col.as_string::<i32>();
+    Some(Box::new(move |i| if s.is_valid(i) { s.value(i).to_string() } else { String::new() }))
+}
+
+fn quantiles(result: &[RecordBatch], prefix: &str) -> Quantiles {
+    Quantiles {
+        count: sql::scalar_f64(result, &format!("{prefix}_n")).unwrap_or(0.0) as u64,
+        p50: sql::scalar_f64(result, &format!("{prefix}_p50")),
+        p95: sql::scalar_f64(result, &format!("{prefix}_p95")),
+        p99: sql::scalar_f64(result, &format!("{prefix}_p99")),
+    }
+}
+
+fn first_value(rows: &[RecordBatch]) -> Option<f64> {
+    let batch = rows.iter().find(|b| b.num_rows() > 0)?;
+    let column = batch.columns().first()?;
+    let floats = datafusion::arrow::compute::cast(column, &DataType::Float64).ok()?;
+    let floats = floats.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    floats.is_valid(0).then(|| floats.value(0)).filter(|v| v.is_finite())
+}

@@ -1,0 +1,234 @@
+//! Streaming windows, the DataFusion drift UDAFs and checkpoints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analyzer::columns::FeatureKind;
+use analyzer::drift::{DriftSettings, evaluate};
+use analyzer::event_schema::event_schema;
+use analyzer::profile::{FeatureProfile, ProfileOptions};
+use analyzer::sql::{self, ProfileSet};
+use analyzer::stream::{Checkpointer, WindowSettings, Windows};
+use analyzer::{FeatureModel, ReferenceProfile, Table};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, StringDictionaryBuilder, TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::Int32Type;
+
+const MINUTE: i64 = 60_000;
+
+fn features() -> Vec<(String, FeatureKind)> {
+    vec![("x".into(), FeatureKind::Numeric), ("c".into(), FeatureKind::Categorical)]
+}
+
+/// Events at `times` (ms), x = f(i), c = one of a/b, variant stable, version v1.
+fn batch(times: &[i64], x: impl Fn(usize) -> f64, c: impl Fn(usize) -> &'static str) -> RecordBatch {
+    let n = times.len();
+    let mut cat = StringDictionaryBuilder::<Int32Type>::new();
+    for i in 0..n {
+        cat.append_value(c(i));
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from(times.to_vec()).with_timezone("UTC")),
+        Arc::new(StringArray::from(vec!["m"; n])),
+        Arc::new(StringArray::from(vec![Some("v1"); n])),
+        Arc::new(StringArray::from(vec!["stable"; n])),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+        Arc::new(StringArray::from(vec![Some("1"); n])),
+        Arc::new(Float64Array::from((0..n).map(|i| 0.5 + (i % 5) as f64 / 10.0).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from((0..n).map(|i| 10.0 + i as f64).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from((0..n).map(&x).collect::<Vec<_>>())),
+        Arc::new(cat.finish()),
+    ];
+    RecordBatch::try_new(event_schema(&features()), cols).unwrap()
+}
+
+fn reference() -> Arc<ReferenceProfile> {
+    let b = batch(&vec![0; 1000], |i| (i % 100) as f64, |i| if i % 2 == 0 { "a" } else { "b" });
+    let table = Table::from_batches("ref", b.schema(), vec![b]);
+    Arc::new(ReferenceProfile::fit(&table, &["x".into(), "c".into()], &ProfileOptions::default()).unwrap())
+}
+
+fn settings() -> WindowSettings {
+    WindowSettings {
+        size: Duration::from_secs(60),
+        allowed_lateness: Duration::from_secs(5),
+        idle_close_after: Duration::from_secs(3600),
+        drift: DriftSettings { min_samples: 10, ..DriftSettings::default() },
+        ..WindowSettings::default()
+    }
+}
+
+fn windows() -> Windows {
+    Windows::new(settings(), HashMap::from([("m".to_string(), reference())]))
+}
+
+fn times(start: i64, n: usize, step: i64) -> Vec<i64> {
+    (0..n).map(|i| start + i as i64 * step).collect()
+}
+
+#[tokio::test]
+async fn windows_close_at_the_watermark_and_late_events_are_counted() {
+    let mut w = windows();
+    // 100 events in [0, 1m), then 50 in [1m, 2m).
+    let a = w.absorb("m", &batch(&times(0, 100, 500), |i| (i % 100) as f64, |_| "a")).unwrap();
+    assert_eq!((a.accepted, a.late), (100, 0));
+    w.absorb("m", &batch(&times(MINUTE, 50, 100), |i| i as f64, |_| "b")).unwrap();
+    // Watermark = 1m + 4.9s - 5s < 1m: nothing closes yet.
+    assert!(w.due(Instant::now()).is_empty());
+    w.absorb("m", &batch(&[MINUTE + 6_000], |_| 1.0, |_| "a")).unwrap();
+    let due = w.due(Instant::now());
+    assert_eq!(due.len(), 1);
+    let (key, start, open) = due.into_iter().next().unwrap();
+    assert_eq!((key.model.as_str(), key.version.as_str(), key.variant.as_str(), start), ("m", "v1", "stable", 0));
+    let closed = w.finish(key, start, open).await.unwrap();
+    let r = &closed.report;
+    assert_eq!(r.requests, 100);
+    assert_eq!(r.latency_ms.count, 100);
+    // Latencies 10..109 ms: numpy.quantile(range(10, 110), 0.95) = 104.05.
+    assert!((r.latency_ms.p95.unwrap() - 104.05).abs() < 1e-9, "{:?}", r.latency_ms);
+    assert_eq!(r.confidence.p50, Some(0.7));
+    assert_eq!(r.drift.len(), 2);
+    assert_eq!(closed.latencies_s.len(), 100);
+    // An event for the closed window is late, not added.
+    let late = w.absorb("m", &batch(&[30_000, MINUTE + 10], |_| 1.0, |_| "a")).unwrap();
+    assert_eq!((late.accepted, late.late), (1, 1));
+    assert_eq!(w.late_events()["m"], 1);
+}
+
+#[tokio::test]
+async fn idle_models_close_their_windows() {
+    let mut s = settings();
+    s.idle_close_after = Duration::from_millis(0);
+    let mut w = Windows::new(s, HashMap::new());
+    w.absorb("other", &batch(&times(0, 10, 10), |i| i as f64, |_| "a")).unwrap();
+    let due = w.due(Instant::now() + Duration::from_millis(1));
+    assert_eq!(due.len(), 1);
+    let (k, s, o) = due.into_iter().next().unwrap();
+    let closed = w.finish(k, s, o).await.unwrap();
+    assert_eq!(closed.report.requests, 10);
+    assert!(closed.report.drift.is_empty(), "no profile, no drift");
+}
+
+#[tokio::test]
+async fn e17_window_without_latencies_has_no_quantile() {
+    let mut w = windows();
+    let mut b = batch(&times(0, 20, 10), |i| i as f64, |_| "a");
+    let mut cols = b.columns().to_vec();
+    cols[7] = Arc::new(Float64Array::from(vec![None::<f64>; 20]));
+    b = RecordBatch::try_new(b.schema(), cols).unwrap();
+    w.absorb("m", &b).unwrap();
+    w.absorb("m", &batch(&[10 * MINUTE], |_| 1.0, |_| "a")).unwrap();
+    let (k, s, o) = w.due(Instant::now()).into_iter().next().unwrap();
+    let r = w.finish(k, s, o).await.unwrap().report;
+    assert_eq!(r.latency_ms.count, 0);
+    assert_eq!((r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99), (None, None, None));
+}
+
+#[tokio::test]
+async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
+    let profile = reference();
+    let settings = DriftSettings { min_samples: 10, ..DriftSettings::default() };
+    let set = Arc::new(ProfileSet::new(&profile, settings.clone()));
+    let ctx = sql::session(set);
+    // Two batches in two partitions: DataFusion aggregates each and merges the states.
+    let b1 = batch(&times(0, 300, 1), |i| (i % 70) as f64 + 20.0, |i| if i % 3 == 0 { "a" } else { "b" });
+    let b2 = batch(&times(300, 200, 1), |i| (i % 40) as f64, |_| "new");
+    let mem = datafusion::datasource::MemTable::try_new(b1.schema(), vec![vec![b1.clone()], vec![b2.clone()]]).unwrap();
+    ctx.register_table("events", Arc::new(mem)).unwrap();
+    let rows = ctx
+        .sql("SELECT feature_drift(x, 'x') AS dx, psi(x, 'x') AS px, ks_pvalue(x, 'x') AS kp, jensen_shannon(c, 'c') AS jc FROM events")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let merged = sql::parse_report(&sql::scalar_text(&rows, "dx").unwrap()).unwrap();
+    // Single pass without DataFusion.
+    let FeatureProfile::Numeric(_) = profile.feature("x").unwrap() else { panic!() };
+    let model = FeatureModel::new(profile.feature("x").unwrap().clone());
+    let mut state = model.new_state();
+    model.add_array(&mut state, b1.column_by_name("x").unwrap()).unwrap();
+    model.add_array(&mut state, b2.column_by_name("x").unwrap()).unwrap();
+    let single = evaluate(model.profile(), &state, &settings, None);
+    assert_eq!(merged, single);
+    assert_eq!(sql::scalar_f64(&rows, "px"), single.method(analyzer::Method::Psi).unwrap().value);
+    assert_eq!(sql::scalar_f64(&rows, "kp"), single.method(analyzer::Method::Ks).unwrap().p_value);
+    let cmodel = FeatureModel::new(profile.feature("c").unwrap().clone());
+    let mut cstate = cmodel.new_state();
+    cmodel.add_array(&mut cstate, b1.column_by_name("c").unwrap()).unwrap();
+    cmodel.add_array(&mut cstate, b2.column_by_name("c").unwrap()).unwrap();
+    let cdrift = evaluate(cmodel.profile(), &cstate, &settings, None);
+    assert_eq!(sql::scalar_f64(&rows, "jc"), cdrift.method(analyzer::Method::JensenShannon).unwrap().value);
+    assert_eq!(cdrift.new_categories[0].value, "new");
+}
+
+#[tokio::test]
+async fn custom_sql_metric_runs_over_the_window() {
+    let mut s = settings();
+    s.custom_metrics = vec![analyzer::stream::CustomMetric {
+        name: "share_b".into(),
+        sql: "SELECT avg(CASE WHEN c = 'b' THEN 1.0 ELSE 0.0 END) FROM events WHERE x >= 0".into(),
+    }];
+    let mut w = Windows::new(s, HashMap::from([("m".to_string(), reference())]));
+    w.absorb("m", &batch(&times(0, 40, 10), |i| i as f64, |i| if i < 10 { "b" } else { "a" })).unwrap();
+    w.absorb("m", &batch(&[5 * MINUTE], |_| 1.0, |_| "a")).unwrap();
+    let (k, st, o) = w.due(Instant::now()).into_iter().next().unwrap();
+    let r = w.finish(k, st, o).await.unwrap().report;
+    assert_eq!(r.custom["share_b"], Some(0.25));
+}
+
+#[tokio::test]
+async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts: Vec<RecordBatch> = (0..6)
+        .map(|p| batch(&times(p * 25_000, 50, 400), |i| ((i * 7 + p as usize) % 100) as f64, |i| if i % 2 == 0 { "a" } else { "b" }))
+        .collect();
+    let closing = batch(&[10 * MINUTE], |_| 1.0, |_| "a");
+
+    async fn close_all(w: &mut Windows) -> Vec<analyzer::stream::WindowReport> {
+        let mut out = Vec::new();
+        for (k, s, o) in w.due(Instant::now()) {
+            out.push(w.finish(k, s, o).await.unwrap().report);
+        }
+        out
+    }
+
+    // Uninterrupted.
+    let mut plain = windows();
+    let mut expected = Vec::new();
+    for p in &parts {
+        plain.absorb("m", p).unwrap();
+        expected.extend(close_all(&mut plain).await);
+    }
+    plain.absorb("m", &closing).unwrap();
+    expected.extend(close_all(&mut plain).await);
+
+    // Interrupted: checkpoint after part 2 (windows may have closed before), crash after part 3.
+    let mut first = windows();
+    let mut ckpt = Checkpointer::new(dir.path()).unwrap();
+    let mut reports = Vec::new();
+    for p in &parts[..3] {
+        first.absorb("m", p).unwrap();
+        reports.extend(close_all(&mut first).await);
+    }
+    ckpt.write(&mut first, serde_json::json!({"resume_at": 3}), &reports).unwrap();
+    first.absorb("m", &parts[3]).unwrap();
+    drop(first); // killed: part 3 was absorbed but never checkpointed.
+
+    let restored = Checkpointer::restore(dir.path()).unwrap().unwrap();
+    assert_eq!(restored.offsets["resume_at"], 3);
+    let mut second = windows();
+    second.restore(restored.clocks, restored.windows);
+    let mut after = restored.history;
+    for p in &parts[3..] {
+        second.absorb("m", p).unwrap();
+        after.extend(close_all(&mut second).await);
+    }
+    second.absorb("m", &closing).unwrap();
+    after.extend(close_all(&mut second).await);
+    let counts = |r: &[analyzer::stream::WindowReport]| r.iter().map(|w| (w.start, w.requests)).collect::<Vec<_>>();
+    assert_eq!(counts(&after), counts(&expected));
+    assert_eq!(after, expected);
+}

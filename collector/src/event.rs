@@ -1,0 +1,333 @@
+//! The prediction event: one JSON object per prediction, as serving pods send it.
+//!
+//! ```json
+//! {"timestamp": "2026-11-29T17:00:00.123Z", "model": "car-loan", "model_version": "v1.3.0",
+//!  "variant": "canary", "request_id": "9f1c", "features": {"car_value": 39811.0,
+//!  "salary_range": "40K - 60K €", "repaid_loan_on_prev_car": false}, "prediction": 1,
+//!  "confidence": 0.99, "latency_ms": 41.2}
+//! ```
+//!
+//! `timestamp` (RFC 3339 or integer epoch milliseconds), `model` and `features` are required;
+//! everything else is optional. Unknown top-level fields are ignored so producers can add fields
+//! before driftwatch knows them. The JSON Schema is published in `schemas/prediction-event.schema.json`
+//! (generated from these types; a test fails when it is stale).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Names of the columns every event batch has ([`analyzer::event_schema`]); a feature may not use
+/// them.
+pub const RESERVED_COLUMNS: [&str; 8] = analyzer::event_schema::FIXED_COLUMNS;
+
+/// Longest model name, version or request id accepted (bytes).
+pub const MAX_NAME_LEN: usize = 256;
+
+/// One prediction made by a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "driftwatch prediction event", description = "One prediction made by a model in production.")]
+pub struct PredictionEvent {
+    /// When the prediction was made (event time).
+    pub timestamp: EventTime,
+    /// The model's name, e.g. `car-loan`.
+    pub model: String,
+    /// The model version, e.g. `v1.3.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    /// Which deployment variant served it (default `stable`).
+    #[serde(default)]
+    pub variant: Variant,
+    /// The request's id, used to join later ground-truth labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The model's input features by name: numbers, strings, bools or null (missing).
+    pub features: BTreeMap<String, FeatureValue>,
+    /// The model's output: a class label or a score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<FeatureValue>,
+    /// The model's confidence in its prediction, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// Time the model took to answer, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+/// A deployment variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// The current production version.
+    #[default]
+    Stable,
+    /// A new version receiving part of the traffic.
+    Canary,
+}
+
+impl Variant {
+    /// The label value (`stable` or `canary`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Stable => "stable",
+            Variant::Canary => "canary",
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A feature value (or a prediction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FeatureValue {
+    /// A boolean (categorical: `"true"` / `"false"`).
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// Text (categorical).
+    Text(String),
+    /// Missing.
+    Null,
+}
+
+impl FeatureValue {
+    /// The value as a number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            FeatureValue::Number(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// The value as a category: text as is, bools as `true`/`false`, numbers in Rust's shortest
+    /// decimal form (`1`, `0.5`). `None` for null.
+    pub fn as_category(&self) -> Option<String> {
+        match self {
+            FeatureValue::Bool(b) => Some(b.to_string()),
+            FeatureValue::Number(x) => Some(x.to_string()),
+            FeatureValue::Text(s) => Some(s.clone()),
+            FeatureValue::Null => None,
+        }
+    }
+}
+
+/// Event time in milliseconds since the Unix epoch, UTC. Deserialises from an RFC 3339 string or an
+/// integer of epoch milliseconds; serialises as RFC 3339 with milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventTime(pub i64);
+
+impl EventTime {
+    /// As a UTC date-time (`None` outside chrono's range).
+    pub fn to_utc(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.0)
+    }
+}
+
+impl Serialize for EventTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.to_utc() {
+            Some(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            None => s.serialize_i64(self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = EventTime;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp string or integer epoch milliseconds")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EventTime, E> {
+                Ok(EventTime(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EventTime, E> {
+                i64::try_from(v).map(EventTime).map_err(|_| E::custom("epoch milliseconds out of range"))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EventTime, E> {
+                if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(EventTime(v as i64))
+                } else {
+                    Err(E::custom(format!("{v} is not integer epoch milliseconds")))
+                }
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EventTime, E> {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| EventTime(t.timestamp_millis()))
+                    .map_err(|e| E::custom(format!("`{v}` is not an RFC 3339 timestamp: {e}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for EventTime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EventTime".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Event time: an RFC 3339 string or integer milliseconds since the Unix epoch.",
+            "oneOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "integer"}
+            ]
+        })
+    }
+}
+
+/// Why an event is invalid. Each variant maps to a bounded metric label ([`Self::reason`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidEvent {
+    /// `model` is empty or too long.
+    #[error("field `model` must be 1 to {MAX_NAME_LEN} bytes")]
+    Model,
+    /// A name field is too long.
+    #[error("field `{0}` is longer than {MAX_NAME_LEN} bytes")]
+    TooLong(&'static str),
+    /// `confidence` is outside [0, 1] or not finite.
+    #[error("field `confidence` must be a number in [0, 1], got {0}")]
+    Confidence(f64),
+    /// `latency_ms` is negative or not finite.
+    #[error("field `latency_ms` must be a finite number >= 0, got {0}")]
+    Latency(f64),
+    /// A feature has an empty name or a reserved one.
+    #[error("feature name `{0}` is empty or reserved (reserved: timestamp, model, model_version, variant, request_id, prediction, confidence, latency_ms)")]
+    FeatureName(String),
+    /// A numeric feature value is not finite.
+    #[error("feature `{0}` is not a finite number")]
+    FeatureNotFinite(String),
+}
+
+impl InvalidEvent {
+    /// Bounded label for `driftwatch_events_dead_lettered_total{reason}` and decode-error metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InvalidEvent::Model => "invalid_model",
+            InvalidEvent::TooLong(_) => "field_too_long",
+            InvalidEvent::Confidence(_) => "invalid_confidence",
+            InvalidEvent::Latency(_) => "invalid_latency",
+            InvalidEvent::FeatureName(_) => "invalid_feature_name",
+            InvalidEvent::FeatureNotFinite(_) => "invalid_feature_value",
+        }
+    }
+}
+
+impl PredictionEvent {
+    /// Checks the rules JSON Schema cannot express well: name lengths, confidence in [0, 1],
+    /// non-negative finite latency, feature names.
+    ///
+    /// # Errors
+    /// The first rule broken.
+    pub fn validate(&self) -> Result<(), InvalidEvent> {
+        if self.model.is_empty() || self.model.len() > MAX_NAME_LEN {
+            return Err(InvalidEvent::Model);
+        }
+        if self.model_version.as_ref().is_some_and(|v| v.len() > MAX_NAME_LEN) {
+            return Err(InvalidEvent::TooLong("model_version"));
+        }
+        if self.request_id.as_ref().is_some_and(|v| v.len() > MAX_NAME_LEN) {
+            return Err(InvalidEvent::TooLong("request_id"));
+        }
+        if let Some(c) = self.confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            return Err(InvalidEvent::Confidence(c));
+        }
+        if let Some(l) = self.latency_ms
+            && !(l.is_finite() && l >= 0.0)
+        {
+            return Err(InvalidEvent::Latency(l));
+        }
+        for (name, value) in &self.features {
+            if name.is_empty() || RESERVED_COLUMNS.contains(&name.as_str()) {
+                return Err(InvalidEvent::FeatureName(name.clone()));
+            }
+            if let FeatureValue::Number(x) = value
+                && !x.is_finite()
+            {
+                return Err(InvalidEvent::FeatureNotFinite(name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON Schema of an event, pretty-printed.
+    pub fn json_schema() -> String {
+        let schema = schemars::schema_for!(PredictionEvent);
+        serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_example_parses() {
+        let e: PredictionEvent = serde_json::from_str(
+            r#"{"timestamp": "2026-11-29T17:00:00.123Z", "model": "car-loan", "model_version": "v1.3.0",
+             "variant": "canary", "request_id": "9f1c", "features": {"car_value": 39811.0,
+             "salary_range": "40K - 60K €", "repaid_loan_on_prev_car": false, "gone": null}, "prediction": 1,
+             "confidence": 0.99, "latency_ms": 41.2, "extra": "ignored"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.timestamp.to_utc().unwrap().to_rfc3339(), "2026-11-29T17:00:00.123+00:00");
+        assert_eq!(e.variant, Variant::Canary);
+        assert_eq!(e.features["car_value"], FeatureValue::Number(39811.0));
+        assert_eq!(e.features["repaid_loan_on_prev_car"].as_category().as_deref(), Some("false"));
+        assert_eq!(e.features["gone"], FeatureValue::Null);
+        assert_eq!(e.prediction.as_ref().and_then(FeatureValue::as_category).as_deref(), Some("1"));
+        e.validate().unwrap();
+    }
+
+    #[test]
+    fn epoch_millis_and_defaults() {
+        let e: PredictionEvent =
+            serde_json::from_str(r#"{"timestamp": 1764435600123, "model": "m", "features": {}}"#).unwrap();
+        assert_eq!(e.timestamp, EventTime(1_764_435_600_123));
+        assert_eq!(e.variant, Variant::Stable);
+        let back: PredictionEvent = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn missing_required_field_is_named() {
+        let err = serde_json::from_str::<PredictionEvent>(r#"{"timestamp": 1, "features": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `model`"), "{err}");
+        let err = serde_json::from_str::<PredictionEvent>(r#"{"timestamp": "01-09-2018", "model": "m", "features": {}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("not an RFC 3339 timestamp"), "{err}");
+    }
+
+    #[test]
+    fn validation_rules() {
+        let mut e: PredictionEvent =
+            serde_json::from_str(r#"{"timestamp": 1, "model": "m", "features": {"x": 1}}"#).unwrap();
+        e.confidence = Some(1.5);
+        assert_eq!(e.validate().unwrap_err().reason(), "invalid_confidence");
+        e.confidence = Some(0.5);
+        e.latency_ms = Some(-1.0);
+        assert_eq!(e.validate().unwrap_err().reason(), "invalid_latency");
+        e.latency_ms = None;
+        e.features.insert("model".into(), FeatureValue::Number(1.0));
+        assert_eq!(e.validate().unwrap_err(), InvalidEvent::FeatureName("model".into()));
+    }
+}

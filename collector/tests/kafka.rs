@@ -1,0 +1,275 @@
+//! The Kafka source against a real Kafka-protocol broker (tansu): exact counts and committed
+//! offsets, dead letters (E22, E23), and two consumers sharing a group.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use collector::batcher::{BatchConfig, SchemaRegistry, SourceBatch};
+use collector::decode::Encoding;
+use collector::kafka::{self, KafkaConfig, KafkaSource, TopicConfig, TopicRole};
+use collector::offsets::Snapshot;
+use collector::replay::{self, ReplayOptions, Target};
+use collector::telemetry::CollectorMetrics;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use support::{Broker, eventually};
+use tokio::sync::mpsc;
+
+/// What the stand-in analyzer absorbed.
+#[derive(Default)]
+struct Absorbed {
+    rows_by_model: BTreeMap<String, u64>,
+    offsets: BTreeSet<(String, i32, i64)>,
+}
+
+/// Stands in for the analyzer: absorbs batches (counts rows, records offsets), acknowledges them
+/// and marks the tracker's state durable, as a checkpoint would.
+fn absorb(mut rx: mpsc::Receiver<SourceBatch>, tracker: collector::offsets::OffsetTracker) -> Arc<Mutex<Absorbed>> {
+    let seen = Arc::new(Mutex::new(Absorbed::default()));
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            {
+                let mut s = seen.lock().unwrap();
+                *s.rows_by_model.entry(batch.model.clone()).or_default() += batch.batch.num_rows() as u64;
+                for (tp, o) in batch.offsets() {
+                    s.offsets.insert((tp.topic.clone(), tp.partition, *o));
+                }
+            }
+            batch.acknowledge();
+            let snapshot = tracker.snapshot();
+            tracker.mark_durable(&snapshot);
+        }
+    });
+    out
+}
+
+fn config(broker: &Broker, group: &str, topics: Vec<TopicConfig>) -> KafkaConfig {
+    let mut c: KafkaConfig = serde_json::from_value(serde_json::json!({
+        "brokers": broker.address,
+        "group_id": group,
+        "topics": [],
+        "commit_interval": "200ms",
+        "drain_timeout": "10s",
+    }))
+    .unwrap();
+    c.topics = topics;
+    c
+}
+
+fn json_topic(name: &str) -> TopicConfig {
+    TopicConfig { name: name.into(), encoding: Encoding::Json, role: None, mapping: Default::default(), dead_letter_topic: None }
+}
+
+fn start(config: KafkaConfig) -> (KafkaSource, Arc<Mutex<Absorbed>>) {
+    let (tx, rx) = mpsc::channel(8);
+    let batch = BatchConfig { max_events: 1000, max_wait: Duration::from_millis(100), channel_capacity: 8 };
+    let source = kafka::start(config, batch, SchemaRegistry::default(), tx, Snapshot::default(), CollectorMetrics::default()).unwrap();
+    let seen = absorb(rx, source.tracker().clone());
+    (source, seen)
+}
+
+/// Committed offsets of `group` and end offsets, per partition of `topic`.
+fn committed_and_end(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    (0..partitions)
+        .map(|p| {
+            let c = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+            (c, high)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
+    let broker = Broker::start();
+    broker.create_topic("predictions", 3).await;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let options = ReplayOptions::new(data, "car-loan");
+    let events = replay::events_from_file(&options, 0).unwrap();
+    assert_eq!(events.len(), 50_000);
+    let target = Target::Kafka { brokers: broker.address.clone(), topic: "predictions".into() };
+    let summary = replay::send(events, &target, &options, &replay::Quiet).await.unwrap();
+    assert_eq!(summary.sent, 50_000);
+
+    let (source, seen) = start(config(&broker, "g-exact", vec![json_topic("predictions")]));
+    eventually("50,000 events absorbed", Duration::from_secs(300), || {
+        seen.lock().unwrap().rows_by_model.get("car-loan").copied() == Some(50_000)
+    })
+    .await;
+    eventually("committed offsets at the end of every partition", Duration::from_secs(60), || {
+        let v = committed_and_end(&broker, "g-exact", "predictions", 3);
+        eprintln!("committed/end: {v:?} tracker {:?}", source.tracker().snapshot());
+        v.iter().all(|(c, end)| c == end)
+    })
+    .await;
+    source.shutdown();
+    let s = seen.lock().unwrap();
+    assert_eq!(s.rows_by_model, BTreeMap::from([("car-loan".to_string(), 50_000)]));
+    assert_eq!(s.offsets.len(), 50_000, "every message absorbed once");
+    let ends = committed_and_end(&broker, "g-exact", "predictions", 3);
+    assert_eq!(ends.iter().map(|(_, e)| e).sum::<i64>(), 50_000);
+    assert!(ends.iter().all(|(c, e)| c == e), "{ends:?}");
+}
+
+async fn produce(broker: &Broker, topic: &str, payloads: &[&[u8]]) {
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &broker.address).create().unwrap();
+    for p in payloads {
+        producer.send(FutureRecord::<(), [u8]>::to(topic).payload(p), Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+fn read_all(broker: &Broker, topic: &str, expected: usize) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .set("group.id", format!("reader-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((m.payload().unwrap_or_default().to_vec(), headers));
+        }
+    }
+    out
+}
+
+const VALID_1: &[u8] = br#"{"timestamp": 1, "model": "m", "features": {"x": 1.0}}"#;
+const VALID_2: &[u8] = br#"{"timestamp": 2, "model": "m", "features": {"x": 2.0}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e22_poison_message_is_dead_lettered_and_the_partition_keeps_flowing() {
+    let broker = Broker::start();
+    broker.create_topic("events", 1).await;
+    produce(&broker, "events", &[VALID_1, &[0xde, 0xad, 0xbe, 0xef, 0x00], VALID_2]).await;
+    let (source, seen) = start(config(&broker, "g-poison", vec![json_topic("events")]));
+    eventually("two valid events absorbed", Duration::from_secs(60), || {
+        seen.lock().unwrap().rows_by_model.get("m").copied() == Some(2)
+    })
+    .await;
+    eventually("committed offset moves to 3", Duration::from_secs(60), || {
+        committed_and_end(&broker, "g-poison", "events", 1) == vec![(3, 3)]
+    })
+    .await;
+    source.shutdown();
+    let dead = read_all(&broker, "events.dlq", 1);
+    assert_eq!(dead.len(), 1);
+    let (payload, headers) = &dead[0];
+    assert_eq!(payload, &vec![0xde, 0xad, 0xbe, 0xef, 0x00]);
+    assert_eq!(headers["driftwatch-reason"], "wrong_encoding");
+    assert_eq!(headers["driftwatch-source-topic"], "events");
+    assert_eq!(headers["driftwatch-source-partition"], "0");
+    assert_eq!(headers["driftwatch-source-offset"], "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e23_wrong_encoding_either_way_is_dead_lettered_and_consumption_continues() {
+    let broker = Broker::start();
+    broker.create_topic("json-events", 1).await;
+    broker.create_topic("seldon.ns.model.m.inputs", 1).await;
+    let frame = collector_test_frame();
+    // A protobuf frame on a JSON topic, then a valid event.
+    produce(&broker, "json-events", &[&frame, VALID_1]).await;
+    // Plain JSON on an OIP v2 protobuf topic.
+    produce(&broker, "seldon.ns.model.m.inputs", &[VALID_2]).await;
+    let oip = TopicConfig {
+        name: "seldon.ns.model.m.inputs".into(),
+        encoding: Encoding::OipV2Protobuf,
+        role: Some(TopicRole::Request),
+        mapping: Default::default(),
+        dead_letter_topic: Some("oip.dlq".into()),
+    };
+    let (source, seen) = start(config(&broker, "g-enc", vec![json_topic("json-events"), oip]));
+    eventually("the valid event after the bad frame is absorbed", Duration::from_secs(60), || {
+        seen.lock().unwrap().rows_by_model.get("m").copied() == Some(1)
+    })
+    .await;
+    let dead_json = read_all(&broker, "json-events.dlq", 1);
+    let dead_oip = read_all(&broker, "oip.dlq", 1);
+    source.shutdown();
+    assert_eq!(dead_json[0].1["driftwatch-reason"], "wrong_encoding");
+    assert!(dead_json[0].1["driftwatch-error"].contains("expects JSON"), "{:?}", dead_json[0].1);
+    assert_eq!(dead_oip[0].1["driftwatch-reason"], "wrong_encoding");
+    assert!(dead_oip[0].1["driftwatch-error"].contains("expects OIP v2 protobuf"), "{:?}", dead_oip[0].1);
+}
+
+/// A small OIP v2 protobuf request frame (field 1 `model_name` = "m", field 3 `id` = "1").
+fn collector_test_frame() -> Vec<u8> {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Req {
+        #[prost(string, tag = "1")]
+        model_name: String,
+        #[prost(string, tag = "3")]
+        id: String,
+    }
+    Req { model_name: "m".into(), id: "1".into() }.encode_to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_share_partitions_and_a_stopped_one_hands_over_without_loss() {
+    let broker = Broker::start();
+    broker.create_topic("shared", 3).await;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let mut options = ReplayOptions::new(data, "car-loan");
+    options.limit = Some(6_000);
+    let events = replay::events_from_file(&options, 0).unwrap();
+    let target = Target::Kafka { brokers: broker.address.clone(), topic: "shared".into() };
+    replay::send(events, &target, &options, &replay::Quiet).await.unwrap();
+
+    let (a, seen_a) = start(config(&broker, "g-shared", vec![json_topic("shared")]));
+    let (b, seen_b) = start(config(&broker, "g-shared", vec![json_topic("shared")]));
+    eventually("both consumers have partitions", Duration::from_secs(60), || {
+        !a.tracker().assigned().is_empty() && !b.tracker().assigned().is_empty()
+    })
+    .await;
+    let (pa, pb) = (a.tracker().assigned(), b.tracker().assigned());
+    assert_eq!(pa.len() + pb.len(), 3, "{pa:?} {pb:?}");
+    assert!(pa.iter().all(|p| !pb.contains(p)), "a partition is owned twice: {pa:?} {pb:?}");
+    // Stop one consumer part way; its partitions move to the other.
+    eventually("some events absorbed", Duration::from_secs(120), || seen_a.lock().unwrap().offsets.len() > 100).await;
+    a.shutdown();
+    eventually("the survivor owns all partitions", Duration::from_secs(60), || b.tracker().assigned().len() == 3).await;
+    eventually("every message absorbed by one or the other", Duration::from_secs(300), || {
+        let union: BTreeSet<_> = seen_a.lock().unwrap().offsets.union(&seen_b.lock().unwrap().offsets).cloned().collect();
+        union.len() == 6_000
+    })
+    .await;
+    eventually("committed at the end", Duration::from_secs(60), || {
+        committed_and_end(&broker, "g-shared", "shared", 3).iter().all(|(c, e)| c == e)
+    })
+    .await;
+    b.shutdown();
+    let total: u64 = [&seen_a, &seen_b].iter().map(|s| s.lock().unwrap().rows_by_model.values().sum::<u64>()).sum();
+    assert!(total >= 6_000, "at least once: {total}");
+}

@@ -1,0 +1,23 @@
+//! The published JSON Schema of the prediction event (`schemas/prediction-event.schema.json`) must
+//! be the one generated from the Rust types. Regenerate with
+//! `UPDATE_SCHEMAS=1 cargo test -p driftwatch-collector --test schema`.
+
+use collector::PredictionEvent;
+
+#[test]
+fn published_event_schema_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/prediction-event.schema.json");
+    let generated = PredictionEvent::json_schema();
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        published == generated,
+        "schemas/prediction-event.schema.json is stale; regenerate with UPDATE_SCHEMAS=1 cargo test -p driftwatch-collector --test schema"
+    );
+    // The schema names the required fields.
+    let schema: serde_json::Value = serde_json::from_str(&published).unwrap();
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(required, ["timestamp", "model", "features"]);
+}

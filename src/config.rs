@@ -1,0 +1,243 @@
+//! `driftwatch serve` configuration: layered from built-in defaults, a TOML file, `DRIFTWATCH__`
+//! environment variables (`DRIFTWATCH__SERVER__LISTEN=0.0.0.0:8080`, double underscores separate
+//! levels) and command-line flags, in that order. Unknown keys are rejected and cross-field rules
+//! are checked once at load, with an error that names the key. Every key is documented in
+//! `docs/configuration.md`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use analyzer::ReferenceProfile;
+use analyzer::stream::WindowSettings;
+use anyhow::Context;
+use collector::batcher::BatchConfig;
+use collector::http::HttpIngestConfig;
+use collector::kafka::KafkaConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP server (ingest, metrics, webhook, status page).
+    pub server: ServerConfig,
+    /// Monitored models and their reference profiles.
+    pub models: Vec<ModelConfig>,
+    /// Event-time windows and drift settings.
+    pub windows: WindowSettings,
+    /// Batching between the sources and the analyzer.
+    pub batch: BatchConfig,
+    /// HTTP ingest (`POST /v1/events`, `POST /v1/cloudevents`).
+    pub http: HttpConfig,
+    /// The Kafka source (absent: no Kafka).
+    pub kafka: Option<KafkaConfig>,
+    /// Checkpoints of the window state (absent: no checkpoint, offsets are committed as soon as
+    /// events are absorbed in memory).
+    pub checkpoint: Option<CheckpointConfig>,
+    /// Metrics exporter settings.
+    pub metrics: alerting::exporter::MetricsConfig,
+    /// Alert rules: the built-in ones and your own.
+    pub rules: alerting::rules::RulesConfig,
+    /// Where alerts are sent (absent: no Alertmanager).
+    pub alertmanager: Option<alerting::alertmanager::AlertmanagerConfig>,
+    /// The Alertmanager webhook receiver (`POST /v1/alertmanager`).
+    pub webhook: alerting::webhook::WebhookConfig,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Longest time a graceful shutdown waits for sources to drain and the last checkpoint
+    /// (default `30s`).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Closed-window reports kept for `/api/windows`, the status page and the checkpoint
+    /// (default 500).
+    pub history: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_timeout: Duration::from_secs(30),
+            history: 500,
+        }
+    }
+}
+
+/// One monitored model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model name, as in the events' `model` field.
+    pub name: String,
+    /// Its reference profile (a file written by `driftwatch profile`).
+    pub profile: PathBuf,
+}
+
+/// HTTP ingest settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Accept events over HTTP (default true).
+    pub enabled: bool,
+    /// Body limit, token, CloudEvents pairing and mapping.
+    #[serde(flatten)]
+    pub ingest: HttpIngestConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { enabled: true, ingest: HttpIngestConfig::default() }
+    }
+}
+
+/// Checkpoint settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Directory of the checkpoint (created if missing).
+    pub dir: PathBuf,
+    /// How often the state is checkpointed (default `2s`); offsets are committed after each.
+    #[serde(default = "default_checkpoint_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// Loads the configuration: defaults, then `file` (if any), then `DRIFTWATCH__` variables, then
+/// `overrides` (flags, as dotted keys).
+///
+/// # Errors
+/// A message naming the file and key for unknown keys, wrong types and broken cross-field rules.
+pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(f) = file {
+        if !f.exists() {
+            anyhow::bail!("config file {} does not exist", f.display());
+        }
+        figment = figment.merge(Toml::file_exact(f));
+    }
+    figment = figment.merge(Env::prefixed("DRIFTWATCH__").split("__").lowercase(true));
+    for (key, value) in overrides {
+        figment = figment.merge(Serialized::global(key, value));
+    }
+    let config: Config = figment.extract().map_err(|e| {
+        let mut messages = Vec::new();
+        for err in e {
+            let key = if err.path.is_empty() { String::new() } else { format!("`{}`: ", err.path.join(".")) };
+            let source = err.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            messages.push(format!("{key}{}{source}", err.kind));
+        }
+        anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    /// Cross-field rules, each naming its key.
+    ///
+    /// # Errors
+    /// The first rule broken.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.windows.size.is_zero() {
+            anyhow::bail!("invalid configuration: `windows.size` must be longer than zero");
+        }
+        if self.batch.max_events == 0 {
+            anyhow::bail!("invalid configuration: `batch.max_events` must be at least 1");
+        }
+        if self.batch.channel_capacity == 0 {
+            anyhow::bail!("invalid configuration: `batch.channel_capacity` must be at least 1");
+        }
+        if !self.http.enabled && self.kafka.is_none() {
+            anyhow::bail!("invalid configuration: no source: enable `http.enabled` or configure `[kafka]`");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if m.name.is_empty() {
+                anyhow::bail!("invalid configuration: `models[{i}].name` is empty");
+            }
+            if !seen.insert(&m.name) {
+                anyhow::bail!("invalid configuration: `models[{i}].name`: model `{}` is listed twice", m.name);
+            }
+        }
+        for (i, m) in self.windows.custom_metrics.iter().enumerate() {
+            if m.name.is_empty() || m.sql.trim().is_empty() {
+                anyhow::bail!("invalid configuration: `windows.custom_metrics[{i}]` needs a name and a query");
+            }
+        }
+        if let Some(k) = &self.kafka {
+            k.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Loads every model's reference profile.
+    ///
+    /// # Errors
+    /// The profile file and model that failed.
+    pub fn load_profiles(&self) -> anyhow::Result<HashMap<String, Arc<ReferenceProfile>>> {
+        let mut out = HashMap::new();
+        for m in &self.models {
+            let p = ReferenceProfile::load(&m.profile)
+                .with_context(|| format!("`models` entry `{}`: cannot load its profile", m.name))?;
+            out.insert(m.name.clone(), Arc::new(p));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("driftwatch.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults_file_env_and_flags_layer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "[server]\nlisten = \"127.0.0.1:9000\"\n[windows]\nsize = \"30s\"\n");
+        let c = load(Some(&file), &[]).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.windows.size, Duration::from_secs(30));
+        assert_eq!(c.batch.max_events, 4096);
+        let c = load(Some(&file), &[("server.listen", "127.0.0.1:9100".into())]).unwrap();
+        assert_eq!(c.server.listen.port(), 9100);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "[windows]\nsise = \"30s\"\n");
+        let err = load(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("sise"), "{err}");
+        assert!(err.contains("windows"), "{err}");
+    }
+
+    #[test]
+    fn cross_field_rules_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "[http]\nenabled = false\n");
+        let err = load(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("no source"), "{err}");
+        let file = write(dir.path(), "[[models]]\nname = \"m\"\nprofile = \"a\"\n[[models]]\nname = \"m\"\nprofile = \"b\"\n");
+        let err = load(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("models[1].name"), "{err}");
+    }
+}

@@ -1,0 +1,408 @@
+//! `driftwatch serve`: sources (Kafka and/or HTTP), the streaming analyzer, the exporter, the
+//! alert engine and the controller trigger channel in one process.
+//!
+//! One tokio task owns the windows: it absorbs batches, closes windows as the watermark passes,
+//! feeds the exporter and the rule engine, and checkpoints the state together with the source
+//! offsets it covers; only then are those offsets committed. SIGTERM (or SIGINT) drains: HTTP
+//! ingest stops accepting, the Kafka source stops fetching and waits for its in-flight batches,
+//! the last checkpoint is written and the offsets committed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alerting::AlertTrigger;
+use alerting::alertmanager::AlertmanagerHandle;
+use alerting::exporter::{InvalidField, ModelMetrics, Readiness};
+use alerting::rules::RuleEngine;
+use analyzer::ReferenceProfile;
+use analyzer::stream::{Checkpointer, ClosedWindow, Windows};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Json};
+use axum::routing::get;
+use collector::batcher::{Batcher, SchemaRegistry, SourceBatch};
+use collector::http::HttpIngest;
+use collector::kafka::{self, KafkaSource};
+use collector::offsets::{OffsetTracker, Snapshot};
+use collector::telemetry::CollectorMetrics;
+use collector::FeatureSchema;
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::status::{Decision, StatusState};
+
+/// A running service.
+#[derive(Debug)]
+pub struct Running {
+    /// The address the HTTP server listens on.
+    pub addr: SocketAddr,
+    /// Shared state of the status page.
+    pub status: StatusState,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown and waits for it.
+    ///
+    /// # Errors
+    /// The first error of a task.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.done.await.context("the service task panicked")?
+    }
+
+    /// Waits until the service ends (after a signal).
+    ///
+    /// # Errors
+    /// The first error of a task.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.done.await.context("the service task panicked")?
+    }
+}
+
+/// Hooks for callers that embed the service (the demo).
+#[derive(Default)]
+pub struct Hooks {
+    /// Called with every closed window, after the exporter and the rules.
+    pub on_window: Option<Box<dyn FnMut(&ClosedWindow, &[alerting::rules::Transition]) + Send>>,
+    /// Receives every alert trigger (else they are logged and recorded on the status page).
+    pub triggers: Option<mpsc::Sender<AlertTrigger>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+/// Starts the service and returns once it listens.
+///
+/// # Errors
+/// Configuration, profile, checkpoint, Kafka or socket errors, naming what failed.
+pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> {
+    let profiles = config.load_profiles()?;
+    let mut registry = Registry::default();
+    let collector_metrics = CollectorMetrics::register(&mut registry);
+    let model_metrics = ModelMetrics::register(&mut registry, &config.metrics);
+    let readiness = Readiness::new();
+    readiness.set_not_ready("starting");
+
+    // Checkpoint: restore windows, history and source offsets.
+    let mut windows = Windows::new(config.windows.clone(), profiles.clone());
+    let mut resume = Snapshot::default();
+    let mut history = Vec::new();
+    let checkpointer = match &config.checkpoint {
+        Some(c) => {
+            if let Some(restored) = Checkpointer::restore(&c.dir)? {
+                tracing::info!(dir = %c.dir.display(), windows = restored.windows.len(), written_at = %restored.written_at, "restoring checkpoint");
+                resume = serde_json::from_value(restored.offsets).unwrap_or_default();
+                windows.restore(restored.clocks, restored.windows);
+                history = restored.history;
+            }
+            Some(Checkpointer::new(&c.dir)?)
+        }
+        None => None,
+    };
+    let status = StatusState::new(config.server.history, history);
+
+    // Triggers: to the caller, or recorded on the status page.
+    let triggers_tx = match hooks.triggers.take() {
+        Some(tx) => tx,
+        None => {
+            let (tx, rx) = mpsc::channel(1024);
+            tokio::spawn(record_triggers(rx, status.clone()));
+            tx
+        }
+    };
+    let mut rules = RuleEngine::new(&config.rules)?.with_triggers(triggers_tx.clone());
+    if let Some(am) = &config.alertmanager {
+        let (handle, _task) = AlertmanagerHandle::spawn(am, model_metrics.clone())?;
+        rules = rules.with_alertmanager(handle);
+    }
+
+    let (tx, rx) = mpsc::channel::<SourceBatch>(config.batch.channel_capacity);
+    let schemas = SchemaRegistry::new(
+        profiles.iter().map(|(m, p): (&String, &Arc<ReferenceProfile>)| (m.clone(), FeatureSchema::from_profile(p))).collect::<HashMap<_, _>>(),
+    );
+    let kafka = match &config.kafka {
+        Some(k) => Some(
+            kafka::start(k.clone(), config.batch.clone(), schemas.clone(), tx.clone(), resume, collector_metrics.clone())
+                .context("cannot start the Kafka source")?,
+        ),
+        None => None,
+    };
+    let tracker = kafka.as_ref().map(|k| k.tracker().clone());
+
+    let registry = Arc::new(registry);
+    let mut app = Router::new()
+        .merge(alerting::exporter::router(registry, readiness.clone()))
+        .merge(alerting::webhook::router(triggers_tx, &config.webhook))
+        .merge(status_router(status.clone(), config.server.listen));
+    let ingest = if config.http.enabled {
+        let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
+        let ingest = HttpIngest::new(config.http.ingest.clone(), batcher, tx.clone(), collector_metrics.clone());
+        app = app.merge(ingest.router());
+        tokio::spawn(collector::http::run_ticker(ingest.clone()));
+        Some(ingest)
+    } else {
+        None
+    };
+    drop(tx);
+
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (`server.listen`)", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let analyzer = Analyzer {
+        windows,
+        checkpointer,
+        tracker,
+        metrics: model_metrics,
+        rules,
+        status: status.clone(),
+        on_window: hooks.on_window.take(),
+        checkpoint_interval: config.checkpoint.as_ref().map_or(Duration::from_secs(1), |c| c.interval),
+        last_checkpoint: Instant::now(),
+    };
+    let shutdown_timeout = config.server.shutdown_timeout;
+    let done = tokio::spawn(run(analyzer, rx, listener, app, stop_rx, kafka, ingest, readiness, shutdown_timeout));
+    tracing::info!(%addr, "driftwatch serving");
+    Ok(Running { addr, status, stop: stop_tx, done })
+}
+
+fn status_router(status: StatusState, listen: SocketAddr) -> Router {
+    let base = format!("http://{listen}");
+    Router::new()
+        .route(
+            "/",
+            get(move |State(s): State<StatusState>| {
+                let base = base.clone();
+                async move {
+                    let urls = [("metrics", format!("{base}/metrics")), ("windows (JSON)", format!("{base}/api/windows"))];
+                    Html(crate::status::render(&s, &urls))
+                }
+            }),
+        )
+        .route("/api/windows", get(|State(s): State<StatusState>| async move { Json(s.history()).into_response() }))
+        .route("/api/alerts", get(|State(s): State<StatusState>| async move { Json(s.alerts()).into_response() }))
+        .route("/api/decisions", get(|State(s): State<StatusState>| async move { Json(s.decisions()).into_response() }))
+        .with_state(status)
+}
+
+/// Logs triggers and shows them on the status page when no controller consumes them.
+async fn record_triggers(mut rx: mpsc::Receiver<AlertTrigger>, status: StatusState) {
+    while let Some(t) = rx.recv().await {
+        tracing::info!(alertname = %t.alertname, status = ?t.status, labels = ?t.labels, "alert trigger");
+        status.push_decision(Decision {
+            at: chrono::Utc::now(),
+            kind: "trigger".into(),
+            summary: format!("{} {:?} {}", t.alertname, t.status, t.labels.get("feature").map_or("", String::as_str)),
+            detail: None,
+        });
+    }
+}
+
+/// The task that owns the windows.
+struct Analyzer {
+    windows: Windows,
+    checkpointer: Option<Checkpointer>,
+    tracker: Option<OffsetTracker>,
+    metrics: ModelMetrics,
+    rules: RuleEngine,
+    status: StatusState,
+    on_window: Option<Box<dyn FnMut(&ClosedWindow, &[alerting::rules::Transition]) + Send>>,
+    checkpoint_interval: Duration,
+    last_checkpoint: Instant,
+}
+
+impl Analyzer {
+    fn absorb(&mut self, batch: SourceBatch) {
+        let now = Instant::now();
+        match self.windows.absorb(&batch.model, &batch.batch) {
+            Ok(a) => {
+                if a.late > 0 {
+                    self.metrics.late_events(&batch.model, a.late, now);
+                }
+            }
+            Err(e) => tracing::error!(model = %batch.model, error = %e, "cannot absorb a batch"),
+        }
+        let mismatched: u64 = batch.stats.mismatched.values().sum();
+        if mismatched > 0 {
+            self.metrics.invalid_value(InvalidField::Feature, mismatched);
+        }
+        batch.acknowledge();
+        if self.checkpointer.is_none()
+            && let Some(t) = &self.tracker
+        {
+            // Without a checkpoint, absorbed in memory is as durable as it gets.
+            let s = t.snapshot();
+            t.mark_durable(&s);
+        }
+    }
+
+    async fn close_due(&mut self, now: Instant) {
+        for (key, start, window) in self.windows.due(now) {
+            self.close(key, start, window).await;
+        }
+    }
+
+    async fn close(&mut self, key: analyzer::stream::SeriesKey, start: i64, window: analyzer::stream::OpenWindow) {
+        let began = Instant::now();
+        match self.windows.finish(key.clone(), start, window).await {
+            Ok(closed) => {
+                self.metrics.observe_window(&closed, Instant::now());
+                self.metrics.observe_window_close(began.elapsed());
+                let transitions = self.rules.observe(&closed.report).await;
+                self.status.set_alerts(self.rules.active_alerts());
+                self.status.push_window(closed.report.clone());
+                if let Some(f) = self.on_window.as_mut() {
+                    f(&closed, &transitions);
+                }
+            }
+            Err(e) => tracing::error!(model = %key.model, start, error = %e, "cannot close a window"),
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        let Some(c) = self.checkpointer.as_mut() else { return };
+        let snapshot = self.tracker.as_ref().map(OffsetTracker::snapshot).unwrap_or_default();
+        let offsets = serde_json::to_value(&snapshot).unwrap_or_default();
+        match c.write(&mut self.windows, offsets, &self.status.history()) {
+            Ok(()) => {
+                if let Some(t) = &self.tracker {
+                    t.mark_durable(&snapshot);
+                }
+                self.last_checkpoint = Instant::now();
+                self.metrics.set_checkpoint_age(Duration::ZERO);
+            }
+            Err(e) => tracing::error!(error = %e, "checkpoint failed; offsets are not committed until one succeeds"),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    mut analyzer: Analyzer,
+    mut rx: mpsc::Receiver<SourceBatch>,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    kafka: Option<KafkaSource>,
+    ingest: Option<HttpIngest>,
+    readiness: Readiness,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
+    let (server_stop_tx, mut server_stop_rx) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    readiness.set_ready();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut draining = false;
+    let mut kafka = kafka;
+    let mut ingest = ingest;
+    let mut drained: Option<tokio::task::JoinHandle<()>> = None;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(b) => analyzer.absorb(b),
+                None => break,
+            },
+            _ = tick.tick() => {
+                analyzer.close_due(Instant::now()).await;
+                let age = analyzer.last_checkpoint.elapsed();
+                if analyzer.checkpointer.is_some() {
+                    analyzer.metrics.set_checkpoint_age(age);
+                }
+                if age >= analyzer.checkpoint_interval {
+                    analyzer.checkpoint();
+                }
+            }
+            _ = &mut signal, if !draining => {
+                draining = true;
+                let _ = stop.borrow_and_update();
+                tracing::info!("shutting down: draining sources");
+                readiness.set_not_ready("shutting down");
+                let _ = server_stop_tx.send(true);
+                if let Some(i) = ingest.take() {
+                    i.flush().await;
+                }
+                if let Some(k) = kafka.take() {
+                    drained = Some(tokio::task::spawn_blocking(move || k.shutdown()));
+                }
+            }
+            _ = stop.changed(), if !draining => {
+                if *stop.borrow() {
+                    draining = true;
+                    readiness.set_not_ready("shutting down");
+                    let _ = server_stop_tx.send(true);
+                    if let Some(i) = ingest.take() {
+                        i.flush().await;
+                    }
+                    if let Some(k) = kafka.take() {
+                        drained = Some(tokio::task::spawn_blocking(move || k.shutdown()));
+                    }
+                }
+            }
+        }
+        if draining && let Some(d) = &drained && d.is_finished() {
+            break;
+        }
+        if draining && drained.is_none() && kafka.is_none() {
+            // HTTP only: the server is stopping; absorb what is queued, then finish.
+            while let Ok(b) = rx.try_recv() {
+                analyzer.absorb(b);
+            }
+            break;
+        }
+    }
+    // Whatever is still queued.
+    while let Ok(b) = rx.try_recv() {
+        analyzer.absorb(b);
+    }
+    if analyzer.checkpointer.is_some() {
+        analyzer.checkpoint();
+    } else {
+        // Nothing survives the process: close every open window so its report is not lost.
+        analyzer.close_due(Instant::now() + Duration::from_secs(365 * 24 * 3600)).await;
+    }
+    let _ = server_stop_tx.send(true);
+    match tokio::time::timeout(shutdown_timeout, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server error"),
+        _ => tracing::warn!("HTTP server did not stop in time"),
+    }
+    tracing::info!("driftwatch stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,169 @@
+//! The `driftwatch` binary as a user runs it: the built-in data through `analyze` and `profile`,
+//! and bad input that must give a clear error (file, line, column), a non-zero exit and no panic.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn driftwatch() -> Command {
+    let mut cmd = Command::cargo_bin("driftwatch").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).arg("--quiet");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+const REFERENCE: &str = "x,c\n1.0,a\n2.0,b\n3.0,a\n4.0,b\n";
+
+#[test]
+fn analyze_prints_the_table_and_summary_for_car_loan() {
+    let out = driftwatch()
+        .args(["analyze", "--reference", "data/car_loan/reference.csv", "--current", "data/car_loan/analysis.csv"])
+        .args(["--chunk-size", "5000"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("chunk 5 | rows 25000-29999 (5000 rows) | DRIFT in 4 of 7 features"), "{stdout}");
+    assert!(stdout.contains("chunk 0 | rows 0-4999 (5000 rows) | no drift (0 of 7 features)"), "{stdout}");
+    for f in ["car_value", "loan_length", "salary_range", "repaid_loan_on_prev_car"] {
+        assert!(stdout.contains(&format!("{f} drifted in chunks 5, 6, 7, 8, 9")), "{f}: {stdout}");
+    }
+    for f in ["debt_to_income_ratio", "driver_tenure", "size_of_downpayment"] {
+        assert!(!stdout.contains(&format!("{f} drifted")), "{f}: {stdout}");
+    }
+}
+
+#[test]
+fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("car_loan.profile.json");
+    driftwatch()
+        .args(["profile", "--input", "data/car_loan/reference.csv", "--exclude", "repaid", "--out"])
+        .arg(&profile)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("7 features from 50000 rows"));
+    let out = driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&profile)
+        .args(["--current", "data/car_loan/analysis.csv", "--chunk-size", "5000", "--format", "json", "--fail-on-drift"])
+        .assert()
+        .code(3);
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["format"], "driftwatch.analysis");
+    assert_eq!(report["chunks"].as_array().unwrap().len(), 10);
+    let drifted = report["drifted_chunks"].as_object().unwrap();
+    let mut names: Vec<&str> = drifted.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["car_value", "loan_length", "repaid_loan_on_prev_car", "salary_range"]);
+    assert_eq!(drifted["car_value"], serde_json::json!([5, 6, 7, 8, 9]));
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    driftwatch()
+        .args(["analyze", "--reference", "nope/reference.csv", "--current", "data/car_loan/analysis.csv"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope/reference.csv").and(predicate::str::contains("No such file")))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn ragged_csv_row_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", REFERENCE);
+    let current = write(dir.path(), "cur.csv", "x,c\n1.0,a\n2.0\n3.0,b\n");
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cur.csv").and(predicate::str::contains("line 3")))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn unknown_feature_names_the_column_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", REFERENCE);
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&reference)
+        .args(["--features", "x,salary"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no column `salary`").and(predicate::str::contains("ref.csv")))
+        .stderr(predicate::str::contains("its columns are: x, c"));
+}
+
+#[test]
+fn non_numeric_value_in_a_numeric_column_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", REFERENCE);
+    let current = write(dir.path(), "cur.csv", "x,c\n1.0,a\n2.0,b\nabc,a\n");
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("cur.csv, line 4, column `x`")
+                .and(predicate::str::contains("`abc` is not a number")),
+        )
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn empty_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", REFERENCE);
+    let empty = write(dir.path(), "empty.csv", "");
+    let header_only = write(dir.path(), "header.csv", "x,c\n");
+    for (file, message) in [(&empty, "is empty: no header line"), (&header_only, "is empty: a header but no rows")] {
+        driftwatch()
+            .args(["analyze", "--reference"])
+            .arg(&reference)
+            .arg("--current")
+            .arg(file)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(message).and(predicate::str::contains(file.file_name().unwrap().to_str().unwrap())))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}
+
+#[test]
+fn ambiguous_timestamp_names_column_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "log.csv", "timestamp,x\n01-09-2018,1.0\n13-09-2018,2.0\n");
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&data)
+        .arg("--current")
+        .arg(&data)
+        .args(["--chunk-period", "1day"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("log.csv, line 2, column `timestamp`"));
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&data)
+        .arg("--current")
+        .arg(&data)
+        .args(["--chunk-period", "1day", "--timestamp-format", "%d-%m-%Y", "--min-samples", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2018-09-13 00:00:00"));
+}

@@ -610,6 +610,7 @@ def load_driftwatch_report(path: Path) -> list[dict]:
                 for m in fe["methods"]
             }
             feats[fe["feature"]]["_status"] = fe["status"]
+            feats[fe["feature"]]["_drift"] = fe["drift"]
         out.append({"index": ch["index"], "rows": ch["rows"], "features": feats})
     return out
 
@@ -685,7 +686,7 @@ def fmt_s(x: float) -> str:
 
 def run_dataset(name: str, ds: dict, args, dw_bin: Path, profile: str) -> dict:
     """Runs every tool of every suite on one data set; returns its results dict."""
-    work = OUT_DIR / "runs" / name
+    work = OUT_DIR / "runs" / f"{name}-{ds['rows']}-{ds['reference_rows']}-{ds['chunk_size']}"
     work.mkdir(parents=True, exist_ok=True)
     features = ds["numeric"] + ds["categorical"]
     kinds = {f: "numeric" for f in ds["numeric"]} | {f: "categorical" for f in ds["categorical"]}
@@ -780,15 +781,27 @@ def run_dataset(name: str, ds: dict, args, dw_bin: Path, profile: str) -> dict:
         res.update({k: spec[k] for k in ("suite", "tool", "tool_method", "dw_method", "kind",
                                          "verdict", "note")})
         results["comparisons"].append(res)
-    # Ground truth of the synthetic set: which features driftwatch flags per chunk.
+    # Which features driftwatch's verdict (KS / chi2, p < 0.05) flags in which chunk, and, for the
+    # synthetic set, how that matches the injected drift.
     dw = normalised.get(("driftwatch", "tests"))
     if dw is not None:
         results["driftwatch_drifted"] = {
-            f: [c["index"] for c in dw
-                if any(m.get("drift") for k, m in c["features"].get(f, {}).items()
-                       if k != "_status" and isinstance(m, dict))]
-            for f in features
+            f: [c["index"] for c in dw if c["features"].get(f, {}).get("_drift")] for f in features
         }
+        meta = ds.get("meta")
+        if meta:
+            truth = {"detected": 0, "drifted_cells": 0, "false_alarms": 0, "undrifted_cells": 0}
+            for c in dw:
+                first_row = c["index"] * ds["chunk_size"]
+                for f in features:
+                    flagged = bool(c["features"].get(f, {}).get("_drift"))
+                    if f in meta["drifted"] and first_row >= meta["drift_from_row"]:
+                        truth["drifted_cells"] += 1
+                        truth["detected"] += flagged
+                    elif f not in meta["drifted"] or first_row + c["rows"] <= meta["drift_from_row"]:
+                        truth["undrifted_cells"] += 1
+                        truth["false_alarms"] += flagged
+            results["driftwatch_vs_injected_drift"] = truth
     return results
 
 
@@ -852,6 +865,13 @@ def render(results: dict, profile: str, dw_version: str) -> str:
                 checks.append(f"  {c['suite']:<9} {c['tool']:<9} {c['tool_method']:<18} "
                               f"{field:<7} vs driftwatch {c['dw_method']:<18} n={v['n']:<4} "
                               f"max rel diff {v['max_rel']:.1e}  {status}")
+    t = r0.get("driftwatch_vs_injected_drift")
+    if t:
+        lines.append("")
+        lines.append(f"driftwatch verdicts (KS / chi2, p < 0.05) vs the injected drift: "
+                     f"{t['detected']}/{t['drifted_cells']} drifted (chunk, feature) cells flagged, "
+                     f"{t['false_alarms']}/{t['undrifted_cells']} false alarms in undrifted cells "
+                     f"(about 5% expected at p < 0.05)")
     sc = [c for c in r0["comparisons"] if c["tool"] == "scipy"]
     if sc:
         n = sum(v["n"] for c in sc for v in c["values"].values())
@@ -967,7 +987,7 @@ def main(argv: list[str]) -> int:
         ds = {"reference": syn_dir / f"reference.{ext}", "current": syn_dir / f"current.{ext}",
               "rows": meta["rows"], "reference_rows": meta["reference_rows"],
               "chunk_size": args.chunk_size, "numeric": meta["numeric"],
-              "categorical": meta["categorical"]}
+              "categorical": meta["categorical"], "meta": meta}
         res = run_dataset("synthetic", ds, args, dw_bin, profile)
         res["generator"] = meta
         doc["datasets"].append(res)

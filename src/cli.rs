@@ -58,6 +58,14 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate a configuration file (and the profiles it names) without starting anything.
     CheckConfig(CheckConfigArgs),
+    /// The whole loop on the built-in car_loan data, on localhost: service, replay, drift,
+    /// alerts, the retraining Job and a canary decision (dry run). No Kafka or cluster needed.
+    Demo(DemoArgs),
+    /// The Kubernetes controller: retraining Jobs and canary promotion on alerts; --dry-run
+    /// prints what it would apply for monitors and triggers read from files.
+    Controller(ControllerArgs),
+    /// Print the ModelMonitor CustomResourceDefinition as YAML.
+    Crdgen(CrdgenArgs),
     /// Send a prediction log (CSV or Parquet) as prediction events to Kafka or HTTP.
     ///
     /// Example: driftwatch replay --input data/car_loan/analysis.csv --model car-loan --to kafka://127.0.0.1:9092/predictions
@@ -75,6 +83,55 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
 }
+
+/// Arguments of `driftwatch demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the demo's HTTP server (status page, /metrics, ingest).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Wall time of one window (one chunk of 5,000 predictions), in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub window_ms: u64,
+    /// Send as fast as possible instead of one window per --window-ms.
+    #[arg(long)]
+    pub fast: bool,
+    /// Directory with the car_loan reference.csv and analysis.csv (default: the built-in data).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Arguments of `driftwatch controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Print the Jobs and patches it would apply, touching no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: YAML with ModelMonitor, SeldonDeployment and InferenceService objects.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_if_eq("dry_run", "true"),
+        default_value = ""
+    )]
+    pub input: PathBuf,
+    /// With --dry-run: alert triggers (a JSON array, or one JSON object per line).
+    #[arg(long, value_name = "FILE")]
+    pub triggers: Option<PathBuf>,
+    /// Namespace watched and acted in.
+    #[arg(long, default_value = "default", env = "POD_NAMESPACE")]
+    pub namespace: String,
+    /// This replica's identity in the leader Lease (default: $POD_NAME).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Address of the Alertmanager webhook receiver (POST /v1/alertmanager).
+    #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Arguments of `driftwatch crdgen`.
+#[derive(Debug, Args)]
+pub struct CrdgenArgs {}
 
 /// Arguments of `driftwatch check-config`.
 #[derive(Debug, Args)]
@@ -143,6 +200,10 @@ pub struct ReplayArgs {
     /// With --speedup: rewrite the timestamps but send without waiting.
     #[arg(long)]
     pub no_wait: bool,
+    /// With --speedup: where the compressed timeline starts (RFC 3339 or epoch milliseconds;
+    /// default now).
+    #[arg(long, value_name = "TIME")]
+    pub start_time: Option<String>,
     /// At most this many events per second.
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
@@ -292,9 +353,16 @@ pub struct AnalyzeArgs {
 }
 
 fn parse_threshold(s: &str) -> Result<(analyzer::Method, f64), String> {
-    let (m, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not METHOD=VALUE"))?;
-    let method: analyzer::Method = m.parse().map_err(|e: analyzer::stats::UnknownMethod| e.to_string())?;
-    let value: f64 = v.trim().parse().map_err(|_| format!("`{v}` is not a number"))?;
+    let (m, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not METHOD=VALUE"))?;
+    let method: analyzer::Method = m
+        .parse()
+        .map_err(|e: analyzer::stats::UnknownMethod| e.to_string())?;
+    let value: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{v}` is not a number"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("threshold {value} must be a non-negative number"));
     }
@@ -305,7 +373,9 @@ fn parse_threshold(s: &str) -> Result<(analyzer::Method, f64), String> {
 pub fn init_logging(global: &GlobalArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&global.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match global.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -325,7 +395,10 @@ mod tests {
 
     #[test]
     fn threshold_parses() {
-        assert_eq!(parse_threshold("psi=0.2").unwrap(), (analyzer::Method::Psi, 0.2));
+        assert_eq!(
+            parse_threshold("psi=0.2").unwrap(),
+            (analyzer::Method::Psi, 0.2)
+        );
         assert!(parse_threshold("psi").is_err());
         assert!(parse_threshold("nope=1").is_err());
     }

@@ -97,7 +97,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { enabled: true, ingest: HttpIngestConfig::default() }
+        Self {
+            enabled: true,
+            ingest: HttpIngestConfig::default(),
+        }
     }
 }
 
@@ -136,8 +139,16 @@ pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> anyhow::Result
     let config: Config = figment.extract().map_err(|e| {
         let mut messages = Vec::new();
         for err in e {
-            let key = if err.path.is_empty() { String::new() } else { format!("`{}`: ", err.path.join(".")) };
-            let source = err.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            let key = if err.path.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`: ", err.path.join("."))
+            };
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
             messages.push(format!("{key}{}{source}", err.kind));
         }
         anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
@@ -162,7 +173,9 @@ impl Config {
             anyhow::bail!("invalid configuration: `batch.channel_capacity` must be at least 1");
         }
         if !self.http.enabled && self.kafka.is_none() {
-            anyhow::bail!("invalid configuration: no source: enable `http.enabled` or configure `[kafka]`");
+            anyhow::bail!(
+                "invalid configuration: no source: enable `http.enabled` or configure `[kafka]`"
+            );
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, m) in self.models.iter().enumerate() {
@@ -170,16 +183,22 @@ impl Config {
                 anyhow::bail!("invalid configuration: `models[{i}].name` is empty");
             }
             if !seen.insert(&m.name) {
-                anyhow::bail!("invalid configuration: `models[{i}].name`: model `{}` is listed twice", m.name);
+                anyhow::bail!(
+                    "invalid configuration: `models[{i}].name`: model `{}` is listed twice",
+                    m.name
+                );
             }
         }
         for (i, m) in self.windows.custom_metrics.iter().enumerate() {
             if m.name.is_empty() || m.sql.trim().is_empty() {
-                anyhow::bail!("invalid configuration: `windows.custom_metrics[{i}]` needs a name and a query");
+                anyhow::bail!(
+                    "invalid configuration: `windows.custom_metrics[{i}]` needs a name and a query"
+                );
             }
         }
         if let Some(k) = &self.kafka {
-            k.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            k.validate()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         }
         Ok(())
     }
@@ -212,7 +231,10 @@ mod tests {
     #[test]
     fn defaults_file_env_and_flags_layer_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "[server]\nlisten = \"127.0.0.1:9000\"\n[windows]\nsize = \"30s\"\n");
+        let file = write(
+            dir.path(),
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[windows]\nsize = \"30s\"\n",
+        );
         let c = load(Some(&file), &[]).unwrap();
         assert_eq!(c.server.listen.port(), 9000);
         assert_eq!(c.windows.size, Duration::from_secs(30));
@@ -236,7 +258,10 @@ mod tests {
         let file = write(dir.path(), "[http]\nenabled = false\n");
         let err = load(Some(&file), &[]).unwrap_err().to_string();
         assert!(err.contains("no source"), "{err}");
-        let file = write(dir.path(), "[[models]]\nname = \"m\"\nprofile = \"a\"\n[[models]]\nname = \"m\"\nprofile = \"b\"\n");
+        let file = write(
+            dir.path(),
+            "[[models]]\nname = \"m\"\nprofile = \"a\"\n[[models]]\nname = \"m\"\nprofile = \"b\"\n",
+        );
         let err = load(Some(&file), &[]).unwrap_err().to_string();
         assert!(err.contains("models[1].name"), "{err}");
     }

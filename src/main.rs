@@ -24,6 +24,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args, &cli.global),
         Command::CheckConfig(args) => commands::serve::check(&args, &cli.global),
         Command::Replay(args) => commands::replay::run(&args, &cli.global),
+        Command::Demo(args) => commands::demo::run(&args, &cli.global),
+        Command::Controller(args) => commands::controller::run(&args, &cli.global),
+        Command::Crdgen(args) => commands::controller::crdgen(&args, &cli.global),
     };
     match result {
         Ok(code) => code,

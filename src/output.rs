@@ -32,10 +32,18 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
             ),
         };
         let span = match (chunk.start, chunk.end) {
-            (Some(s), Some(e)) => format!("{} to {}", s.format("%Y-%m-%d %H:%M:%S"), e.format("%Y-%m-%d %H:%M:%S")),
+            (Some(s), Some(e)) => format!(
+                "{} to {}",
+                s.format("%Y-%m-%d %H:%M:%S"),
+                e.format("%Y-%m-%d %H:%M:%S")
+            ),
             _ => format!("rows {}-{}", chunk.first_row, chunk.last_row),
         };
-        let _ = writeln!(out, "chunk {} | {} ({} rows) | {}", chunk.index, span, chunk.rows, verdict);
+        let _ = writeln!(
+            out,
+            "chunk {} | {} ({} rows) | {}",
+            chunk.index, span, chunk.rows, verdict
+        );
         let _ = writeln!(out, "{}", chunk_table(&chunk.features, extra));
     }
     out.push('\n');
@@ -52,7 +60,10 @@ fn describe_settings(report: &AnalysisReport) -> String {
     let chunking = match &s.chunking {
         Chunking::Size { rows } => format!("chunks of {rows} rows"),
         Chunking::Period { millis, column, .. } => {
-            format!("chunks of {} by `{column}`", humantime::format_duration(std::time::Duration::from_millis(*millis as u64)))
+            format!(
+                "chunks of {} by `{column}`",
+                humantime::format_duration(std::time::Duration::from_millis(*millis as u64))
+            )
         }
         Chunking::Whole => "the whole file as one chunk".to_string(),
     };
@@ -72,13 +83,28 @@ fn describe_settings(report: &AnalysisReport) -> String {
 fn chunk_table(features: &[FeatureDrift], extra: &[Method]) -> String {
     let mut table = Table::new();
     table.load_preset(presets::ASCII_BORDERS_ONLY_CONDENSED);
-    table.set_header(["feature", "kind", "method", "value", "p-value", "threshold", "verdict"]);
+    table.set_header([
+        "feature",
+        "kind",
+        "method",
+        "value",
+        "p-value",
+        "threshold",
+        "verdict",
+    ]);
     for f in features {
-        let shown: Vec<&MethodResult> =
-            f.methods.iter().filter(|m| m.verdict_method || extra.contains(&m.method)).collect();
+        let shown: Vec<&MethodResult> = f
+            .methods
+            .iter()
+            .filter(|m| m.verdict_method || extra.contains(&m.method))
+            .collect();
         match &f.status {
             FeatureStatus::NoData { reason } | FeatureStatus::NoReference { reason } => {
-                let label = if matches!(f.status, FeatureStatus::NoData { .. }) { "no data" } else { "no reference" };
+                let label = if matches!(f.status, FeatureStatus::NoData { .. }) {
+                    "no data"
+                } else {
+                    "no reference"
+                };
                 table.add_row(vec![
                     Cell::new(&f.feature),
                     Cell::new(f.kind),
@@ -109,10 +135,16 @@ fn chunk_table(features: &[FeatureDrift], extra: &[Method]) -> String {
             };
             table.add_row(vec![
                 Cell::new(if i == 0 { f.feature.as_str() } else { "" }),
-                Cell::new(if i == 0 { f.kind.to_string() } else { String::new() }),
+                Cell::new(if i == 0 {
+                    f.kind.to_string()
+                } else {
+                    String::new()
+                }),
                 Cell::new(m.method.name()),
-                Cell::new(m.value.map(number).unwrap_or_else(|| "-".into())).set_alignment(CellAlignment::Right),
-                Cell::new(m.p_value.map(number).unwrap_or_default()).set_alignment(CellAlignment::Right),
+                Cell::new(m.value.map(number).unwrap_or_else(|| "-".into()))
+                    .set_alignment(CellAlignment::Right),
+                Cell::new(m.p_value.map(number).unwrap_or_default())
+                    .set_alignment(CellAlignment::Right),
                 Cell::new(threshold),
                 Cell::new(verdict),
             ]);
@@ -140,7 +172,11 @@ fn number(v: f64) -> String {
         "NaN".into()
     } else if v.abs() >= 1e-3 && v.abs() < 1e6 {
         let s = format!("{v:.4}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     } else {
         format!("{v:.3e}")
     }
@@ -148,8 +184,17 @@ fn number(v: f64) -> String {
 
 fn summary(report: &AnalysisReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "drift by chunk  (x drift, . no drift, ? insufficient data, - no data or reference)");
-    let width = report.features.iter().map(|f| f.name.len()).max().unwrap_or(7).max(7);
+    let _ = writeln!(
+        out,
+        "drift by chunk  (x drift, . no drift, ? insufficient data, - no data or reference)"
+    );
+    let width = report
+        .features
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let _ = write!(out, "{:width$}", "feature");
     for c in &report.chunks {
         let _ = write!(out, " {:>2}", c.index);

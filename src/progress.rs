@@ -12,7 +12,10 @@ impl Spinner {
     /// Starts a spinner with `message`.
     pub fn new(message: &str, quiet: bool) -> Self {
         let bar = ProgressBar::with_draw_target(None, target(quiet));
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
         Self(bar)
@@ -36,7 +39,11 @@ impl Bar {
 }
 
 fn target(quiet: bool) -> ProgressDrawTarget {
-    if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr_with_hz(8) }
+    if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr_with_hz(8)
+    }
 }
 
 impl analyzer::batch::Progress for Bar {

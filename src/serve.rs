@@ -23,12 +23,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
+use collector::FeatureSchema;
 use collector::batcher::{Batcher, SchemaRegistry, SourceBatch};
 use collector::http::HttpIngest;
 use collector::kafka::{self, KafkaSource};
 use collector::offsets::{OffsetTracker, Snapshot};
 use collector::telemetry::CollectorMetrics;
-use collector::FeatureSchema;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
@@ -127,12 +127,24 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
 
     let (tx, rx) = mpsc::channel::<SourceBatch>(config.batch.channel_capacity);
     let schemas = SchemaRegistry::new(
-        profiles.iter().map(|(m, p): (&String, &Arc<ReferenceProfile>)| (m.clone(), FeatureSchema::from_profile(p))).collect::<HashMap<_, _>>(),
+        profiles
+            .iter()
+            .map(|(m, p): (&String, &Arc<ReferenceProfile>)| {
+                (m.clone(), FeatureSchema::from_profile(p))
+            })
+            .collect::<HashMap<_, _>>(),
     );
     let kafka = match &config.kafka {
         Some(k) => Some(
-            kafka::start(k.clone(), config.batch.clone(), schemas.clone(), tx.clone(), resume, collector_metrics.clone())
-                .context("cannot start the Kafka source")?,
+            kafka::start(
+                k.clone(),
+                config.batch.clone(),
+                schemas.clone(),
+                tx.clone(),
+                resume,
+                collector_metrics.clone(),
+            )
+            .context("cannot start the Kafka source")?,
         ),
         None => None,
     };
@@ -145,7 +157,12 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         .merge(status_router(status.clone(), config.server.listen));
     let ingest = if config.http.enabled {
         let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
-        let ingest = HttpIngest::new(config.http.ingest.clone(), batcher, tx.clone(), collector_metrics.clone());
+        let ingest = HttpIngest::new(
+            config.http.ingest.clone(),
+            batcher,
+            tx.clone(),
+            collector_metrics.clone(),
+        );
         app = app.merge(ingest.router());
         tokio::spawn(collector::http::run_ticker(ingest.clone()));
         Some(ingest)
@@ -156,7 +173,12 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (`server.listen`)", config.server.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (`server.listen`)",
+                config.server.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -168,13 +190,31 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         rules,
         status: status.clone(),
         on_window: hooks.on_window.take(),
-        checkpoint_interval: config.checkpoint.as_ref().map_or(Duration::from_secs(1), |c| c.interval),
+        checkpoint_interval: config
+            .checkpoint
+            .as_ref()
+            .map_or(Duration::from_secs(1), |c| c.interval),
         last_checkpoint: Instant::now(),
     };
     let shutdown_timeout = config.server.shutdown_timeout;
-    let done = tokio::spawn(run(analyzer, rx, listener, app, stop_rx, kafka, ingest, readiness, shutdown_timeout));
+    let done = tokio::spawn(run(
+        analyzer,
+        rx,
+        listener,
+        app,
+        stop_rx,
+        kafka,
+        ingest,
+        readiness,
+        shutdown_timeout,
+    ));
     tracing::info!(%addr, "driftwatch serving");
-    Ok(Running { addr, status, stop: stop_tx, done })
+    Ok(Running {
+        addr,
+        status,
+        stop: stop_tx,
+        done,
+    })
 }
 
 fn status_router(status: StatusState, listen: SocketAddr) -> Router {
@@ -185,14 +225,26 @@ fn status_router(status: StatusState, listen: SocketAddr) -> Router {
             get(move |State(s): State<StatusState>| {
                 let base = base.clone();
                 async move {
-                    let urls = [("metrics", format!("{base}/metrics")), ("windows (JSON)", format!("{base}/api/windows"))];
+                    let urls = [
+                        ("metrics", format!("{base}/metrics")),
+                        ("windows (JSON)", format!("{base}/api/windows")),
+                    ];
                     Html(crate::status::render(&s, &urls))
                 }
             }),
         )
-        .route("/api/windows", get(|State(s): State<StatusState>| async move { Json(s.history()).into_response() }))
-        .route("/api/alerts", get(|State(s): State<StatusState>| async move { Json(s.alerts()).into_response() }))
-        .route("/api/decisions", get(|State(s): State<StatusState>| async move { Json(s.decisions()).into_response() }))
+        .route(
+            "/api/windows",
+            get(|State(s): State<StatusState>| async move { Json(s.history()).into_response() }),
+        )
+        .route(
+            "/api/alerts",
+            get(|State(s): State<StatusState>| async move { Json(s.alerts()).into_response() }),
+        )
+        .route(
+            "/api/decisions",
+            get(|State(s): State<StatusState>| async move { Json(s.decisions()).into_response() }),
+        )
         .with_state(status)
 }
 
@@ -203,7 +255,15 @@ async fn record_triggers(mut rx: mpsc::Receiver<AlertTrigger>, status: StatusSta
         status.push_decision(Decision {
             at: chrono::Utc::now(),
             kind: "trigger".into(),
-            summary: format!("{} {:?} {}", t.alertname, t.status, t.labels.get("feature").map_or("", String::as_str)),
+            summary: format!(
+                "{} {:?} from {:?}: model {} feature {} method {}",
+                t.alertname,
+                t.status,
+                t.source,
+                t.labels.get("model").map_or("", String::as_str),
+                t.labels.get("feature").map_or("", String::as_str),
+                t.labels.get("method").map_or("", String::as_str)
+            ),
             detail: None,
         });
     }
@@ -235,7 +295,8 @@ impl Analyzer {
         }
         let mismatched: u64 = batch.stats.mismatched.values().sum();
         if mismatched > 0 {
-            self.metrics.invalid_value(InvalidField::Feature, mismatched);
+            self.metrics
+                .invalid_value(InvalidField::Feature, mismatched);
         }
         batch.acknowledge();
         if self.checkpointer.is_none()
@@ -253,7 +314,12 @@ impl Analyzer {
         }
     }
 
-    async fn close(&mut self, key: analyzer::stream::SeriesKey, start: i64, window: analyzer::stream::OpenWindow) {
+    async fn close(
+        &mut self,
+        key: analyzer::stream::SeriesKey,
+        start: i64,
+        window: analyzer::stream::OpenWindow,
+    ) {
         let began = Instant::now();
         match self.windows.finish(key.clone(), start, window).await {
             Ok(closed) => {
@@ -266,13 +332,21 @@ impl Analyzer {
                     f(&closed, &transitions);
                 }
             }
-            Err(e) => tracing::error!(model = %key.model, start, error = %e, "cannot close a window"),
+            Err(e) => {
+                tracing::error!(model = %key.model, start, error = %e, "cannot close a window")
+            }
         }
     }
 
     fn checkpoint(&mut self) {
-        let Some(c) = self.checkpointer.as_mut() else { return };
-        let snapshot = self.tracker.as_ref().map(OffsetTracker::snapshot).unwrap_or_default();
+        let Some(c) = self.checkpointer.as_mut() else {
+            return;
+        };
+        let snapshot = self
+            .tracker
+            .as_ref()
+            .map(OffsetTracker::snapshot)
+            .unwrap_or_default();
         let offsets = serde_json::to_value(&snapshot).unwrap_or_default();
         match c.write(&mut self.windows, offsets, &self.status.history()) {
             Ok(()) => {
@@ -282,7 +356,9 @@ impl Analyzer {
                 self.last_checkpoint = Instant::now();
                 self.metrics.set_checkpoint_age(Duration::ZERO);
             }
-            Err(e) => tracing::error!(error = %e, "checkpoint failed; offsets are not committed until one succeeds"),
+            Err(e) => {
+                tracing::error!(error = %e, "checkpoint failed; offsets are not committed until one succeeds")
+            }
         }
     }
 }
@@ -358,7 +434,10 @@ async fn run(
                 }
             }
         }
-        if draining && let Some(d) = &drained && d.is_finished() {
+        if draining
+            && let Some(d) = &drained
+            && d.is_finished()
+        {
             break;
         }
         if draining && drained.is_none() && kafka.is_none() {
@@ -377,7 +456,9 @@ async fn run(
         analyzer.checkpoint();
     } else {
         // Nothing survives the process: close every open window so its report is not lost.
-        analyzer.close_due(Instant::now() + Duration::from_secs(365 * 24 * 3600)).await;
+        analyzer
+            .close_due(Instant::now() + Duration::from_secs(365 * 24 * 3600))
+            .await;
     }
     let _ = server_stop_tx.send(true);
     match tokio::time::timeout(shutdown_timeout, server).await {
@@ -392,10 +473,11 @@ async fn run(
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

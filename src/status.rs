@@ -41,19 +41,28 @@ struct Inner {
 impl StatusState {
     /// Keeps the last `capacity` window reports.
     pub fn new(capacity: usize, history: Vec<WindowReport>) -> Self {
-        let mut inner = Inner { capacity: capacity.max(1), ..Inner::default() };
+        let mut inner = Inner {
+            capacity: capacity.max(1),
+            ..Inner::default()
+        };
         for r in history {
             inner.push(r);
         }
-        Self { inner: Arc::new(RwLock::new(inner)) }
+        Self {
+            inner: Arc::new(RwLock::new(inner)),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records a closed window (replacing an earlier report of the same window, e.g. re-closed
@@ -94,7 +103,11 @@ impl StatusState {
 
 impl Inner {
     fn push(&mut self, report: WindowReport) {
-        if let Some(pos) = self.history.iter().position(|r| r.key == report.key && r.start == report.start) {
+        if let Some(pos) = self
+            .history
+            .iter()
+            .position(|r| r.key == report.key && r.start == report.start)
+        {
             self.history[pos] = report;
             return;
         }
@@ -106,7 +119,10 @@ impl Inner {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The worst verdict-method value of a feature in a window, and whether it drifted.
@@ -121,16 +137,27 @@ fn verdict_value(report: &WindowReport, feature: &str) -> Option<(f64, bool, f64
             let rb = b.value.unwrap_or(0.0) / b.threshold.value.max(f64::MIN_POSITIVE);
             ra.total_cmp(&rb)
         })?;
-    Some((m.value.unwrap_or(0.0), d.drift == Some(true), m.threshold.value))
+    Some((
+        m.value.unwrap_or(0.0),
+        d.drift == Some(true),
+        m.threshold.value,
+    ))
 }
 
 /// A small bar chart of a feature's verdict value over the windows, with the threshold line.
 fn sparkline(points: &[Option<(f64, bool, f64)>]) -> String {
     let (w, h) = (240.0, 40.0);
-    let max = points.iter().flatten().map(|(v, _, t)| v.max(*t)).fold(0.0f64, f64::max).max(1e-9) * 1.1;
+    let max = points
+        .iter()
+        .flatten()
+        .map(|(v, _, t)| v.max(*t))
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
     let n = points.len().max(1) as f64;
     let bw = w / n;
-    let mut svg = format!("<svg class=\"spark\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">");
+    let mut svg =
+        format!("<svg class=\"spark\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">");
     let mut threshold = None;
     for (i, p) in points.iter().enumerate() {
         if let Some((v, drift, t)) = p {
@@ -149,7 +176,10 @@ fn sparkline(points: &[Option<(f64, bool, f64)>]) -> String {
     }
     if let Some(t) = threshold {
         let y = h - t / max * h;
-        let _ = write!(svg, "<line x1=\"0\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#555\" stroke-dasharray=\"3,2\"/>");
+        let _ = write!(
+            svg,
+            "<line x1=\"0\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#555\" stroke-dasharray=\"3,2\"/>"
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -173,7 +203,12 @@ pub fn render(state: &StatusState, urls: &[(&str, String)]) -> String {
          .firing{color:#d62728;font-weight:bold}.pending{color:#e6a700}pre{background:#f6f6f6;padding:.5em;max-height:14em;overflow:auto}\
          </style></head><body><h1>driftwatch</h1>",
     );
-    let _ = write!(html, "<p class=\"muted\">{} windows closed; {} active alerts.", history.len(), alerts.len());
+    let _ = write!(
+        html,
+        "<p class=\"muted\">{} windows closed; {} active alerts.",
+        history.len(),
+        alerts.len()
+    );
     for (name, url) in urls {
         let _ = write!(html, " <a href=\"{}\">{}</a>", esc(url), esc(name));
     }
@@ -189,7 +224,11 @@ pub fn render(state: &StatusState, urls: &[(&str, String)]) -> String {
             html,
             "<h3>{} <span class=\"muted\">version {} · {}</span></h3>",
             esc(&key.model),
-            esc(if key.version.is_empty() { "-" } else { &key.version }),
+            esc(if key.version.is_empty() {
+                "-"
+            } else {
+                &key.version
+            }),
             esc(&key.variant)
         );
         if let Some(l) = latest {
@@ -199,16 +238,21 @@ pub fn render(state: &StatusState, urls: &[(&str, String)]) -> String {
                 l.start.format("%Y-%m-%d %H:%M:%S"),
                 l.end.format("%H:%M:%S"),
                 l.requests,
-                l.latency_ms.p95.map_or("-".into(), |v| format!("{v:.1} ms")),
+                l.latency_ms
+                    .p95
+                    .map_or("-".into(), |v| format!("{v:.1} ms")),
                 l.confidence.p50.map_or("-".into(), |v| format!("{v:.3}"))
             );
         }
         let recent: Vec<&WindowReport> = windows.iter().rev().take(24).rev().copied().collect();
-        let features: Vec<String> = latest.map(|l| l.drift.iter().map(|d| d.feature.clone()).collect()).unwrap_or_default();
+        let features: Vec<String> = latest
+            .map(|l| l.drift.iter().map(|d| d.feature.clone()).collect())
+            .unwrap_or_default();
         if !features.is_empty() {
             html.push_str("<table><tr><th>feature</th><th>status</th><th>value (verdict method)</th><th>threshold</th><th>last windows</th></tr>");
             for f in &features {
-                let points: Vec<Option<(f64, bool, f64)>> = recent.iter().map(|r| verdict_value(r, f)).collect();
+                let points: Vec<Option<(f64, bool, f64)>> =
+                    recent.iter().map(|r| verdict_value(r, f)).collect();
                 let last = latest.and_then(|l| l.drift.iter().find(|d| &d.feature == f));
                 let (class, label) = match last.and_then(|d| d.drift) {
                     Some(true) => ("drifting", "drifting"),
@@ -261,7 +305,13 @@ pub fn render(state: &StatusState, urls: &[(&str, String)]) -> String {
         html.push_str("<p class=\"muted\">None yet.</p>");
     }
     for d in decisions.iter().rev() {
-        let _ = write!(html, "<p><b>{}</b> {} · {}</p>", esc(&d.kind), d.at.format("%H:%M:%S"), esc(&d.summary));
+        let _ = write!(
+            html,
+            "<p><b>{}</b> {} · {}</p>",
+            esc(&d.kind),
+            d.at.format("%H:%M:%S"),
+            esc(&d.summary)
+        );
         if let Some(detail) = &d.detail {
             let _ = write!(html, "<pre>{}</pre>", esc(detail));
         }

@@ -30,16 +30,24 @@ fn car_loan_report() -> AnalysisReport {
     let current = read_table(&root().join("data/car_loan/analysis.csv"), &options).unwrap();
     let features: Vec<String> = FEATURES.iter().map(ToString::to_string).collect();
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap();
-    let settings = AnalysisSettings { chunking: Chunking::Size { rows: 5000 }, ..AnalysisSettings::default() };
+    let settings = AnalysisSettings {
+        chunking: Chunking::Size { rows: 5000 },
+        ..AnalysisSettings::default()
+    };
     analyze(&profile, &features, &current, &settings, None, &NoProgress).unwrap()
 }
 
 #[track_caller]
 fn assert_close(actual: Option<f64>, expected: &Value, what: &str) {
-    let expected = expected.as_f64().unwrap_or_else(|| panic!("{what}: fixture value"));
+    let expected = expected
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: fixture value"));
     let actual = actual.unwrap_or_else(|| panic!("{what}: not computed"));
     let tol = (expected.abs() * 1e-9).max(1e-12);
-    assert!((actual - expected).abs() <= tol, "{what}: got {actual:e}, scipy {expected:e}");
+    assert!(
+        (actual - expected).abs() <= tol,
+        "{what}: got {actual:e}, scipy {expected:e}"
+    );
 }
 
 #[test]
@@ -58,21 +66,54 @@ fn car_loan_chunks_match_scipy_and_flag_exactly_the_drifted_features() {
         let chunk = row["chunk"].as_u64().unwrap() as usize;
         let feature = row["feature"].as_str().unwrap();
         let what = |m: &str| format!("chunk {chunk} {feature} {m}");
-        let drift = report.chunks[chunk].features.iter().find(|f| f.feature == feature).unwrap();
-        let m = |method: Method| drift.method(method).unwrap_or_else(|| panic!("{} missing", what(method.name())));
+        let drift = report.chunks[chunk]
+            .features
+            .iter()
+            .find(|f| f.feature == feature)
+            .unwrap();
+        let m = |method: Method| {
+            drift
+                .method(method)
+                .unwrap_or_else(|| panic!("{} missing", what(method.name())))
+        };
         match row["kind"].as_str().unwrap() {
             "numeric" => {
                 assert_close(m(Method::Ks).value, &row["ks_statistic"], &what("ks D"));
                 assert_close(m(Method::Ks).p_value, &row["ks_pvalue"], &what("ks p"));
-                assert_close(m(Method::Wasserstein).value, &row["wasserstein"], &what("wasserstein"));
-                assert_close(m(Method::WassersteinNormed).value, &row["wasserstein_normed"], &what("wasserstein_normed"));
+                assert_close(
+                    m(Method::Wasserstein).value,
+                    &row["wasserstein"],
+                    &what("wasserstein"),
+                );
+                assert_close(
+                    m(Method::WassersteinNormed).value,
+                    &row["wasserstein_normed"],
+                    &what("wasserstein_normed"),
+                );
             }
             "categorical" => {
                 assert_close(m(Method::Chi2).value, &row["chi2_statistic"], &what("chi2"));
-                assert_eq!(m(Method::Chi2).dof, row["chi2_dof"].as_u64(), "{}", what("chi2 dof"));
-                assert_close(m(Method::Chi2).p_value, &row["chi2_pvalue"], &what("chi2 p"));
-                assert_close(m(Method::JensenShannon).value, &row["jensen_shannon_base2"], &what("js"));
-                assert_close(m(Method::LInfinity).value, &row["l_infinity"], &what("l_infinity"));
+                assert_eq!(
+                    m(Method::Chi2).dof,
+                    row["chi2_dof"].as_u64(),
+                    "{}",
+                    what("chi2 dof")
+                );
+                assert_close(
+                    m(Method::Chi2).p_value,
+                    &row["chi2_pvalue"],
+                    &what("chi2 p"),
+                );
+                assert_close(
+                    m(Method::JensenShannon).value,
+                    &row["jensen_shannon_base2"],
+                    &what("js"),
+                );
+                assert_close(
+                    m(Method::LInfinity).value,
+                    &row["l_infinity"],
+                    &what("l_infinity"),
+                );
             }
             other => panic!("unknown kind {other}"),
         }
@@ -84,8 +125,10 @@ fn car_loan_chunks_match_scipy_and_flag_exactly_the_drifted_features() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let expected: BTreeMap<String, Vec<usize>> =
-        truth.iter().map(|f| (f.to_string(), (5..10).collect())).collect();
+    let expected: BTreeMap<String, Vec<usize>> = truth
+        .iter()
+        .map(|f| (f.to_string(), (5..10).collect()))
+        .collect();
     assert_eq!(report.drifted_chunks, expected);
     for chunk in &report.chunks {
         let flagged: BTreeSet<&str> = chunk.drifted_features.iter().map(String::as_str).collect();
@@ -111,7 +154,15 @@ fn car_loan_default_verdict_values_separate_clean_from_drifted() {
                 .filter(|m| m.verdict_method)
                 .filter_map(|m| m.value)
                 .fold(0.0f64, f64::max);
-            if chunk.index >= 5 && ["car_value", "loan_length", "salary_range", "repaid_loan_on_prev_car"].contains(&f.feature.as_str()) {
+            if chunk.index >= 5
+                && [
+                    "car_value",
+                    "loan_length",
+                    "salary_range",
+                    "repaid_loan_on_prev_car",
+                ]
+                .contains(&f.feature.as_str())
+            {
                 assert!(worst > 0.15, "chunk {} {}: {worst}", chunk.index, f.feature);
             } else {
                 assert!(worst < 0.04, "chunk {} {}: {worst}", chunk.index, f.feature);

@@ -23,17 +23,41 @@ const REFERENCE: &str = "x,c\n1.0,a\n2.0,b\n3.0,a\n4.0,b\n";
 #[test]
 fn analyze_prints_the_table_and_summary_for_car_loan() {
     let out = driftwatch()
-        .args(["analyze", "--reference", "data/car_loan/reference.csv", "--current", "data/car_loan/analysis.csv"])
+        .args([
+            "analyze",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+        ])
         .args(["--chunk-size", "5000"])
         .assert()
         .success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("chunk 5 | rows 25000-29999 (5000 rows) | DRIFT in 4 of 7 features"), "{stdout}");
-    assert!(stdout.contains("chunk 0 | rows 0-4999 (5000 rows) | no drift (0 of 7 features)"), "{stdout}");
-    for f in ["car_value", "loan_length", "salary_range", "repaid_loan_on_prev_car"] {
-        assert!(stdout.contains(&format!("{f} drifted in chunks 5, 6, 7, 8, 9")), "{f}: {stdout}");
+    assert!(
+        stdout.contains("chunk 5 | rows 25000-29999 (5000 rows) | DRIFT in 4 of 7 features"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("chunk 0 | rows 0-4999 (5000 rows) | no drift (0 of 7 features)"),
+        "{stdout}"
+    );
+    for f in [
+        "car_value",
+        "loan_length",
+        "salary_range",
+        "repaid_loan_on_prev_car",
+    ] {
+        assert!(
+            stdout.contains(&format!("{f} drifted in chunks 5, 6, 7, 8, 9")),
+            "{f}: {stdout}"
+        );
     }
-    for f in ["debt_to_income_ratio", "driver_tenure", "size_of_downpayment"] {
+    for f in [
+        "debt_to_income_ratio",
+        "driver_tenure",
+        "size_of_downpayment",
+    ] {
         assert!(!stdout.contains(&format!("{f} drifted")), "{f}: {stdout}");
     }
 }
@@ -43,7 +67,14 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("car_loan.profile.json");
     driftwatch()
-        .args(["profile", "--input", "data/car_loan/reference.csv", "--exclude", "repaid", "--out"])
+        .args([
+            "profile",
+            "--input",
+            "data/car_loan/reference.csv",
+            "--exclude",
+            "repaid",
+            "--out",
+        ])
         .arg(&profile)
         .assert()
         .success()
@@ -51,7 +82,15 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
     let out = driftwatch()
         .args(["analyze", "--reference"])
         .arg(&profile)
-        .args(["--current", "data/car_loan/analysis.csv", "--chunk-size", "5000", "--format", "json", "--fail-on-drift"])
+        .args([
+            "--current",
+            "data/car_loan/analysis.csv",
+            "--chunk-size",
+            "5000",
+            "--format",
+            "json",
+            "--fail-on-drift",
+        ])
         .assert()
         .code(3);
     let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -60,17 +99,34 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
     let drifted = report["drifted_chunks"].as_object().unwrap();
     let mut names: Vec<&str> = drifted.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["car_value", "loan_length", "repaid_loan_on_prev_car", "salary_range"]);
+    assert_eq!(
+        names,
+        [
+            "car_value",
+            "loan_length",
+            "repaid_loan_on_prev_car",
+            "salary_range"
+        ]
+    );
     assert_eq!(drifted["car_value"], serde_json::json!([5, 6, 7, 8, 9]));
 }
 
 #[test]
 fn missing_file_names_the_file() {
     driftwatch()
-        .args(["analyze", "--reference", "nope/reference.csv", "--current", "data/car_loan/analysis.csv"])
+        .args([
+            "analyze",
+            "--reference",
+            "nope/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("nope/reference.csv").and(predicate::str::contains("No such file")))
+        .stderr(
+            predicate::str::contains("nope/reference.csv")
+                .and(predicate::str::contains("No such file")),
+        )
         .stderr(predicate::str::contains("panicked").not());
 }
 
@@ -102,7 +158,9 @@ fn unknown_feature_names_the_column_and_the_file() {
         .args(["--features", "x,salary"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no column `salary`").and(predicate::str::contains("ref.csv")))
+        .stderr(
+            predicate::str::contains("no column `salary`").and(predicate::str::contains("ref.csv")),
+        )
         .stderr(predicate::str::contains("its columns are: x, c"));
 }
 
@@ -131,7 +189,10 @@ fn empty_file_is_a_clear_error() {
     let reference = write(dir.path(), "ref.csv", REFERENCE);
     let empty = write(dir.path(), "empty.csv", "");
     let header_only = write(dir.path(), "header.csv", "x,c\n");
-    for (file, message) in [(&empty, "is empty: no header line"), (&header_only, "is empty: a header but no rows")] {
+    for (file, message) in [
+        (&empty, "is empty: no header line"),
+        (&header_only, "is empty: a header but no rows"),
+    ] {
         driftwatch()
             .args(["analyze", "--reference"])
             .arg(&reference)
@@ -139,7 +200,11 @@ fn empty_file_is_a_clear_error() {
             .arg(file)
             .assert()
             .code(1)
-            .stderr(predicate::str::contains(message).and(predicate::str::contains(file.file_name().unwrap().to_str().unwrap())))
+            .stderr(
+                predicate::str::contains(message).and(predicate::str::contains(
+                    file.file_name().unwrap().to_str().unwrap(),
+                )),
+            )
             .stderr(predicate::str::contains("panicked").not());
     }
 }
@@ -147,7 +212,11 @@ fn empty_file_is_a_clear_error() {
 #[test]
 fn ambiguous_timestamp_names_column_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let data = write(dir.path(), "log.csv", "timestamp,x\n01-09-2018,1.0\n13-09-2018,2.0\n");
+    let data = write(
+        dir.path(),
+        "log.csv",
+        "timestamp,x\n01-09-2018,1.0\n13-09-2018,2.0\n",
+    );
     driftwatch()
         .args(["analyze", "--reference"])
         .arg(&data)
@@ -156,13 +225,22 @@ fn ambiguous_timestamp_names_column_and_line() {
         .args(["--chunk-period", "1day"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("log.csv, line 2, column `timestamp`"));
+        .stderr(predicate::str::contains(
+            "log.csv, line 2, column `timestamp`",
+        ));
     driftwatch()
         .args(["analyze", "--reference"])
         .arg(&data)
         .arg("--current")
         .arg(&data)
-        .args(["--chunk-period", "1day", "--timestamp-format", "%d-%m-%Y", "--min-samples", "1"])
+        .args([
+            "--chunk-period",
+            "1day",
+            "--timestamp-format",
+            "%d-%m-%Y",
+            "--min-samples",
+            "1",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("2018-09-13 00:00:00"));

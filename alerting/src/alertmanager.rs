@@ -399,7 +399,10 @@ impl ClientTask {
                     None => {
                         let report = self.deliver(true).await;
                         if report.undelivered > 0 {
-                            tracing::warn!(undelivered = report.undelivered, "Alertmanager client stopping with undelivered alerts");
+                            tracing::warn!(
+                                undelivered = report.undelivered,
+                                "Alertmanager client stopping with undelivered alerts"
+                            );
                         }
                         return;
                     }
@@ -419,13 +422,20 @@ impl ClientTask {
             match self.post(batch).await {
                 Ok(()) => self.accepted(batch, &mut report),
                 Err(PostError::Retry(e)) => {
-                    tracing::warn!(error = %e, alerts = batch.len(), "cannot post alerts to Alertmanager; will retry");
+                    tracing::warn!(
+                        error = %e,
+                        alerts = batch.len(),
+                        "cannot post alerts to Alertmanager; will retry"
+                    );
                     self.count(batch, false);
                     self.outbox.failed(Instant::now());
                     break;
                 }
                 Err(PostError::Rejected(e)) if batch.len() > 1 => {
-                    tracing::warn!(error = %e, "Alertmanager rejected a batch; posting its alerts one by one");
+                    tracing::warn!(
+                        error = %e,
+                        "Alertmanager rejected a batch; posting its alerts one by one"
+                    );
                     self.count(batch, false);
                     if self.post_each(batch, &mut report).await.is_err() {
                         break;
@@ -470,7 +480,12 @@ impl ClientTask {
             .entries
             .get(fp)
             .and_then(|e| e.alert.labels.get("alertname").cloned());
-        tracing::error!(error = %error, fingerprint = %fp, alertname = ?alertname, "Alertmanager rejected an alert; dropped");
+        tracing::error!(
+            error = %error,
+            fingerprint = %fp,
+            alertname = ?alertname,
+            "Alertmanager rejected an alert; dropped"
+        );
         self.count(std::slice::from_ref(&fp.to_string()), false);
         self.outbox.rejected(fp);
         report.rejected += 1;

@@ -16,10 +16,11 @@
 //!
 //! # Registry sharing
 //!
-//! The binary builds one [`Registry`], lets every crate register into it (`CollectorMetrics::register`,
-//! [`ModelMetrics::register`], the controller's metrics), then wraps it in an [`Arc`] and serves it
-//! with [`router`]. Metric handles share their values with the registry (atomics behind `Arc`s),
-//! so the registry itself is never mutated after startup and needs no lock.
+//! The binary builds one [`Registry`], lets every crate register into it
+//! (`CollectorMetrics::register`, [`ModelMetrics::register`], the controller's metrics), then wraps
+//! it in an [`Arc`] and serves it with [`router`]. Metric handles share their values with the
+//! registry (atomics behind `Arc`s), so the registry itself is never mutated after startup and
+//! needs no lock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -902,7 +903,8 @@ mod tests {
             Some("0.1")
         );
         // psi does not vote, ks votes "below": no threshold series.
-        assert!(!t.contains(r#"model_data_drift_threshold{model="m",version="v1",variant="stable",feature="car_value",method="psi"}"#));
+        let psi = format!(r#"model_data_drift_threshold{{{fl},method="psi"}}"#);
+        assert_eq!(sample(&t, &psi), None, "{t}");
         assert!(!t.contains(r#"method="ks"} 0.05"#));
         assert_eq!(
             sample(&t, &format!("model_feature_drift{{{fl}}}")).as_deref(),

@@ -28,7 +28,7 @@
 //!     start: t0 + TimeDelta::minutes(end - 5),
 //!     end: t0 + TimeDelta::minutes(end),
 //!     requests: 100,
-//!     latency_ms: Quantiles { count: 100, p50: Some(800.0), p95: Some(1500.0), p99: Some(2000.0) },
+//!     latency_ms: Quantiles { count: 100, p50: Some(800.0), p95: Some(1500.0), p99: None },
 //!     confidence: Quantiles::default(),
 //!     missing_ratio: Default::default(),
 //!     drift: Vec::new(),

@@ -62,6 +62,7 @@ pub const LOW_PREDICTION_CONFIDENCE: &str = "LowPredictionConfidence";
 /// ```toml
 /// [alerting]
 /// builtin = true
+/// builtin_for = { ModelDataDrift = "10m" }
 /// generator_url = "http://driftwatch.monitoring:9090/alerts"
 /// resolve_stale_after = "1h"
 ///
@@ -83,6 +84,12 @@ pub struct RulesConfig {
     /// `LowPredictionConfidence` run. Default `true`.
     #[serde(default = "default_true")]
     pub builtin: bool,
+    /// Overrides of the built-in rules' `for` durations, by alert name (e.g.
+    /// `{ ModelDataDrift = "0s" }` fires on the first drifted window). Default: none, which keeps
+    /// `HighModelLatency` 5m, `ModelDataDrift` 15m and `LowPredictionConfidence` 10m. An unknown
+    /// name is an [`AlertingError::InvalidRule`].
+    #[serde(default, with = "builtin_for_serde")]
+    pub builtin_for: BTreeMap<String, Duration>,
     /// The `generatorURL` of alerts sent to Alertmanager (e.g. driftwatch's status page). Default:
     /// none (the field is left out).
     #[serde(default)]
@@ -94,6 +101,34 @@ pub struct RulesConfig {
     /// User rules, evaluated on every window next to the built-in ones. Default: none.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+}
+
+/// `builtin_for` as a table of alert name to humantime duration.
+mod builtin_for_serde {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Humantime(#[serde(with = "humantime_serde")] Duration);
+
+    pub(super) fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        map.iter()
+            .map(|(k, v)| (k.clone(), Humantime(*v)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, Duration>, D::Error> {
+        let map = BTreeMap::<String, Humantime>::deserialize(deserializer)?;
+        Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+    }
 }
 
 fn default_true() -> bool {
@@ -108,6 +143,7 @@ impl Default for RulesConfig {
     fn default() -> Self {
         Self {
             builtin: true,
+            builtin_for: BTreeMap::new(),
             generator_url: None,
             resolve_stale_after: default_stale(),
             rules: Vec::new(),
@@ -466,10 +502,12 @@ fn builtin_rules() -> Vec<Rule> {
             model: None,
             labels: warning(),
             annotations: annotations(
-                "p95 latency of model {{ $labels.model }} ({{ $labels.variant }}) is {{ $value }}s, above 1s",
-                "The 95th percentile of the prediction latency in the window for model={{ $labels.model }} \
-                 version=\"{{ $labels.version }}\" variant={{ $labels.variant }} is {{ $value }}s; it has \
-                 been above 1s for at least 5m.",
+                "p95 latency of model {{ $labels.model }} ({{ $labels.variant }}) is \
+                 {{ $value }}s, above 1s",
+                "The 95th percentile of the prediction latency in the window for \
+                 model={{ $labels.model }} version=\"{{ $labels.version }}\" \
+                 variant={{ $labels.variant }} is {{ $value }}s; it has been above 1s for at least \
+                 5m.",
             ),
         },
         Rule {
@@ -480,11 +518,12 @@ fn builtin_rules() -> Vec<Rule> {
             model: None,
             labels: warning(),
             annotations: annotations(
-                "Data drift on model {{ $labels.model }} ({{ $labels.variant }}): feature {{ $labels.feature }}, \
-                 {{ $labels.method }} = {{ $value }}",
-                "The {{ $labels.method }} drift of feature {{ $labels.feature }} for model={{ $labels.model }} \
-                 version=\"{{ $labels.version }}\" variant={{ $labels.variant }} is {{ $value }}; it has been \
-                 above its threshold (model_data_drift_threshold) for at least 10m.",
+                "Data drift on model {{ $labels.model }} ({{ $labels.variant }}): feature \
+                 {{ $labels.feature }}, {{ $labels.method }} = {{ $value }}",
+                "The {{ $labels.method }} drift of feature {{ $labels.feature }} for \
+                 model={{ $labels.model }} version=\"{{ $labels.version }}\" \
+                 variant={{ $labels.variant }} is {{ $value }}; it has been above its threshold \
+                 (model_data_drift_threshold) for at least 10m.",
             ),
         },
         Rule {
@@ -499,10 +538,11 @@ fn builtin_rules() -> Vec<Rule> {
             model: None,
             labels: warning(),
             annotations: annotations(
-                "Median prediction confidence of model {{ $labels.model }} ({{ $labels.variant }}) is {{ $value }}, below 0.7",
+                "Median prediction confidence of model {{ $labels.model }} \
+                 ({{ $labels.variant }}) is {{ $value }}, below 0.7",
                 "The median prediction confidence in the window for model={{ $labels.model }} \
-                 version=\"{{ $labels.version }}\" variant={{ $labels.variant }} is {{ $value }}; it has \
-                 been below 0.7 for at least 15m.",
+                 version=\"{{ $labels.version }}\" variant={{ $labels.variant }} is {{ $value }}; \
+                 it has been below 0.7 for at least 15m.",
             ),
         },
     ]
@@ -558,7 +598,8 @@ fn user_rule(c: &RuleConfig) -> Result<Rule, AlertingError> {
         BTreeMap::from([(
             "summary".to_string(),
             format!(
-                "{} of model {{{{ $labels.model }}}} ({{{{ $labels.variant }}}}) is {{{{ $value }}}} ({} {})",
+                "{} of model {{{{ $labels.model }}}} ({{{{ $labels.variant }}}}) is \
+                 {{{{ $value }}}} ({} {})",
                 c.metric,
                 c.op.as_str(),
                 c.threshold
@@ -727,6 +768,25 @@ impl RuleEngine {
         } else {
             Vec::new()
         };
+        for (name, duration) in &config.builtin_for {
+            let rule = rules.iter_mut().find(|r| &r.name == name).ok_or_else(|| {
+                AlertingError::InvalidRule {
+                    rule: name.clone(),
+                    reason: if config.builtin {
+                        "`builtin_for` names no built-in rule (HighModelLatency, \
+                         ModelDataDrift, LowPredictionConfidence)"
+                            .to_string()
+                    } else {
+                        "`builtin_for` is set but `builtin` is false".to_string()
+                    },
+                }
+            })?;
+            rule.for_duration =
+                TimeDelta::from_std(*duration).map_err(|_| AlertingError::InvalidRule {
+                    rule: name.clone(),
+                    reason: "`builtin_for` is too long".to_string(),
+                })?;
+        }
         for c in &config.rules {
             rules.push(user_rule(c)?);
         }
@@ -780,12 +840,19 @@ impl RuleEngine {
             if let Some(tx) = &self.triggers
                 && tx.send(t.trigger.clone()).await.is_err()
             {
-                tracing::warn!(alertname = %t.trigger.alertname, "controller trigger channel is closed; trigger dropped");
+                tracing::warn!(
+                    alertname = %t.trigger.alertname,
+                    "controller trigger channel is closed; trigger dropped"
+                );
             }
             if let Some(am) = &self.alertmanager
                 && let Err(e) = am.notify(t.notification.clone()).await
             {
-                tracing::warn!(alertname = %t.trigger.alertname, error = %e, "cannot queue alert for Alertmanager");
+                tracing::warn!(
+                    alertname = %t.trigger.alertname,
+                    error = %e,
+                    "cannot queue alert for Alertmanager"
+                );
             }
         }
         transitions
@@ -801,7 +868,11 @@ impl RuleEngine {
             .get(&report.key)
             .is_some_and(|&last| now <= last)
         {
-            tracing::debug!(model = %report.key.model, end = %now, "window report not after the previous one; ignored");
+            tracing::debug!(
+                model = %report.key.model,
+                end = %now,
+                "window report not after the previous one; ignored"
+            );
             return Vec::new();
         }
         self.last_end.insert(report.key.clone(), now);
@@ -817,37 +888,35 @@ impl RuleEngine {
             .flat_map(|(idx, rule)| candidates(rule, report).into_iter().map(move |c| (idx, c)))
             .collect();
         for (idx, c) in evaluations {
-            {
-                let rule = &self.rules[idx];
-                let fp = fingerprint(&c.labels);
-                seen.insert(fp.clone());
-                let step = match self.instances.get_mut(&fp) {
-                    Some(inst) => {
-                        inst.value = c.value;
-                        inst.step(c.holds, now, rule)
-                    }
-                    None if c.holds => {
-                        let mut inst = Instance {
-                            rule: idx,
-                            series: report.key.clone(),
-                            labels: c.labels,
-                            annotations: rule.annotations.clone(),
-                            state: AlertState::Pending,
-                            active_since: now,
-                            fired_at: None,
-                            keep_firing_since: None,
-                            value: c.value,
-                            last_evaluated: now,
-                        };
-                        let step = inst.step(true, now, rule);
-                        self.instances.insert(fp.clone(), inst);
-                        step
-                    }
-                    None => Step::Stay,
-                };
-                if let Some(t) = self.apply(&fp, step, now) {
-                    transitions.push(t);
+            let rule = &self.rules[idx];
+            let fp = fingerprint(&c.labels);
+            seen.insert(fp.clone());
+            let step = match self.instances.get_mut(&fp) {
+                Some(inst) => {
+                    inst.value = c.value;
+                    inst.step(c.holds, now, rule)
                 }
+                None if c.holds => {
+                    let mut inst = Instance {
+                        rule: idx,
+                        series: report.key.clone(),
+                        labels: c.labels,
+                        annotations: rule.annotations.clone(),
+                        state: AlertState::Pending,
+                        active_since: now,
+                        fired_at: None,
+                        keep_firing_since: None,
+                        value: c.value,
+                        last_evaluated: now,
+                    };
+                    let step = inst.step(true, now, rule);
+                    self.instances.insert(fp.clone(), inst);
+                    step
+                }
+                None => Step::Stay,
+            };
+            if let Some(t) = self.apply(&fp, step, now) {
+                transitions.push(t);
             }
         }
         // Instances of this series that the report no longer produces (a feature or method not
@@ -1135,6 +1204,35 @@ mod tests {
     }
 
     #[test]
+    fn builtin_for_overrides_the_built_in_for_duration() {
+        let mut e = RuleEngine::new(&RulesConfig {
+            builtin_for: BTreeMap::from([(HIGH_MODEL_LATENCY.to_string(), Duration::ZERO)]),
+            ..RulesConfig::default()
+        })
+        .unwrap();
+        // `for` 0s: the first window over the threshold fires.
+        let fired = e.evaluate(&report(5, Some(1500.0), Some(0.9)));
+        assert_eq!(
+            names(&fired),
+            vec![(HIGH_MODEL_LATENCY.to_string(), AlertStatus::Firing)]
+        );
+        assert_eq!(fired[0].trigger.starts_at, t(5));
+    }
+
+    #[test]
+    fn builtin_for_naming_no_built_in_rule_is_an_error() {
+        let err = RuleEngine::new(&RulesConfig {
+            builtin_for: BTreeMap::from([("ModelDatDrift".to_string(), Duration::ZERO)]),
+            ..RulesConfig::default()
+        })
+        .err()
+        .expect("an unknown built-in name is rejected");
+        let text = err.to_string();
+        assert!(text.contains("ModelDatDrift"), "{text}");
+        assert!(text.contains("builtin_for"), "{text}");
+    }
+
+    #[test]
     fn pending_alert_that_clears_before_for_never_fires() {
         let mut e = engine();
         assert!(e.evaluate(&report(5, Some(1500.0), None)).is_empty());
@@ -1252,7 +1350,9 @@ mod tests {
                 "threshold": 0.2,
                 "for": "10m",
                 "model": "m",
-                "annotations": {"summary": "reject rate {{ $value }} on {{$labels.model}} {{ $other }}"}
+                "annotations": {
+                    "summary": "reject rate {{ $value }} on {{$labels.model}} {{ $other }}"
+                }
             }]
         }))
         .unwrap();

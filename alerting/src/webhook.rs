@@ -250,7 +250,13 @@ async fn receive(State(state): State<WebhookState>, body: Bytes) -> Response {
             duplicates += 1;
             continue;
         }
-        tracing::info!(alertname = %t.alertname, status = ?t.status, fingerprint = %t.fingerprint, group = %payload.group_key, "Alertmanager webhook alert");
+        tracing::info!(
+            alertname = %t.alertname,
+            status = ?t.status,
+            fingerprint = %t.fingerprint,
+            group = %payload.group_key,
+            "Alertmanager webhook alert"
+        );
         if state.triggers.send(t).await.is_err() {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,

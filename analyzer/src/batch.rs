@@ -213,7 +213,10 @@ pub fn analyze(
     let mut drifted_chunks: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for chunk in &chunks {
         for f in &chunk.drifted_features {
-            drifted_chunks.entry(f.clone()).or_default().push(chunk.index);
+            drifted_chunks
+                .entry(f.clone())
+                .or_default()
+                .push(chunk.index);
         }
     }
     Ok(AnalysisReport {
@@ -268,14 +271,23 @@ pub fn calibrate(
     progress.start("calibrating thresholds", models.len() as u64);
     let states = chunk_states(&models, reference, &layout, progress)?;
     progress.finish();
-    let settings = DriftSettings { min_samples: 0, ..drift.clone() };
+    let settings = DriftSettings {
+        min_samples: 0,
+        ..drift.clone()
+    };
     let mut thresholds = BTreeMap::new();
     for (model, feature_states) in models.iter().zip(&states) {
-        let Some(feature_states) = feature_states else { continue };
+        let Some(feature_states) = feature_states else {
+            continue;
+        };
         let mut values: BTreeMap<Method, Vec<f64>> = BTreeMap::new();
         for state in feature_states.iter().take(full_chunks) {
             let d = evaluate(model.profile(), state, &settings, None);
-            for m in d.methods.iter().filter(|m| m.method.direction() == Direction::Above) {
+            for m in d
+                .methods
+                .iter()
+                .filter(|m| m.method.direction() == Direction::Above)
+            {
                 if let Some(v) = m.value {
                     values.entry(m.method).or_default().push(v);
                 }
@@ -293,7 +305,11 @@ pub fn calibrate(
             .collect();
         thresholds.insert(model.profile().name().to_string(), per_method);
     }
-    Ok(Calibration { chunk_size, chunks: full_chunks, thresholds })
+    Ok(Calibration {
+        chunk_size,
+        chunks: full_chunks,
+        thresholds,
+    })
 }
 
 /// Number of chunks `chunking` cuts `table` into.
@@ -305,7 +321,12 @@ pub fn count_chunks(table: &Table, chunking: &Chunking) -> Result<usize, Analyze
 }
 
 fn validate_settings(settings: &AnalysisSettings) -> Result<(), AnalyzerError> {
-    let bad = |key: &str, message: String| Err(AnalyzerError::Config { key: key.into(), message });
+    let bad = |key: &str, message: String| {
+        Err(AnalyzerError::Config {
+            key: key.into(),
+            message,
+        })
+    };
     match &settings.chunking {
         Chunking::Size { rows: 0 } => return bad("chunk-size", "must be at least 1".into()),
         Chunking::Period { millis, .. } if *millis <= 0 => {
@@ -314,17 +335,26 @@ fn validate_settings(settings: &AnalysisSettings) -> Result<(), AnalyzerError> {
         _ => {}
     }
     if !(0.0..=1.0).contains(&settings.dataset_drift_share) {
-        return bad("dataset-drift-share", format!("{} is not in [0, 1]", settings.dataset_drift_share));
+        return bad(
+            "dataset-drift-share",
+            format!("{} is not in [0, 1]", settings.dataset_drift_share),
+        );
     }
     for (m, t) in &settings.drift.thresholds {
         if !t.is_finite() || *t < 0.0 {
-            return bad("threshold", format!("{m}={t} must be a non-negative number"));
+            return bad(
+                "threshold",
+                format!("{m}={t} must be a non-negative number"),
+            );
         }
     }
     Ok(())
 }
 
-fn feature_models(profile: &ReferenceProfile, features: &[String]) -> Result<Vec<FeatureModel>, AnalyzerError> {
+fn feature_models(
+    profile: &ReferenceProfile,
+    features: &[String],
+) -> Result<Vec<FeatureModel>, AnalyzerError> {
     let mut missing = Vec::new();
     let mut models = Vec::with_capacity(features.len());
     for f in features {
@@ -350,7 +380,9 @@ fn absent_feature(profile: &FeatureProfile, current: &str) -> FeatureDrift {
     FeatureDrift {
         feature: profile.name().to_string(),
         kind: profile.kind(),
-        status: FeatureStatus::NoData { reason: format!("{current} has no column `{}`", profile.name()) },
+        status: FeatureStatus::NoData {
+            reason: format!("{current} has no column `{}`", profile.name()),
+        },
         count: 0,
         missing: 0,
         drift: None,
@@ -359,11 +391,20 @@ fn absent_feature(profile: &FeatureProfile, current: &str) -> FeatureDrift {
     }
 }
 
-fn chunk_report(index: usize, meta: &ChunkMeta, features: Vec<FeatureDrift>, share: f64) -> ChunkReport {
+fn chunk_report(
+    index: usize,
+    meta: &ChunkMeta,
+    features: Vec<FeatureDrift>,
+    share: f64,
+) -> ChunkReport {
     let judged: Vec<&FeatureDrift> = features.iter().filter(|f| f.drift.is_some()).collect();
-    let drifted_features: Vec<String> =
-        judged.iter().filter(|f| f.drift == Some(true)).map(|f| f.feature.clone()).collect();
-    let drift_share = (!judged.is_empty()).then(|| drifted_features.len() as f64 / judged.len() as f64);
+    let drifted_features: Vec<String> = judged
+        .iter()
+        .filter(|f| f.drift == Some(true))
+        .map(|f| f.feature.clone())
+        .collect();
+    let drift_share =
+        (!judged.is_empty()).then(|| drifted_features.len() as f64 / judged.len() as f64);
     ChunkReport {
         index,
         rows: meta.rows,
@@ -405,11 +446,18 @@ impl ChunkLayout {
         let of_row: Vec<u32> = match chunking {
             Chunking::Whole => vec![0; n],
             Chunking::Size { rows } => (0..n).map(|i| (i / rows) as u32).collect(),
-            Chunking::Period { millis, column, format } => {
+            Chunking::Period {
+                millis,
+                column,
+                format,
+            } => {
                 let keys = period_keys(table, column, format, *millis)?;
                 let distinct: std::collections::BTreeSet<i64> = keys.iter().copied().collect();
-                let index: BTreeMap<i64, u32> =
-                    distinct.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+                let index: BTreeMap<i64, u32> = distinct
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (*k, i as u32))
+                    .collect();
                 let of_row = keys.iter().map(|k| index[k]).collect();
                 let mut chunks = vec![ChunkMeta::default(); distinct.len()];
                 for (c, k) in chunks.iter_mut().zip(&distinct) {
@@ -420,7 +468,10 @@ impl ChunkLayout {
             }
         };
         let count = of_row.last().map_or(0, |c| *c as usize + 1);
-        Ok(Self::finish(of_row, vec![ChunkMeta::default(); count.max(usize::from(n == 0))]))
+        Ok(Self::finish(
+            of_row,
+            vec![ChunkMeta::default(); count.max(usize::from(n == 0))],
+        ))
     }
 
     fn finish(of_row: Vec<u32>, mut chunks: Vec<ChunkMeta>) -> Self {
@@ -439,13 +490,20 @@ impl ChunkLayout {
 }
 
 /// `floor(timestamp / period)` per row.
-fn period_keys(table: &Table, column: &str, format: &TimestampFormat, period: i64) -> Result<Vec<i64>, AnalyzerError> {
-    let chunks = table.column(column).ok_or_else(|| AnalyzerError::MissingColumn {
-        path: table.path.clone(),
-        column: column.to_string(),
-        origin: "--timestamp-column".into(),
-        available: table.column_names().join(", "),
-    })?;
+fn period_keys(
+    table: &Table,
+    column: &str,
+    format: &TimestampFormat,
+    period: i64,
+) -> Result<Vec<i64>, AnalyzerError> {
+    let chunks = table
+        .column(column)
+        .ok_or_else(|| AnalyzerError::MissingColumn {
+            path: table.path.clone(),
+            column: column.to_string(),
+            origin: "--timestamp-column".into(),
+            available: table.column_names().join(", "),
+        })?;
     let mut keys = Vec::with_capacity(table.num_rows);
     let mut row = 0usize;
     for chunk in &chunks {
@@ -465,12 +523,16 @@ fn period_keys(table: &Table, column: &str, format: &TimestampFormat, period: i6
                         message: "the timestamp is missing".into(),
                     });
                 }
-                Some(s) => format.parse_millis(s).map_err(|message| AnalyzerError::InvalidValue {
-                    path: table.path.clone(),
-                    location: table.locate(row),
-                    column: column.to_string(),
-                    message,
-                })?,
+                Some(s) => {
+                    format
+                        .parse_millis(s)
+                        .map_err(|message| AnalyzerError::InvalidValue {
+                            path: table.path.clone(),
+                            location: table.locate(row),
+                            column: column.to_string(),
+                            message,
+                        })?
+                }
             };
             keys.push(ms.div_euclid(period));
             row += 1;
@@ -490,7 +552,9 @@ fn chunk_states(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Option<Vec<FeatureState>>, AnalyzerError>>>> =
         Mutex::new((0..models.len()).map(|_| None).collect());
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(models.len().max(1));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(models.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -508,33 +572,47 @@ fn chunk_states(
             });
         }
     });
-    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut out = Vec::with_capacity(models.len());
     let mut errors = Vec::new();
     for r in results {
         match r {
             Some(Ok(s)) => out.push(s),
             Some(Err(e)) => errors.push(e),
-            None => errors.push(AnalyzerError::Query("a feature worker stopped unexpectedly".into())),
+            None => errors.push(AnalyzerError::Query(
+                "a feature worker stopped unexpectedly".into(),
+            )),
         }
     }
     AnalyzerError::collect(errors)?;
     Ok(out)
 }
 
-fn feature_states(model: &FeatureModel, table: &Table, layout: &ChunkLayout) -> Result<Option<Vec<FeatureState>>, AnalyzerError> {
+fn feature_states(
+    model: &FeatureModel,
+    table: &Table,
+    layout: &ChunkLayout,
+) -> Result<Option<Vec<FeatureState>>, AnalyzerError> {
     let name = model.profile().name();
-    let Some(arrays) = table.column(name) else { return Ok(None) };
+    let Some(arrays) = table.column(name) else {
+        return Ok(None);
+    };
     let mut states: Vec<FeatureState> = (0..layout.len()).map(|_| model.new_state()).collect();
     let mut row = 0usize;
     for array in &arrays {
-        add_rows(model, &mut states, &layout.of_row[row..row + array.len()], array).map_err(|(index, message)| {
-            AnalyzerError::InvalidValue {
-                path: table.path.clone(),
-                location: table.locate(row + index),
-                column: name.to_string(),
-                message,
-            }
+        add_rows(
+            model,
+            &mut states,
+            &layout.of_row[row..row + array.len()],
+            array,
+        )
+        .map_err(|(index, message)| AnalyzerError::InvalidValue {
+            path: table.path.clone(),
+            location: table.locate(row + index),
+            column: name.to_string(),
+            message,
         })?;
         row += array.len();
     }
@@ -543,11 +621,22 @@ fn feature_states(model: &FeatureModel, table: &Table, layout: &ChunkLayout) -> 
 
 /// Adds one array's rows to the states of their chunks. Consecutive rows of one chunk are added
 /// as one slice, so the common case (size chunking) bins whole runs at once.
-fn add_rows(model: &FeatureModel, states: &mut [FeatureState], chunk_of: &[u32], array: &ArrayRef) -> Result<(), (usize, String)> {
+fn add_rows(
+    model: &FeatureModel,
+    states: &mut [FeatureState],
+    chunk_of: &[u32],
+    array: &ArrayRef,
+) -> Result<(), (usize, String)> {
     match model.profile().kind() {
         FeatureKind::Numeric => {
             let floats = to_f64(array).map_err(|bad| {
-                (bad.index, format!("`{}` is not a number (the feature is numeric in the reference)", bad.value))
+                (
+                    bad.index,
+                    format!(
+                        "`{}` is not a number (the feature is numeric in the reference)",
+                        bad.value
+                    ),
+                )
             })?;
             let values = floats.values();
             let mut start = 0;
@@ -561,7 +650,10 @@ fn add_rows(model: &FeatureModel, states: &mut [FeatureState], chunk_of: &[u32],
                 if floats.null_count() == 0 {
                     model.add_values(state, &values[start..end]);
                 } else {
-                    let present: Vec<f64> = (start..end).filter(|&i| floats.is_valid(i)).map(|i| values[i]).collect();
+                    let present: Vec<f64> = (start..end)
+                        .filter(|&i| floats.is_valid(i))
+                        .map(|i| values[i])
+                        .collect();
                     if let FeatureState::Numeric(s) = state {
                         s.missing += ((end - start) - present.len()) as u64;
                     }

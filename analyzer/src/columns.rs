@@ -35,7 +35,9 @@ impl FromStr for FeatureKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "numeric" | "number" | "continuous" => Ok(FeatureKind::Numeric),
             "categorical" | "category" | "string" | "bool" => Ok(FeatureKind::Categorical),
-            other => Err(format!("unknown feature kind `{other}` (expected numeric or categorical)")),
+            other => Err(format!(
+                "unknown feature kind `{other}` (expected numeric or categorical)"
+            )),
         }
     }
 }
@@ -81,7 +83,10 @@ pub fn to_f64(array: &ArrayRef) -> Result<Float64Array, NotANumber> {
         DataType::Null => Ok(Float64Array::new_null(array.len())),
         t if t.is_numeric() => cast(array, &DataType::Float64)
             .map(|a| a.as_primitive().clone())
-            .map_err(|e| NotANumber { index: 0, value: e.to_string() }),
+            .map_err(|e| NotANumber {
+                index: 0,
+                value: e.to_string(),
+            }),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(_, _) => {
             let text = to_text(array).map_err(|e| NotANumber { index: 0, value: e })?;
             let mut out = Vec::with_capacity(text.len());
@@ -90,13 +95,21 @@ pub fn to_f64(array: &ArrayRef) -> Result<Float64Array, NotANumber> {
                     None | Some("") => out.push(None),
                     Some(s) => match s.parse::<f64>() {
                         Ok(x) => out.push(Some(x)),
-                        Err(_) => return Err(NotANumber { index, value: s.to_string() }),
+                        Err(_) => {
+                            return Err(NotANumber {
+                                index,
+                                value: s.to_string(),
+                            });
+                        }
                     },
                 }
             }
             Ok(Float64Array::from(out))
         }
-        other => Err(NotANumber { index: 0, value: format!("<{other} value>") }),
+        other => Err(NotANumber {
+            index: 0,
+            value: format!("<{other} value>"),
+        }),
     }
 }
 
@@ -146,9 +159,20 @@ mod tests {
 
     #[test]
     fn text_numbers_parse_and_report_the_bad_one() {
-        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("1.5"), None, Some(" 2 "), Some("x")]));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("1.5"),
+            None,
+            Some(" 2 "),
+            Some("x"),
+        ]));
         let err = to_f64(&a).unwrap_err();
-        assert_eq!(err, NotANumber { index: 3, value: "x".into() });
+        assert_eq!(
+            err,
+            NotANumber {
+                index: 3,
+                value: "x".into()
+            }
+        );
     }
 
     #[test]

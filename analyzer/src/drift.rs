@@ -11,7 +11,9 @@ use crate::state::FeatureState;
 use crate::stats::divergence::as_weights;
 use crate::stats::ks::ks_2samp_sorted;
 use crate::stats::wasserstein::{normalise_wasserstein, wasserstein_sorted};
-use crate::stats::{Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi};
+use crate::stats::{
+    Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi,
+};
 
 /// Default minimum number of values a window needs before it gets a verdict.
 ///
@@ -70,7 +72,10 @@ impl DriftSettings {
 
     /// The fixed threshold of a method (configured, else [`Method::default_threshold`]).
     pub fn fixed_threshold(&self, method: Method) -> f64 {
-        self.thresholds.get(&method).copied().unwrap_or_else(|| method.default_threshold())
+        self.thresholds
+            .get(&method)
+            .copied()
+            .unwrap_or_else(|| method.default_threshold())
     }
 }
 
@@ -228,7 +233,9 @@ pub fn evaluate(
         return report;
     }
     if count < settings.min_samples {
-        report.status = FeatureStatus::InsufficientData { min_samples: settings.min_samples };
+        report.status = FeatureStatus::InsufficientData {
+            min_samples: settings.min_samples,
+        };
     }
     let judged = report.status == FeatureStatus::Ok;
     let verdict_methods = settings.verdict_methods(kind);
@@ -236,8 +243,16 @@ pub fn evaluate(
     for method in settings.methods_for(kind) {
         let (value, p_value, dof) = computed.statistic(method);
         let threshold = match (method.direction(), calibrated.and_then(|c| c.get(&method))) {
-            (Direction::Above, Some(&v)) => Threshold { value: v, direction: Direction::Above, source: ThresholdSource::Calibrated },
-            (direction, _) => Threshold { value: settings.fixed_threshold(method), direction, source: ThresholdSource::Fixed },
+            (Direction::Above, Some(&v)) => Threshold {
+                value: v,
+                direction: Direction::Above,
+                source: ThresholdSource::Calibrated,
+            },
+            (direction, _) => Threshold {
+                value: settings.fixed_threshold(method),
+                direction,
+                source: ThresholdSource::Fixed,
+            },
         };
         let verdict_method = verdict_methods.contains(&method);
         let compared = match threshold.direction {
@@ -252,11 +267,23 @@ pub fn evaluate(
         } else {
             None
         };
-        report.methods.push(MethodResult { method, value, p_value, dof, threshold, verdict_method, drift });
+        report.methods.push(MethodResult {
+            method,
+            value,
+            p_value,
+            dof,
+            threshold,
+            verdict_method,
+            drift,
+        });
     }
     if judged {
-        let votes: Vec<Option<bool>> =
-            report.methods.iter().filter(|m| m.verdict_method).map(|m| m.drift).collect();
+        let votes: Vec<Option<bool>> = report
+            .methods
+            .iter()
+            .filter(|m| m.verdict_method)
+            .map(|m| m.drift)
+            .collect();
         report.drift = if votes.is_empty() || votes.iter().all(Option::is_none) {
             None
         } else {
@@ -267,9 +294,17 @@ pub fn evaluate(
 }
 
 fn new_categories(state: &FeatureState) -> Vec<NewCategory> {
-    let FeatureState::Categorical(s) = state else { return Vec::new() };
-    let mut v: Vec<NewCategory> =
-        s.unseen.iter().map(|(k, n)| NewCategory { value: k.clone(), count: *n }).collect();
+    let FeatureState::Categorical(s) = state else {
+        return Vec::new();
+    };
+    let mut v: Vec<NewCategory> = s
+        .unseen
+        .iter()
+        .map(|(k, n)| NewCategory {
+            value: k.clone(),
+            count: *n,
+        })
+        .collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     v.truncate(20);
     v
@@ -329,7 +364,11 @@ impl<'a> Computed<'a> {
                 Some(r) => (Some(r.statistic), Some(r.p_value), None),
                 None => (None, None, None),
             },
-            Method::Wasserstein => (wasserstein_sorted(self.reference_sample, &self.current_sorted), None, None),
+            Method::Wasserstein => (
+                wasserstein_sorted(self.reference_sample, &self.current_sorted),
+                None,
+                None,
+            ),
             Method::WassersteinNormed => (
                 wasserstein_sorted(self.reference_sample, &self.current_sorted)
                     .map(|w| normalise_wasserstein(w, self.reference_std)),

@@ -28,21 +28,35 @@ pub const CONFIDENCE: &str = "confidence";
 pub const LATENCY_MS: &str = "latency_ms";
 
 /// The fixed columns, in order; feature names may not reuse them.
-pub const FIXED_COLUMNS: [&str; 8] =
-    [TIMESTAMP, MODEL, MODEL_VERSION, VARIANT, REQUEST_ID, PREDICTION, CONFIDENCE, LATENCY_MS];
+pub const FIXED_COLUMNS: [&str; 8] = [
+    TIMESTAMP,
+    MODEL,
+    MODEL_VERSION,
+    VARIANT,
+    REQUEST_ID,
+    PREDICTION,
+    CONFIDENCE,
+    LATENCY_MS,
+];
 
 /// The Arrow type of a feature column.
 pub fn feature_type(kind: FeatureKind) -> DataType {
     match kind {
         FeatureKind::Numeric => DataType::Float64,
-        FeatureKind::Categorical => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        FeatureKind::Categorical => {
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        }
     }
 }
 
 /// The schema of an event batch with these features (in this order).
 pub fn event_schema(features: &[(String, FeatureKind)]) -> SchemaRef {
     let mut fields = vec![
-        Field::new(TIMESTAMP, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            TIMESTAMP,
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new(MODEL, DataType::Utf8, false),
         Field::new(MODEL_VERSION, DataType::Utf8, true),
         Field::new(VARIANT, DataType::Utf8, false),
@@ -51,6 +65,10 @@ pub fn event_schema(features: &[(String, FeatureKind)]) -> SchemaRef {
         Field::new(CONFIDENCE, DataType::Float64, true),
         Field::new(LATENCY_MS, DataType::Float64, true),
     ];
-    fields.extend(features.iter().map(|(name, kind)| Field::new(name, feature_type(*kind), true)));
+    fields.extend(
+        features
+            .iter()
+            .map(|(name, kind)| Field::new(name, feature_type(*kind), true)),
+    );
     Arc::new(Schema::new(fields))
 }

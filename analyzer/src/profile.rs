@@ -55,7 +55,12 @@ pub struct ProfileOptions {
 
 impl Default for ProfileOptions {
     fn default() -> Self {
-        Self { bins: 10, sample_size: 100_000, seed: 0x5eed, kinds: BTreeMap::new() }
+        Self {
+            bins: 10,
+            sample_size: 100_000,
+            seed: 0x5eed,
+            kinds: BTreeMap::new(),
+        }
     }
 }
 
@@ -286,12 +291,22 @@ impl CategoricalProfile {
     fn from_counts(name: &str, counts: BTreeMap<String, u64>, missing: u64) -> Self {
         let count = counts.values().sum();
         let (categories, counts) = counts.into_iter().unzip();
-        Self { name: name.to_string(), count, missing, categories, counts }
+        Self {
+            name: name.to_string(),
+            count,
+            missing,
+            categories,
+            counts,
+        }
     }
 
     /// Index of each category, for counting current values.
     pub fn index(&self) -> HashMap<&str, usize> {
-        self.categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect()
+        self.categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect()
     }
 }
 
@@ -315,7 +330,9 @@ pub fn reference_edges(sorted: &[f64], bins: usize) -> Vec<f64> {
         // numpy.quantile's virtual index for q = k / bins (linear interpolation).
         let position = (k as f64 / bins as f64) * (n - 1) as f64;
         let at = sorted[position.floor() as usize];
-        let Some(above) = next_above(at) else { continue };
+        let Some(above) = next_above(at) else {
+            continue;
+        };
         let cut = midpoint(at, above);
         if cut > *edges.last().unwrap_or(&lower) && cut < upper {
             edges.push(cut);
@@ -362,7 +379,11 @@ impl ReferenceProfile {
     /// [`AnalyzerError::InvalidValue`] for text in a column declared numeric (naming the line),
     /// [`AnalyzerError::UnsupportedType`] for columns such as timestamps; several at once as
     /// [`AnalyzerError::Multiple`].
-    pub fn fit(table: &Table, features: &[String], options: &ProfileOptions) -> Result<Self, AnalyzerError> {
+    pub fn fit(
+        table: &Table,
+        features: &[String],
+        options: &ProfileOptions,
+    ) -> Result<Self, AnalyzerError> {
         let mut profiles = Vec::with_capacity(features.len());
         let mut errors = Vec::new();
         for name in features {
@@ -406,7 +427,10 @@ impl ReferenceProfile {
         let tmp = path.with_extension("json.tmp");
         fs::write(&tmp, json)
             .and_then(|()| fs::rename(&tmp, path))
-            .map_err(|source| AnalyzerError::Io { path: path.to_path_buf(), source })
+            .map_err(|source| AnalyzerError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
     }
 
     /// Reads a profile written by [`Self::save`], checking its format and version.
@@ -415,13 +439,28 @@ impl ReferenceProfile {
     /// [`AnalyzerError::Io`] when unreadable; [`AnalyzerError::Profile`] when it is not a
     /// driftwatch profile, has an unsupported version, or is inconsistent.
     pub fn load(path: &Path) -> Result<Self, AnalyzerError> {
-        let bytes = fs::read(path).map_err(|source| AnalyzerError::Io { path: path.to_path_buf(), source })?;
-        let invalid = |message: String| AnalyzerError::Profile { path: path.to_path_buf(), message };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let bytes = fs::read(path).map_err(|source| AnalyzerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |message: String| AnalyzerError::Profile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some(PROFILE_FORMAT) => {}
-            Some(other) => return Err(invalid(format!("format is `{other}`, expected `{PROFILE_FORMAT}`"))),
-            None => return Err(invalid(format!("no `format` field (expected `{PROFILE_FORMAT}`)"))),
+            Some(other) => {
+                return Err(invalid(format!(
+                    "format is `{other}`, expected `{PROFILE_FORMAT}`"
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "no `format` field (expected `{PROFILE_FORMAT}`)"
+                )));
+            }
         }
         match value.get("version").and_then(serde_json::Value::as_u64) {
             Some(v) if v == u64::from(PROFILE_VERSION) => {}
@@ -442,15 +481,28 @@ impl ReferenceProfile {
             match f {
                 FeatureProfile::Numeric(p) => {
                     if !p.edges.is_empty() && p.counts.len() != p.edges.len() + 1 {
-                        return Err(format!("feature `{}`: {} counts for {} edges", p.name, p.counts.len(), p.edges.len()));
+                        return Err(format!(
+                            "feature `{}`: {} counts for {} edges",
+                            p.name,
+                            p.counts.len(),
+                            p.edges.len()
+                        ));
                     }
                     if !p.edges.is_sorted() || !p.sample.is_sorted() {
-                        return Err(format!("feature `{}`: edges and sample must be sorted", p.name));
+                        return Err(format!(
+                            "feature `{}`: edges and sample must be sorted",
+                            p.name
+                        ));
                     }
                 }
                 FeatureProfile::Categorical(p) => {
                     if p.categories.len() != p.counts.len() {
-                        return Err(format!("feature `{}`: {} counts for {} categories", p.name, p.counts.len(), p.categories.len()));
+                        return Err(format!(
+                            "feature `{}`: {} counts for {} categories",
+                            p.name,
+                            p.counts.len(),
+                            p.categories.len()
+                        ));
                     }
                 }
             }
@@ -497,13 +549,20 @@ impl ReferenceProfile {
     }
 }
 
-fn fit_feature(table: &Table, name: &str, options: &ProfileOptions) -> Result<FeatureProfile, AnalyzerError> {
-    let field = table.schema.field_with_name(name).map_err(|_| AnalyzerError::MissingColumn {
-        path: table.path.clone(),
-        column: name.to_string(),
-        origin: "the feature list".into(),
-        available: table.column_names().join(", "),
-    })?;
+fn fit_feature(
+    table: &Table,
+    name: &str,
+    options: &ProfileOptions,
+) -> Result<FeatureProfile, AnalyzerError> {
+    let field = table
+        .schema
+        .field_with_name(name)
+        .map_err(|_| AnalyzerError::MissingColumn {
+            path: table.path.clone(),
+            column: name.to_string(),
+            origin: "the feature list".into(),
+            available: table.column_names().join(", "),
+        })?;
     let kind = match options.kinds.get(name) {
         Some(k) => *k,
         None => infer_kind(field.data_type()).ok_or_else(|| AnalyzerError::UnsupportedType {
@@ -528,17 +587,21 @@ fn fit_feature(table: &Table, name: &str, options: &ProfileOptions) -> Result<Fe
                 values.extend(floats.iter().flatten());
                 row += chunk.len();
             }
-            Ok(FeatureProfile::Numeric(NumericProfile::fit(name, &values, nulls, options)))
+            Ok(FeatureProfile::Numeric(NumericProfile::fit(
+                name, &values, nulls, options,
+            )))
         }
         FeatureKind::Categorical => {
             let mut texts = Vec::with_capacity(chunks.len());
             for chunk in &chunks {
-                texts.push(to_text(chunk).map_err(|message| AnalyzerError::InvalidValue {
-                    path: table.path.clone(),
-                    location: "any row".into(),
-                    column: name.to_string(),
-                    message,
-                })?);
+                texts.push(
+                    to_text(chunk).map_err(|message| AnalyzerError::InvalidValue {
+                        path: table.path.clone(),
+                        location: "any row".into(),
+                        column: name.to_string(),
+                        message,
+                    })?,
+                );
             }
             Ok(FeatureProfile::Categorical(CategoricalProfile::fit(
                 name,
@@ -548,7 +611,11 @@ fn fit_feature(table: &Table, name: &str, options: &ProfileOptions) -> Result<Fe
     }
 }
 
-fn merge_feature(a: &FeatureProfile, b: &FeatureProfile, options: &ProfileOptions) -> Result<FeatureProfile, AnalyzerError> {
+fn merge_feature(
+    a: &FeatureProfile,
+    b: &FeatureProfile,
+    options: &ProfileOptions,
+) -> Result<FeatureProfile, AnalyzerError> {
     match (a, b) {
         (FeatureProfile::Categorical(a), FeatureProfile::Categorical(b)) => {
             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -557,9 +624,13 @@ fn merge_feature(a: &FeatureProfile, b: &FeatureProfile, options: &ProfileOption
                     *counts.entry(c.clone()).or_default() += n;
                 }
             }
-            Ok(FeatureProfile::Categorical(CategoricalProfile::from_counts(&a.name, counts, a.missing + b.missing)))
+            Ok(FeatureProfile::Categorical(
+                CategoricalProfile::from_counts(&a.name, counts, a.missing + b.missing),
+            ))
         }
-        (FeatureProfile::Numeric(a), FeatureProfile::Numeric(b)) => merge_numeric(a, b, options).map(FeatureProfile::Numeric),
+        (FeatureProfile::Numeric(a), FeatureProfile::Numeric(b)) => {
+            merge_numeric(a, b, options).map(FeatureProfile::Numeric)
+        }
         _ => Err(AnalyzerError::Merge(format!(
             "feature `{}` is {} in one profile and {} in the other",
             a.name(),
@@ -569,7 +640,11 @@ fn merge_feature(a: &FeatureProfile, b: &FeatureProfile, options: &ProfileOption
     }
 }
 
-fn merge_numeric(a: &NumericProfile, b: &NumericProfile, options: &ProfileOptions) -> Result<NumericProfile, AnalyzerError> {
+fn merge_numeric(
+    a: &NumericProfile,
+    b: &NumericProfile,
+    options: &ProfileOptions,
+) -> Result<NumericProfile, AnalyzerError> {
     let missing = a.missing + b.missing;
     let infinite = a.infinite + b.infinite;
     if a.sample_exact && b.sample_exact && a.sample.len() + b.sample.len() <= options.sample_size {
@@ -577,13 +652,23 @@ fn merge_numeric(a: &NumericProfile, b: &NumericProfile, options: &ProfileOption
         all.extend_from_slice(&a.sample);
         all.extend_from_slice(&b.sample);
         all.sort_unstable_by(f64::total_cmp);
-        return Ok(NumericProfile::from_sorted(&a.name, all, missing, infinite, options));
+        return Ok(NumericProfile::from_sorted(
+            &a.name, all, missing, infinite, options,
+        ));
     }
     if a.count == 0 {
-        return Ok(NumericProfile { missing, infinite, ..b.clone() });
+        return Ok(NumericProfile {
+            missing,
+            infinite,
+            ..b.clone()
+        });
     }
     if b.count == 0 {
-        return Ok(NumericProfile { missing, infinite, ..a.clone() });
+        return Ok(NumericProfile {
+            missing,
+            infinite,
+            ..a.clone()
+        });
     }
     if a.edges != b.edges {
         return Err(AnalyzerError::Merge(format!(
@@ -676,14 +761,22 @@ mod tests {
 
     #[test]
     fn nan_and_infinity_are_counted_not_binned() {
-        let p = NumericProfile::fit("x", &[1.0, f64::NAN, f64::INFINITY, 2.0], 3, &ProfileOptions::default());
+        let p = NumericProfile::fit(
+            "x",
+            &[1.0, f64::NAN, f64::INFINITY, 2.0],
+            3,
+            &ProfileOptions::default(),
+        );
         assert_eq!((p.count, p.missing, p.infinite), (2, 4, 1));
     }
 
     #[test]
     fn large_reference_is_sampled_uniformly() {
         let values: Vec<f64> = (0..1000).map(f64::from).collect();
-        let options = ProfileOptions { sample_size: 100, ..ProfileOptions::default() };
+        let options = ProfileOptions {
+            sample_size: 100,
+            ..ProfileOptions::default()
+        };
         let p = NumericProfile::fit("x", &values, 0, &options);
         assert_eq!(p.sample.len(), 100);
         assert!(!p.sample_exact);

@@ -18,7 +18,9 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Float64Arr
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, TypeSignature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, TypeSignature, Volatility,
+};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
 
@@ -38,14 +40,20 @@ pub struct ProfileSet {
 impl ProfileSet {
     /// Prepares every feature of `profile`.
     pub fn new(profile: &ReferenceProfile, settings: DriftSettings) -> Self {
-        let features =
-            profile.features.iter().map(|f| (f.name().to_string(), FeatureModel::new(f.clone()))).collect();
+        let features = profile
+            .features
+            .iter()
+            .map(|f| (f.name().to_string(), FeatureModel::new(f.clone())))
+            .collect();
         Self { features, settings }
     }
 
     /// No profiles (a model without a reference): only `quantile` and errors from the drift UDAFs.
     pub fn empty(settings: DriftSettings) -> Self {
-        Self { features: HashMap::new(), settings }
+        Self {
+            features: HashMap::new(),
+            settings,
+        }
     }
 
     /// The drift settings the UDAFs judge with.
@@ -76,7 +84,9 @@ struct DriftUdaf {
 
 impl PartialEq for DriftUdaf {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.output == other.output && Arc::ptr_eq(&self.profiles, &other.profiles)
+        self.name == other.name
+            && self.output == other.output
+            && Arc::ptr_eq(&self.profiles, &other.profiles)
     }
 }
 
@@ -94,10 +104,18 @@ fn literal_text(args: &AccumulatorArgs<'_>, index: usize, what: &str) -> DfResul
         .get(index)
         .and_then(|e| e.downcast_ref::<Literal>())
         .and_then(|l| match l.value() {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
             _ => None,
         })
-        .ok_or_else(|| DataFusionError::Plan(format!("{}: argument {} must be a literal {what}", args.name, index + 1)))
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "{}: argument {} must be a literal {what}",
+                args.name,
+                index + 1
+            ))
+        })
 }
 
 fn literal_f64(args: &AccumulatorArgs<'_>, index: usize) -> DfResult<f64> {
@@ -110,7 +128,13 @@ fn literal_f64(args: &AccumulatorArgs<'_>, index: usize) -> DfResult<f64> {
             ScalarValue::Int64(Some(v)) => Some(*v as f64),
             _ => None,
         })
-        .ok_or_else(|| DataFusionError::Plan(format!("{}: argument {} must be a literal number", args.name, index + 1)))
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "{}: argument {} must be a literal number",
+                args.name,
+                index + 1
+            ))
+        })
 }
 
 impl AggregateUDFImpl for DriftUdaf {
@@ -131,15 +155,32 @@ impl AggregateUDFImpl for DriftUdaf {
 
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> DfResult<Box<dyn Accumulator>> {
         let feature = literal_text(&args, 1, "feature name")?;
-        let model = self.profiles.features.get(&feature).cloned().ok_or_else(|| {
-            DataFusionError::Plan(format!("{}: no reference profile for feature `{feature}`", self.name))
-        })?;
+        let model = self
+            .profiles
+            .features
+            .get(&feature)
+            .cloned()
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "{}: no reference profile for feature `{feature}`",
+                    self.name
+                ))
+            })?;
         let state = model.new_state();
-        Ok(Box::new(DriftAccumulator { model, state, profiles: self.profiles.clone(), output: self.output }))
+        Ok(Box::new(DriftAccumulator {
+            model,
+            state,
+            profiles: self.profiles.clone(),
+            output: self.output,
+        }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> DfResult<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}_state", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}_state", args.name),
+            DataType::Binary,
+            true,
+        ))])
     }
 }
 
@@ -154,17 +195,31 @@ struct DriftAccumulator {
 
 impl Accumulator for DriftAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        let Some(column) = values.first() else { return Ok(()) };
-        self.model.add_array(&mut self.state, column).map_err(|bad| {
-            DataFusionError::Execution(format!("feature `{}`: `{}` is not a number", self.model.profile().name(), bad.value))
-        })
+        let Some(column) = values.first() else {
+            return Ok(());
+        };
+        self.model
+            .add_array(&mut self.state, column)
+            .map_err(|bad| {
+                DataFusionError::Execution(format!(
+                    "feature `{}`: `{}` is not a number",
+                    self.model.profile().name(),
+                    bad.value
+                ))
+            })
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        let drift = evaluate(self.model.profile(), &self.state, &self.profiles.settings, None);
+        let drift = evaluate(
+            self.model.profile(),
+            &self.state,
+            &self.profiles.settings,
+            None,
+        );
         Ok(match self.output {
             Output::Report => ScalarValue::Utf8(Some(
-                serde_json::to_string(&drift).map_err(|e| DataFusionError::Execution(e.to_string()))?,
+                serde_json::to_string(&drift)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
             )),
             Output::Value(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.value)),
             Output::PValue(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.p_value)),
@@ -180,17 +235,22 @@ impl Accumulator for DriftAccumulator {
     }
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        let bytes = serde_json::to_vec(&self.state).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        let bytes = serde_json::to_vec(&self.state)
+            .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         Ok(vec![ScalarValue::Binary(Some(bytes))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let Some(array) = states.first() else { return Ok(()) };
+        let Some(array) = states.first() else {
+            return Ok(());
+        };
         let binary: &BinaryArray = array.as_binary::<i32>();
         for bytes in binary.iter().flatten() {
-            let other: FeatureState =
-                serde_json::from_slice(bytes).map_err(|e| DataFusionError::Execution(e.to_string()))?;
-            self.state.merge(&other).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            let other: FeatureState = serde_json::from_slice(bytes)
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            self.state
+                .merge(&other)
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         }
         Ok(())
     }
@@ -218,13 +278,22 @@ impl AggregateUDFImpl for QuantileUdaf {
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> DfResult<Box<dyn Accumulator>> {
         let q = literal_f64(&args, 1)?;
         if !(0.0..=1.0).contains(&q) {
-            return Err(DataFusionError::Plan(format!("quantile: q = {q} is not in [0, 1]")));
+            return Err(DataFusionError::Plan(format!(
+                "quantile: q = {q} is not in [0, 1]"
+            )));
         }
-        Ok(Box::new(QuantileAccumulator { q, values: Vec::new() }))
+        Ok(Box::new(QuantileAccumulator {
+            q,
+            values: Vec::new(),
+        }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs<'_>) -> DfResult<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}_values", args.name), DataType::Binary, true))])
+        Ok(vec![Arc::new(Field::new(
+            format!("{}_values", args.name),
+            DataType::Binary,
+            true,
+        ))])
     }
 }
 
@@ -236,10 +305,13 @@ struct QuantileAccumulator {
 
 impl Accumulator for QuantileAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        let Some(column) = values.first() else { return Ok(()) };
+        let Some(column) = values.first() else {
+            return Ok(());
+        };
         let floats = datafusion::arrow::compute::cast(column, &DataType::Float64)?;
         let floats: &Float64Array = floats.as_primitive();
-        self.values.extend(floats.iter().flatten().filter(|v| v.is_finite()));
+        self.values
+            .extend(floats.iter().flatten().filter(|v| v.is_finite()));
         Ok(())
     }
 
@@ -257,9 +329,15 @@ impl Accumulator for QuantileAccumulator {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let Some(array) = states.first() else { return Ok(()) };
+        let Some(array) = states.first() else {
+            return Ok(());
+        };
         for bytes in array.as_binary::<i32>().iter().flatten() {
-            self.values.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+            self.values.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+            );
         }
         Ok(())
     }
@@ -288,7 +366,10 @@ const DRIFT_FUNCTIONS: [(&str, Output); 12] = [
     ("ks", Output::Value(Method::Ks)),
     ("ks_pvalue", Output::PValue(Method::Ks)),
     ("wasserstein", Output::Value(Method::Wasserstein)),
-    ("wasserstein_normed", Output::Value(Method::WassersteinNormed)),
+    (
+        "wasserstein_normed",
+        Output::Value(Method::WassersteinNormed),
+    ),
     ("chi2", Output::Value(Method::Chi2)),
     ("chi2_pvalue", Output::PValue(Method::Chi2)),
     ("l_infinity", Output::Value(Method::LInfinity)),
@@ -304,10 +385,7 @@ pub fn session(profiles: Arc<ProfileSet>) -> SessionContext {
 
 /// Registers the drift UDAFs (bound to `profiles`) and `quantile` in `ctx`.
 pub fn register(ctx: &SessionContext, profiles: Arc<ProfileSet>) {
-    let any_and_text = Signature::one_of(
-        vec![TypeSignature::Any(2)],
-        Volatility::Immutable,
-    );
+    let any_and_text = Signature::one_of(vec![TypeSignature::Any(2)], Volatility::Immutable);
     for (name, output) in DRIFT_FUNCTIONS {
         ctx.register_udaf(AggregateUDF::from(DriftUdaf {
             name: name.to_string(),
@@ -335,14 +413,20 @@ pub fn quote_literal(text: &str) -> String {
 ///
 /// # Errors
 /// [`AnalyzerError::Query`] for planning or execution errors.
-pub async fn query(ctx: &SessionContext, table: &str, batches: Vec<RecordBatch>, sql: &str) -> Result<Vec<RecordBatch>, AnalyzerError> {
+pub async fn query(
+    ctx: &SessionContext,
+    table: &str,
+    batches: Vec<RecordBatch>,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, AnalyzerError> {
     let schema = match batches.first() {
         Some(b) => b.schema(),
         None => return Err(AnalyzerError::Query("no batches".into())),
     };
     let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])
         .map_err(|e| AnalyzerError::Query(e.to_string()))?;
-    ctx.register_table(table, Arc::new(mem)).map_err(|e| AnalyzerError::Query(e.to_string()))?;
+    ctx.register_table(table, Arc::new(mem))
+        .map_err(|e| AnalyzerError::Query(e.to_string()))?;
     let result = async { ctx.sql(sql).await?.collect().await }.await;
     let _ = ctx.deregister_table(table);
     result.map_err(|e| AnalyzerError::Query(format!("{e} (query: {sql})")))
@@ -370,7 +454,8 @@ pub fn scalar_text(batches: &[RecordBatch], name: &str) -> Option<String> {
 /// # Errors
 /// [`AnalyzerError::Query`] when the text is not a report.
 pub fn parse_report(text: &str) -> Result<FeatureDrift, AnalyzerError> {
-    serde_json::from_str(text).map_err(|e| AnalyzerError::Query(format!("bad feature_drift result: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| AnalyzerError::Query(format!("bad feature_drift result: {e}")))
 }
 
 #[cfg(test)]

@@ -84,14 +84,18 @@ impl FeatureState {
     /// [`AnalyzerError::Merge`] when the states belong to different kinds or bin layouts.
     pub fn merge(&mut self, other: &FeatureState) -> Result<(), AnalyzerError> {
         match (self, other) {
-            (FeatureState::Numeric(a), FeatureState::Numeric(b)) if a.counts.len() == b.counts.len() => {
+            (FeatureState::Numeric(a), FeatureState::Numeric(b))
+                if a.counts.len() == b.counts.len() =>
+            {
                 add_counts(&mut a.counts, &b.counts);
                 a.values.extend_from_slice(&b.values);
                 a.missing += b.missing;
                 a.infinite += b.infinite;
                 Ok(())
             }
-            (FeatureState::Categorical(a), FeatureState::Categorical(b)) if a.counts.len() == b.counts.len() => {
+            (FeatureState::Categorical(a), FeatureState::Categorical(b))
+                if a.counts.len() == b.counts.len() =>
+            {
                 add_counts(&mut a.counts, &b.counts);
                 for (k, v) in &b.unseen {
                     if let Some(n) = a.unseen.get_mut(k) {
@@ -103,7 +107,9 @@ impl FeatureState {
                 a.missing += b.missing;
                 Ok(())
             }
-            _ => Err(AnalyzerError::Merge("window states of different kinds or bin layouts".into())),
+            _ => Err(AnalyzerError::Merge(
+                "window states of different kinds or bin layouts".into(),
+            )),
         }
     }
 }
@@ -124,9 +130,12 @@ impl FeatureModel {
     /// Prepares `profile` (builds the category index of a categorical feature).
     pub fn new(profile: FeatureProfile) -> Self {
         let index = match &profile {
-            FeatureProfile::Categorical(p) => {
-                p.categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()
-            }
+            FeatureProfile::Categorical(p) => p
+                .categories
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect(),
             FeatureProfile::Numeric(_) => HashMap::new(),
         };
         Self { profile, index }
@@ -141,10 +150,14 @@ impl FeatureModel {
     pub fn new_state(&self) -> FeatureState {
         let counts = vec![0; self.profile.histogram_len()];
         match self.profile {
-            FeatureProfile::Numeric(_) => FeatureState::Numeric(NumericState { counts, ..Default::default() }),
-            FeatureProfile::Categorical(_) => {
-                FeatureState::Categorical(CategoricalState { counts, ..Default::default() })
-            }
+            FeatureProfile::Numeric(_) => FeatureState::Numeric(NumericState {
+                counts,
+                ..Default::default()
+            }),
+            FeatureProfile::Categorical(_) => FeatureState::Categorical(CategoricalState {
+                counts,
+                ..Default::default()
+            }),
         }
     }
 

@@ -35,7 +35,12 @@ pub enum FileFormat {
 impl FileFormat {
     /// Picks the format from the file extension: `.parquet`/`.pq` are Parquet, anything else CSV.
     pub fn from_path(path: &Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("parquet" | "pq") => FileFormat::Parquet,
             _ => FileFormat::Csv,
         }
@@ -66,14 +71,28 @@ pub struct Table {
 
 impl Table {
     /// Builds a table from batches already in memory (tests, other sources).
-    pub fn from_batches(path: impl Into<PathBuf>, schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+    pub fn from_batches(
+        path: impl Into<PathBuf>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Self {
         let num_rows = batches.iter().map(RecordBatch::num_rows).sum();
-        Self { path: path.into(), schema, batches, num_rows, has_header_line: false }
+        Self {
+            path: path.into(),
+            schema,
+            batches,
+            num_rows,
+            has_header_line: false,
+        }
     }
 
     /// Column names in file order.
     pub fn column_names(&self) -> Vec<String> {
-        self.schema.fields().iter().map(|f| f.name().clone()).collect()
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// Whether the table has a column called `name`.
@@ -83,7 +102,11 @@ impl Table {
 
     /// Human description of where row `row` (0-based) is: `line N` for CSV, `row N` otherwise.
     pub fn locate(&self, row: usize) -> String {
-        if self.has_header_line { format!("line {}", row + 2) } else { format!("row {}", row + 1) }
+        if self.has_header_line {
+            format!("line {}", row + 2)
+        } else {
+            format!("row {}", row + 1)
+        }
     }
 
     /// The chunks of column `name` across all batches, in order.
@@ -107,11 +130,17 @@ pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerE
 }
 
 fn open(path: &Path) -> Result<File, AnalyzerError> {
-    File::open(path).map_err(|source| AnalyzerError::Io { path: path.to_path_buf(), source })
+    File::open(path).map_err(|source| AnalyzerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_error(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
-    AnalyzerError::Read { path: path.to_path_buf(), message: message.to_string() }
+    AnalyzerError::Read {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
 }
 
 fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
@@ -123,20 +152,28 @@ fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> 
             what: "no header line",
         });
     }
-    file.seek(SeekFrom::Start(0)).map_err(|e| read_error(path, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| read_error(path, e))?;
     let format = Format::default().with_header(true);
     let (inferred, rows) = format
         .infer_schema(BufReader::new(&mut file), None)
         .map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?;
     if rows == 0 {
-        return Err(AnalyzerError::EmptyFile { path: path.to_path_buf(), what: "a header but no rows" });
+        return Err(AnalyzerError::EmptyFile {
+            path: path.to_path_buf(),
+            what: "a header but no rows",
+        });
     }
     let duplicates = duplicate_names(&inferred);
     if !duplicates.is_empty() {
-        return Err(read_error(path, format!("duplicate column names: {}", duplicates.join(", "))));
+        return Err(read_error(
+            path,
+            format!("duplicate column names: {}", duplicates.join(", ")),
+        ));
     }
     let schema = Arc::new(force_text(&inferred, &options.text_columns));
-    file.seek(SeekFrom::Start(0)).map_err(|e| read_error(path, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| read_error(path, e))?;
     let reader = ReaderBuilder::new(schema.clone())
         .with_format(format)
         .with_batch_size(READ_BATCH_ROWS)
@@ -147,13 +184,23 @@ fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> 
         batches.push(batch.map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?);
     }
     let num_rows = batches.iter().map(RecordBatch::num_rows).sum();
-    Ok(Table { path: path.to_path_buf(), schema, batches, num_rows, has_header_line: true })
+    Ok(Table {
+        path: path.to_path_buf(),
+        schema,
+        batches,
+        num_rows,
+        has_header_line: true,
+    })
 }
 
 fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
     let file = open(path)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
-    let reader = builder.with_batch_size(READ_BATCH_ROWS).build().map_err(|e| read_error(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
+    let reader = builder
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(|e| read_error(path, e))?;
     let file_schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
     let schema = Arc::new(force_text(&file_schema, &options.text_columns));
     let mut batches = Vec::new();
@@ -172,13 +219,23 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| read_error(path, e))?);
+        batches
+            .push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| read_error(path, e))?);
     }
     let num_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if num_rows == 0 {
-        return Err(AnalyzerError::EmptyFile { path: path.to_path_buf(), what: "no rows" });
+        return Err(AnalyzerError::EmptyFile {
+            path: path.to_path_buf(),
+            what: "no rows",
+        });
     }
-    Ok(Table { path: path.to_path_buf(), schema, batches, num_rows, has_header_line: false })
+    Ok(Table {
+        path: path.to_path_buf(),
+        schema,
+        batches,
+        num_rows,
+        has_header_line: false,
+    })
 }
 
 fn force_text(schema: &Schema, text_columns: &BTreeSet<String>) -> Schema {

@@ -31,7 +31,9 @@ pub enum TimestampFormat {
 impl fmt::Display for TimestampFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TimestampFormat::Auto => f.write_str("auto (RFC 3339 / ISO 8601 or epoch milliseconds)"),
+            TimestampFormat::Auto => {
+                f.write_str("auto (RFC 3339 / ISO 8601 or epoch milliseconds)")
+            }
             TimestampFormat::EpochMillis => f.write_str("epoch milliseconds"),
             TimestampFormat::EpochSeconds => f.write_str("epoch seconds"),
             TimestampFormat::Pattern(p) => write!(f, "pattern `{p}`"),
@@ -60,7 +62,11 @@ impl TimestampFormat {
     /// A message saying what was expected, for the caller to prefix with column and row.
     pub fn parse_millis(&self, text: &str) -> Result<i64, String> {
         let t = text.trim();
-        let expected = || format!("`{t}` is not a timestamp in the expected format ({self}); declare the source's format, for example --timestamp-format '%d-%m-%Y %H:%M:%S'");
+        let expected = || {
+            format!(
+                "`{t}` is not a timestamp in the expected format ({self}); declare the source's format, for example --timestamp-format '%d-%m-%Y %H:%M:%S'"
+            )
+        };
         match self {
             TimestampFormat::Auto => {
                 if let Ok(ms) = t.parse::<i64>() {
@@ -68,10 +74,18 @@ impl TimestampFormat {
                 }
                 parse_iso(t).ok_or_else(expected)
             }
-            TimestampFormat::EpochMillis => t.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v.round() as i64).ok_or_else(expected),
-            TimestampFormat::EpochSeconds => {
-                t.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| (v * 1000.0).round() as i64).ok_or_else(expected)
-            }
+            TimestampFormat::EpochMillis => t
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| v.round() as i64)
+                .ok_or_else(expected),
+            TimestampFormat::EpochSeconds => t
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| (v * 1000.0).round() as i64)
+                .ok_or_else(expected),
             TimestampFormat::Pattern(p) => {
                 if let Ok(dt) = DateTime::parse_from_str(t, p) {
                     return Ok(dt.timestamp_millis());
@@ -80,7 +94,10 @@ impl TimestampFormat {
                     return Ok(dt.and_utc().timestamp_millis());
                 }
                 if let Ok(d) = NaiveDate::parse_from_str(t, p) {
-                    return Ok(d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis()).unwrap_or(0));
+                    return Ok(d
+                        .and_hms_opt(0, 0, 0)
+                        .map(|dt| dt.and_utc().timestamp_millis())
+                        .unwrap_or(0));
                 }
                 Err(expected())
             }
@@ -92,17 +109,29 @@ fn parse_iso(t: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.timestamp_millis());
     }
-    for p in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for p in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(t, p) {
             return Some(dt.timestamp_millis());
         }
     }
-    for p in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for p in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, p) {
             return Some(dt.and_utc().timestamp_millis());
         }
     }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|dt| dt.and_utc().timestamp_millis())
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc().timestamp_millis())
 }
 
 /// Milliseconds since the epoch as a UTC date-time (`None` when out of chrono's range).
@@ -117,9 +146,18 @@ mod tests {
     #[test]
     fn auto_accepts_iso_and_epoch_only() {
         let f = TimestampFormat::Auto;
-        assert_eq!(f.parse_millis("2018-01-01 00:08:43.152").unwrap(), 1_514_765_323_152);
-        assert_eq!(f.parse_millis("2018-01-01T00:08:43.152Z").unwrap(), 1_514_765_323_152);
-        assert_eq!(f.parse_millis("2018-01-01T01:08:43.152+01:00").unwrap(), 1_514_765_323_152);
+        assert_eq!(
+            f.parse_millis("2018-01-01 00:08:43.152").unwrap(),
+            1_514_765_323_152
+        );
+        assert_eq!(
+            f.parse_millis("2018-01-01T00:08:43.152Z").unwrap(),
+            1_514_765_323_152
+        );
+        assert_eq!(
+            f.parse_millis("2018-01-01T01:08:43.152+01:00").unwrap(),
+            1_514_765_323_152
+        );
         assert_eq!(f.parse_millis("1514765323152").unwrap(), 1_514_765_323_152);
         assert!(f.parse_millis("01-09-2018").is_err());
         assert!(f.parse_millis("13-09-2018").is_err());
@@ -130,7 +168,10 @@ mod tests {
         let f: TimestampFormat = "%d-%m-%Y".parse().unwrap();
         let sept1 = f.parse_millis("01-09-2018").unwrap();
         let sept13 = f.parse_millis("13-09-2018").unwrap();
-        assert_eq!(millis_to_utc(sept1).unwrap().to_rfc3339(), "2018-09-01T00:00:00+00:00");
+        assert_eq!(
+            millis_to_utc(sept1).unwrap().to_rfc3339(),
+            "2018-09-01T00:00:00+00:00"
+        );
         assert_eq!(sept13 - sept1, 12 * 86_400_000);
     }
 }

@@ -15,11 +15,23 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 fn settings_with_min(min_samples: u64) -> DriftSettings {
-    DriftSettings { min_samples, ..DriftSettings::default() }
+    DriftSettings {
+        min_samples,
+        ..DriftSettings::default()
+    }
 }
 
-fn numeric_drift(reference: &[f64], current: &[f64], settings: &DriftSettings) -> analyzer::FeatureDrift {
-    let profile = FeatureProfile::Numeric(NumericProfile::fit("x", reference, 0, &ProfileOptions::default()));
+fn numeric_drift(
+    reference: &[f64],
+    current: &[f64],
+    settings: &DriftSettings,
+) -> analyzer::FeatureDrift {
+    let profile = FeatureProfile::Numeric(NumericProfile::fit(
+        "x",
+        reference,
+        0,
+        &ProfileOptions::default(),
+    ));
     let model = FeatureModel::new(profile);
     let mut state = model.new_state();
     model.add_values(&mut state, current);
@@ -34,9 +46,16 @@ fn normal(rng: &mut SmallRng, mean: f64, sd: f64) -> f64 {
 }
 
 fn table(columns: Vec<(&str, ArrayRef)>) -> Table {
-    let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
     Table::from_batches("memory.csv", schema, vec![batch])
 }
 
@@ -48,7 +67,10 @@ fn e01_psi_with_an_empty_current_bin_is_finite_and_flags_drift() {
     // As a verdict method on a two-bin feature the window drifts.
     let mut values = vec![0.0; 500];
     values.extend(vec![1.0; 500]);
-    let settings = DriftSettings { numeric_verdict: vec![Method::Psi], ..settings_with_min(1) };
+    let settings = DriftSettings {
+        numeric_verdict: vec![Method::Psi],
+        ..settings_with_min(1)
+    };
     let d = numeric_drift(&values, &[0.0; 1000], &settings);
     assert_eq!(d.drift, Some(true));
     assert!(d.method(Method::Psi).unwrap().value.unwrap().is_finite());
@@ -78,16 +100,40 @@ fn e04_jensen_shannon_of_almost_identical_vectors_is_zero_not_nan() {
 #[test]
 fn e05_feature_with_all_reference_values_missing_reports_no_reference() {
     let reference = table(vec![
-        ("empty", Arc::new(Float64Array::from(vec![f64::NAN; 600])) as ArrayRef),
-        ("x", Arc::new(Float64Array::from((0..600).map(f64::from).collect::<Vec<_>>()))),
+        (
+            "empty",
+            Arc::new(Float64Array::from(vec![f64::NAN; 600])) as ArrayRef,
+        ),
+        (
+            "x",
+            Arc::new(Float64Array::from(
+                (0..600).map(f64::from).collect::<Vec<_>>(),
+            )),
+        ),
     ]);
     let current = table(vec![
-        ("empty", Arc::new(Float64Array::from(vec![1.0; 600])) as ArrayRef),
-        ("x", Arc::new(Float64Array::from((0..600).map(f64::from).collect::<Vec<_>>()))),
+        (
+            "empty",
+            Arc::new(Float64Array::from(vec![1.0; 600])) as ArrayRef,
+        ),
+        (
+            "x",
+            Arc::new(Float64Array::from(
+                (0..600).map(f64::from).collect::<Vec<_>>(),
+            )),
+        ),
     ]);
     let features = vec!["empty".to_string(), "x".to_string()];
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap();
-    let report = analyze(&profile, &features, &current, &AnalysisSettings::default(), None, &NoProgress).unwrap();
+    let report = analyze(
+        &profile,
+        &features,
+        &current,
+        &AnalysisSettings::default(),
+        None,
+        &NoProgress,
+    )
+    .unwrap();
     let chunk = &report.chunks[0];
     match &chunk.features[0].status {
         FeatureStatus::NoReference { reason } => assert!(reason.contains("600"), "{reason}"),
@@ -96,36 +142,83 @@ fn e05_feature_with_all_reference_values_missing_reports_no_reference() {
     assert_eq!(chunk.features[0].drift, None);
     assert_eq!(chunk.features[1].status, FeatureStatus::Ok);
     assert_eq!(chunk.features[1].drift, Some(false));
-    assert_eq!(chunk.features[1].method(Method::Ks).unwrap().p_value, Some(1.0));
+    assert_eq!(
+        chunk.features[1].method(Method::Ks).unwrap().p_value,
+        Some(1.0)
+    );
 }
 
 #[test]
 fn e06_feature_entirely_missing_in_a_window_reports_no_data() {
     let reference = table(vec![
-        ("a", Arc::new(Float64Array::from((0..1000).map(f64::from).collect::<Vec<_>>())) as ArrayRef),
+        (
+            "a",
+            Arc::new(Float64Array::from(
+                (0..1000).map(f64::from).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
         ("b", Arc::new(StringArray::from(vec!["u"; 1000]))),
     ]);
     let current = table(vec![
-        ("a", Arc::new(Float64Array::from(vec![None::<f64>; 1000])) as ArrayRef),
+        (
+            "a",
+            Arc::new(Float64Array::from(vec![None::<f64>; 1000])) as ArrayRef,
+        ),
         ("b", Arc::new(StringArray::from(vec!["u"; 1000]))),
     ]);
     let features = vec!["a".to_string(), "b".to_string()];
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap();
-    let report = analyze(&profile, &features, &current, &AnalysisSettings::default(), None, &NoProgress).unwrap();
+    let report = analyze(
+        &profile,
+        &features,
+        &current,
+        &AnalysisSettings::default(),
+        None,
+        &NoProgress,
+    )
+    .unwrap();
     let a = &report.chunks[0].features[0];
-    assert!(matches!(&a.status, FeatureStatus::NoData { reason } if reason.contains("1000")), "{:?}", a.status);
+    assert!(
+        matches!(&a.status, FeatureStatus::NoData { reason } if reason.contains("1000")),
+        "{:?}",
+        a.status
+    );
     assert_eq!((a.count, a.missing), (0, 1000));
     let b = &report.chunks[0].features[1];
-    assert_eq!((b.status.clone(), b.drift), (FeatureStatus::Ok, Some(false)));
+    assert_eq!(
+        (b.status.clone(), b.drift),
+        (FeatureStatus::Ok, Some(false))
+    );
 }
 
 #[test]
 fn e07_ks_drops_nan_and_counts_it_missing() {
     let a = [1.0, 2.0, 3.0, 4.0];
-    let b = [3.0, 6.0, 7.0, 8.0, 9.0, 3.0, 2.0, 1.0, 4.0, 4.0, 5.0, f64::NAN];
+    let b = [
+        3.0,
+        6.0,
+        7.0,
+        8.0,
+        9.0,
+        3.0,
+        2.0,
+        1.0,
+        4.0,
+        4.0,
+        5.0,
+        f64::NAN,
+    ];
     let r = ks_2samp(&a, &b).unwrap();
-    assert!((r.statistic - 0.45454545454545453).abs() < 1e-15, "{}", r.statistic);
-    assert!((r.p_value - 0.4937728937728937).abs() < 1e-12, "{}", r.p_value);
+    assert!(
+        (r.statistic - 0.45454545454545453).abs() < 1e-15,
+        "{}",
+        r.statistic
+    );
+    assert!(
+        (r.p_value - 0.4937728937728937).abs() < 1e-12,
+        "{}",
+        r.p_value
+    );
     let d = numeric_drift(&a, &b, &settings_with_min(1));
     assert_eq!((d.count, d.missing), (11, 1));
     let ks = d.method(Method::Ks).unwrap();
@@ -134,7 +227,8 @@ fn e07_ks_drops_nan_and_counts_it_missing() {
 
 #[test]
 fn e08_unseen_category_goes_to_the_unseen_bucket_and_is_reported() {
-    let profile = FeatureProfile::Categorical(CategoricalProfile::fit("c", ["0", "0", "1", "1"].map(Some)));
+    let profile =
+        FeatureProfile::Categorical(CategoricalProfile::fit("c", ["0", "0", "1", "1"].map(Some)));
     let model = FeatureModel::new(profile);
     let mut state = model.new_state();
     for v in ["0", "1", "2", "2"] {
@@ -143,7 +237,13 @@ fn e08_unseen_category_goes_to_the_unseen_bucket_and_is_reported() {
     assert_eq!(state.histogram(), &[1, 1, 2]);
     let d = evaluate(model.profile(), &state, &settings_with_min(1), None);
     assert_eq!(d.new_categories.len(), 1);
-    assert_eq!((d.new_categories[0].value.as_str(), d.new_categories[0].count), ("2", 2));
+    assert_eq!(
+        (
+            d.new_categories[0].value.as_str(),
+            d.new_categories[0].count
+        ),
+        ("2", 2)
+    );
     assert_eq!(d.drift, Some(true));
     // scipy.spatial.distance.jensenshannon([.5, .5, 0], [.25, .25, .5], base=2)
     let js = d.method(Method::JensenShannon).unwrap().value.unwrap();
@@ -155,19 +255,43 @@ fn e08_unseen_category_goes_to_the_unseen_bucket_and_is_reported() {
 fn e09_single_row_window_is_insufficient_data_never_drift() {
     let reference: Vec<f64> = (0..1000).map(f64::from).collect();
     let d = numeric_drift(&reference, &[5000.0], &DriftSettings::default());
-    assert_eq!(d.status, FeatureStatus::InsufficientData { min_samples: 500 });
+    assert_eq!(
+        d.status,
+        FeatureStatus::InsufficientData { min_samples: 500 }
+    );
     assert_eq!(d.drift, None);
     assert!(d.methods.iter().all(|m| m.drift.is_none()));
 
     // A last chunk of one row in a batch analysis.
-    let x: ArrayRef = Arc::new(Float64Array::from((0..1001).map(f64::from).collect::<Vec<_>>()));
+    let x: ArrayRef = Arc::new(Float64Array::from(
+        (0..1001).map(f64::from).collect::<Vec<_>>(),
+    ));
     let current = table(vec![("x", x.clone())]);
-    let profile = ReferenceProfile::fit(&table(vec![("x", x)]), &["x".into()], &ProfileOptions::default()).unwrap();
-    let settings = AnalysisSettings { chunking: Chunking::Size { rows: 1000 }, ..AnalysisSettings::default() };
-    let report = analyze(&profile, &["x".into()], &current, &settings, None, &NoProgress).unwrap();
+    let profile = ReferenceProfile::fit(
+        &table(vec![("x", x)]),
+        &["x".into()],
+        &ProfileOptions::default(),
+    )
+    .unwrap();
+    let settings = AnalysisSettings {
+        chunking: Chunking::Size { rows: 1000 },
+        ..AnalysisSettings::default()
+    };
+    let report = analyze(
+        &profile,
+        &["x".into()],
+        &current,
+        &settings,
+        None,
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(report.chunks.len(), 2);
     assert_eq!(report.chunks[1].rows, 1);
-    assert_eq!(report.chunks[1].features[0].status, FeatureStatus::InsufficientData { min_samples: 500 });
+    assert_eq!(
+        report.chunks[1].features[0].status,
+        FeatureStatus::InsufficientData { min_samples: 500 }
+    );
     assert_eq!(report.chunks[1].dataset_drift, None);
     assert!(report.drifted_chunks.is_empty());
 }
@@ -193,11 +317,27 @@ fn e10_few_distinct_float_values_shifted_slightly_is_near_zero_drift() {
 #[test]
 fn e11_large_samples_with_different_scale_use_a_real_p_value() {
     let f: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/../tests/fixtures/statistics_scipy.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/../tests/fixtures/statistics_scipy.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
-    let case = f["ks_2samp"].as_array().unwrap().iter().find(|c| c["note"].as_str().unwrap().starts_with("large samples")).unwrap();
-    let v = |k: &str| case[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
+    let case = f["ks_2samp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["note"].as_str().unwrap().starts_with("large samples"))
+        .unwrap();
+    let v = |k: &str| {
+        case[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
     let (a, b) = (v("a"), v("b"));
     assert_eq!((a.len(), b.len()), (3500, 4000));
     let r = ks_2samp(&a, &b).unwrap();
@@ -228,24 +368,57 @@ fn e13_ambiguous_day_month_timestamps_are_an_error_naming_column_and_row() {
     let current = Table {
         has_header_line: true,
         ..table(vec![
-            ("timestamp", Arc::new(StringArray::from(vec!["01-09-2018", "13-09-2018"])) as ArrayRef),
+            (
+                "timestamp",
+                Arc::new(StringArray::from(vec!["01-09-2018", "13-09-2018"])) as ArrayRef,
+            ),
             ("x", Arc::new(Float64Array::from(vec![1.0, 2.0]))),
         ])
     };
-    let profile = ReferenceProfile::fit(&current, &["x".into()], &ProfileOptions::default()).unwrap();
+    let profile =
+        ReferenceProfile::fit(&current, &["x".into()], &ProfileOptions::default()).unwrap();
     let settings = |format| AnalysisSettings {
-        chunking: Chunking::Period { millis: 86_400_000, column: "timestamp".into(), format },
+        chunking: Chunking::Period {
+            millis: 86_400_000,
+            column: "timestamp".into(),
+            format,
+        },
         ..AnalysisSettings::default()
     };
-    let err = analyze(&profile, &["x".into()], &current, &settings(TimestampFormat::Auto), None, &NoProgress).unwrap_err();
-    assert!(matches!(&err, AnalyzerError::InvalidValue { location, column, .. } if location == "line 2" && column == "timestamp"), "{err}");
+    let err = analyze(
+        &profile,
+        &["x".into()],
+        &current,
+        &settings(TimestampFormat::Auto),
+        None,
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, AnalyzerError::InvalidValue { location, column, .. } if location == "line 2" && column == "timestamp"),
+        "{err}"
+    );
     assert!(err.to_string().contains("01-09-2018"), "{err}");
 
     // Declared day-first, both parse: 1 and 13 September, two daily chunks 12 days apart.
-    let report = analyze(&profile, &["x".into()], &current, &settings("%d-%m-%Y".parse().unwrap()), None, &NoProgress).unwrap();
+    let report = analyze(
+        &profile,
+        &["x".into()],
+        &current,
+        &settings("%d-%m-%Y".parse().unwrap()),
+        None,
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(report.chunks.len(), 2);
-    assert_eq!(report.chunks[0].start.unwrap().to_rfc3339(), "2018-09-01T00:00:00+00:00");
-    assert_eq!(report.chunks[1].start.unwrap().to_rfc3339(), "2018-09-13T00:00:00+00:00");
+    assert_eq!(
+        report.chunks[0].start.unwrap().to_rfc3339(),
+        "2018-09-01T00:00:00+00:00"
+    );
+    assert_eq!(
+        report.chunks[1].start.unwrap().to_rfc3339(),
+        "2018-09-13T00:00:00+00:00"
+    );
 }
 
 #[test]

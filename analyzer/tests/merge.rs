@@ -11,7 +11,12 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use proptest::prelude::*;
 
 fn numeric_model(reference: &[f64]) -> FeatureModel {
-    FeatureModel::new(FeatureProfile::Numeric(NumericProfile::fit("x", reference, 0, &ProfileOptions::default())))
+    FeatureModel::new(FeatureProfile::Numeric(NumericProfile::fit(
+        "x",
+        reference,
+        0,
+        &ProfileOptions::default(),
+    )))
 }
 
 fn value() -> impl Strategy<Value = f64> {
@@ -71,7 +76,10 @@ proptest! {
 #[test]
 fn states_of_different_kinds_do_not_merge() {
     let n = numeric_model(&[1.0, 2.0]);
-    let c = FeatureModel::new(FeatureProfile::Categorical(CategoricalProfile::fit("c", [Some("a")])));
+    let c = FeatureModel::new(FeatureProfile::Categorical(CategoricalProfile::fit(
+        "c",
+        [Some("a")],
+    )));
     let mut s = n.new_state();
     assert!(s.merge(&c.new_state()).is_err());
 }
@@ -81,23 +89,40 @@ fn table(x: Vec<f64>, c: Vec<&str>) -> Table {
         Field::new("x", datafusion::arrow::datatypes::DataType::Float64, true),
         Field::new("c", datafusion::arrow::datatypes::DataType::Utf8, true),
     ]));
-    let cols: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(x)), Arc::new(StringArray::from(c))];
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(x)),
+        Arc::new(StringArray::from(c)),
+    ];
     let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
     Table::from_batches("part.csv", schema, vec![batch])
 }
 
 #[test]
 fn merged_profiles_equal_the_profile_of_the_union() {
-    let xs: Vec<f64> = (0..400).map(|i| (f64::from(i) * 7.31).sin() * 10.0).collect();
+    let xs: Vec<f64> = (0..400)
+        .map(|i| (f64::from(i) * 7.31).sin() * 10.0)
+        .collect();
     let cs: Vec<&str> = (0..400).map(|i| ["a", "b", "c"][i % 3]).collect();
     let features = vec!["x".to_string(), "c".to_string()];
     let options = ProfileOptions::default();
-    let a = ReferenceProfile::fit(&table(xs[..150].to_vec(), cs[..150].to_vec()), &features, &options).unwrap();
-    let b = ReferenceProfile::fit(&table(xs[150..].to_vec(), cs[150..].to_vec()), &features, &options).unwrap();
+    let a = ReferenceProfile::fit(
+        &table(xs[..150].to_vec(), cs[..150].to_vec()),
+        &features,
+        &options,
+    )
+    .unwrap();
+    let b = ReferenceProfile::fit(
+        &table(xs[150..].to_vec(), cs[150..].to_vec()),
+        &features,
+        &options,
+    )
+    .unwrap();
     let whole = ReferenceProfile::fit(&table(xs.clone(), cs.clone()), &features, &options).unwrap();
     let merged = a.merge(&b).unwrap();
     assert_eq!(merged.rows, 400);
-    let (FeatureProfile::Numeric(m), FeatureProfile::Numeric(w)) = (&merged.features[0], &whole.features[0]) else {
+    let (FeatureProfile::Numeric(m), FeatureProfile::Numeric(w)) =
+        (&merged.features[0], &whole.features[0])
+    else {
         panic!("numeric");
     };
     assert_eq!(m.edges, w.edges);
@@ -110,7 +135,10 @@ fn merged_profiles_equal_the_profile_of_the_union() {
 
 #[test]
 fn inexact_profiles_merge_counts_and_moments_exactly() {
-    let options = ProfileOptions { sample_size: 50, ..ProfileOptions::default() };
+    let options = ProfileOptions {
+        sample_size: 50,
+        ..ProfileOptions::default()
+    };
     let xs: Vec<f64> = (0..200).map(|i| f64::from(i % 20)).collect();
     let a = NumericProfile::fit("x", &xs[..100], 0, &options);
     let b = NumericProfile::fit("x", &xs[100..], 0, &options);
@@ -118,7 +146,9 @@ fn inexact_profiles_merge_counts_and_moments_exactly() {
     let pa = profile_of(a);
     let pb = profile_of(b);
     let merged = pa.merge(&pb).unwrap();
-    let FeatureProfile::Numeric(m) = &merged.features[0] else { panic!() };
+    let FeatureProfile::Numeric(m) = &merged.features[0] else {
+        panic!()
+    };
     assert_eq!(m.counts, whole.counts);
     assert_eq!(m.count, 200);
     assert!((m.mean.unwrap() - whole.mean.unwrap()).abs() < 1e-12);
@@ -134,7 +164,10 @@ fn profile_of(p: NumericProfile) -> ReferenceProfile {
         created_at: chrono::Utc::now(),
         sources: vec![],
         rows: p.count,
-        options: ProfileOptions { sample_size: 50, ..ProfileOptions::default() },
+        options: ProfileOptions {
+            sample_size: 50,
+            ..ProfileOptions::default()
+        },
         features: vec![FeatureProfile::Numeric(p)],
         calibrations: Vec::new(),
     }
@@ -144,7 +177,12 @@ fn profile_of(p: NumericProfile) -> ReferenceProfile {
 fn profile_round_trips_through_its_file() {
     let xs: Vec<f64> = (0..300).map(|i| f64::from(i).sqrt()).collect();
     let cs: Vec<&str> = (0..300).map(|i| ["x", "y"][i % 2]).collect();
-    let p = ReferenceProfile::fit(&table(xs, cs), &["x".into(), "c".into()], &ProfileOptions::default()).unwrap();
+    let p = ReferenceProfile::fit(
+        &table(xs, cs),
+        &["x".into(), "c".into()],
+        &ProfileOptions::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.json");
     p.save(&path).unwrap();

@@ -20,11 +20,19 @@ fn fixture(name: &str) -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn counts(v: &Value) -> Vec<u64> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 #[track_caller]
@@ -56,8 +64,16 @@ fn ks_2samp_matches_scipy_auto() {
     for case in cases {
         let note = case["note"].as_str().unwrap();
         let r = ks_2samp(&floats(&case["a"]), &floats(&case["b"])).unwrap();
-        assert_close(r.statistic, case["statistic"].as_f64().unwrap(), &format!("{note}: D"));
-        assert_close(r.p_value, case["pvalue_auto"].as_f64().unwrap(), &format!("{note}: p"));
+        assert_close(
+            r.statistic,
+            case["statistic"].as_f64().unwrap(),
+            &format!("{note}: D"),
+        );
+        assert_close(
+            r.p_value,
+            case["pvalue_auto"].as_f64().unwrap(),
+            &format!("{note}: p"),
+        );
     }
 }
 
@@ -67,9 +83,17 @@ fn chi2_homogeneity_matches_scipy() {
     for case in f["chi2_homogeneity"].as_array().unwrap() {
         let note = case["note"].as_str().unwrap();
         let r = chi2_homogeneity(&counts(&case["reference"]), &counts(&case["current"])).unwrap();
-        assert_close(r.statistic, case["statistic"].as_f64().unwrap(), &format!("{note}: statistic"));
+        assert_close(
+            r.statistic,
+            case["statistic"].as_f64().unwrap(),
+            &format!("{note}: statistic"),
+        );
         assert_eq!(r.dof, case["dof"].as_u64().unwrap(), "{note}: dof");
-        assert_close(r.p_value, case["pvalue"].as_f64().unwrap(), &format!("{note}: p"));
+        assert_close(
+            r.p_value,
+            case["pvalue"].as_f64().unwrap(),
+            &format!("{note}: p"),
+        );
     }
 }
 
@@ -80,9 +104,17 @@ fn bounded_distances_match_scipy() {
         let note = case["note"].as_str().unwrap();
         let (p, q) = (floats(&case["p"]), floats(&case["q"]));
         let js = jensen_shannon(&p, &q).unwrap();
-        assert_close(js, case["jensen_shannon_base2"].as_f64().unwrap(), &format!("{note}: js"));
+        assert_close(
+            js,
+            case["jensen_shannon_base2"].as_f64().unwrap(),
+            &format!("{note}: js"),
+        );
         let h = hellinger(&p, &q).unwrap();
-        assert_close(h, case["hellinger"].as_f64().unwrap(), &format!("{note}: hellinger"));
+        assert_close(
+            h,
+            case["hellinger"].as_f64().unwrap(),
+            &format!("{note}: hellinger"),
+        );
     }
 }
 
@@ -92,8 +124,15 @@ fn smoothed_psi_and_kl_match_scipy() {
     for case in f["psi_kl_smoothed"].as_array().unwrap() {
         let note = case["note"].as_str().unwrap();
         assert_eq!(case["smoothing_alpha"].as_f64(), Some(0.5));
-        let (r, c) = (counts(&case["reference_counts"]), counts(&case["current_counts"]));
-        assert_close(psi(&r, &c).unwrap(), case["psi"].as_f64().unwrap(), &format!("{note}: psi"));
+        let (r, c) = (
+            counts(&case["reference_counts"]),
+            counts(&case["current_counts"]),
+        );
+        assert_close(
+            psi(&r, &c).unwrap(),
+            case["psi"].as_f64().unwrap(),
+            &format!("{note}: psi"),
+        );
         assert_close(
             kl(&r, &c).unwrap(),
             case["kl_current_vs_reference"].as_f64().unwrap(),
@@ -109,9 +148,17 @@ fn wasserstein_matches_scipy() {
         let note = case["note"].as_str().unwrap();
         let (a, b) = (sorted(floats(&case["a"])), sorted(floats(&case["b"])));
         let w = wasserstein_sorted(&a, &b).unwrap();
-        assert_close(w, case["wasserstein"].as_f64().unwrap(), &format!("{note}: w"));
+        assert_close(
+            w,
+            case["wasserstein"].as_f64().unwrap(),
+            &format!("{note}: w"),
+        );
         let normed = normalise_wasserstein(w, population_std(&a));
-        assert_close(normed, case["wasserstein_normed"].as_f64().unwrap(), &format!("{note}: normed"));
+        assert_close(
+            normed,
+            case["wasserstein_normed"].as_f64().unwrap(),
+            &format!("{note}: normed"),
+        );
     }
 }
 
@@ -124,7 +171,11 @@ fn kolmogorov_distribution_matches_scipy_kstwo_sf_in_every_regime() {
         let n = case["n"].as_u64().unwrap();
         let d = case["d"].as_f64().unwrap();
         let expected = case["sf"].as_f64().unwrap();
-        assert_close(kolmogorov_sf(n, d), expected, &format!("kstwo.sf(d={d}, n={n})"));
+        assert_close(
+            kolmogorov_sf(n, d),
+            expected,
+            &format!("kstwo.sf(d={d}, n={n})"),
+        );
     }
 }
 
@@ -134,8 +185,16 @@ fn ks_2samp_matches_scipy_on_large_and_tied_samples() {
     for case in f["ks_2samp"].as_array().unwrap() {
         let what = format!("n1={} n2={}", case["n1"], case["n2"]);
         let r = ks_2samp(&floats(&case["a"]), &floats(&case["b"])).unwrap();
-        assert_close(r.statistic, case["statistic"].as_f64().unwrap(), &format!("{what}: D"));
-        assert_close(r.p_value, case["pvalue"].as_f64().unwrap(), &format!("{what}: p"));
+        assert_close(
+            r.statistic,
+            case["statistic"].as_f64().unwrap(),
+            &format!("{what}: D"),
+        );
+        assert_close(
+            r.p_value,
+            case["pvalue"].as_f64().unwrap(),
+            &format!("{what}: p"),
+        );
     }
 }
 

@@ -12,18 +12,26 @@ use analyzer::sql::{self, ProfileSet};
 use analyzer::stream::{Checkpointer, WindowSettings, Windows};
 use analyzer::{FeatureModel, ReferenceProfile, Table};
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, RecordBatch, StringArray, StringDictionaryBuilder, TimestampMillisecondArray,
+    ArrayRef, Float64Array, RecordBatch, StringArray, StringDictionaryBuilder,
+    TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::Int32Type;
 
 const MINUTE: i64 = 60_000;
 
 fn features() -> Vec<(String, FeatureKind)> {
-    vec![("x".into(), FeatureKind::Numeric), ("c".into(), FeatureKind::Categorical)]
+    vec![
+        ("x".into(), FeatureKind::Numeric),
+        ("c".into(), FeatureKind::Categorical),
+    ]
 }
 
 /// Events at `times` (ms), x = f(i), c = one of a/b, variant stable, version v1.
-fn batch(times: &[i64], x: impl Fn(usize) -> f64, c: impl Fn(usize) -> &'static str) -> RecordBatch {
+fn batch(
+    times: &[i64],
+    x: impl Fn(usize) -> f64,
+    c: impl Fn(usize) -> &'static str,
+) -> RecordBatch {
     let n = times.len();
     let mut cat = StringDictionaryBuilder::<Int32Type>::new();
     for i in 0..n {
@@ -36,8 +44,14 @@ fn batch(times: &[i64], x: impl Fn(usize) -> f64, c: impl Fn(usize) -> &'static 
         Arc::new(StringArray::from(vec!["stable"; n])),
         Arc::new(StringArray::from(vec![None::<&str>; n])),
         Arc::new(StringArray::from(vec![Some("1"); n])),
-        Arc::new(Float64Array::from((0..n).map(|i| 0.5 + (i % 5) as f64 / 10.0).collect::<Vec<_>>())),
-        Arc::new(Float64Array::from((0..n).map(|i| 10.0 + i as f64).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            (0..n)
+                .map(|i| 0.5 + (i % 5) as f64 / 10.0)
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            (0..n).map(|i| 10.0 + i as f64).collect::<Vec<_>>(),
+        )),
         Arc::new(Float64Array::from((0..n).map(&x).collect::<Vec<_>>())),
         Arc::new(cat.finish()),
     ];
@@ -45,9 +59,20 @@ fn batch(times: &[i64], x: impl Fn(usize) -> f64, c: impl Fn(usize) -> &'static 
 }
 
 fn reference() -> Arc<ReferenceProfile> {
-    let b = batch(&vec![0; 1000], |i| (i % 100) as f64, |i| if i % 2 == 0 { "a" } else { "b" });
+    let b = batch(
+        &vec![0; 1000],
+        |i| (i % 100) as f64,
+        |i| if i % 2 == 0 { "a" } else { "b" },
+    );
     let table = Table::from_batches("ref", b.schema(), vec![b]);
-    Arc::new(ReferenceProfile::fit(&table, &["x".into(), "c".into()], &ProfileOptions::default()).unwrap())
+    Arc::new(
+        ReferenceProfile::fit(
+            &table,
+            &["x".into(), "c".into()],
+            &ProfileOptions::default(),
+        )
+        .unwrap(),
+    )
 }
 
 fn settings() -> WindowSettings {
@@ -55,7 +80,10 @@ fn settings() -> WindowSettings {
         size: Duration::from_secs(60),
         allowed_lateness: Duration::from_secs(5),
         idle_close_after: Duration::from_secs(3600),
-        drift: DriftSettings { min_samples: 10, ..DriftSettings::default() },
+        drift: DriftSettings {
+            min_samples: 10,
+            ..DriftSettings::default()
+        },
         ..WindowSettings::default()
     }
 }
@@ -72,27 +100,48 @@ fn times(start: i64, n: usize, step: i64) -> Vec<i64> {
 async fn windows_close_at_the_watermark_and_late_events_are_counted() {
     let mut w = windows();
     // 100 events in [0, 1m), then 50 in [1m, 2m).
-    let a = w.absorb("m", &batch(&times(0, 100, 500), |i| (i % 100) as f64, |_| "a")).unwrap();
+    let a = w
+        .absorb(
+            "m",
+            &batch(&times(0, 100, 500), |i| (i % 100) as f64, |_| "a"),
+        )
+        .unwrap();
     assert_eq!((a.accepted, a.late), (100, 0));
-    w.absorb("m", &batch(&times(MINUTE, 50, 100), |i| i as f64, |_| "b")).unwrap();
+    w.absorb("m", &batch(&times(MINUTE, 50, 100), |i| i as f64, |_| "b"))
+        .unwrap();
     // Watermark = 1m + 4.9s - 5s < 1m: nothing closes yet.
     assert!(w.due(Instant::now()).is_empty());
-    w.absorb("m", &batch(&[MINUTE + 6_000], |_| 1.0, |_| "a")).unwrap();
+    w.absorb("m", &batch(&[MINUTE + 6_000], |_| 1.0, |_| "a"))
+        .unwrap();
     let due = w.due(Instant::now());
     assert_eq!(due.len(), 1);
     let (key, start, open) = due.into_iter().next().unwrap();
-    assert_eq!((key.model.as_str(), key.version.as_str(), key.variant.as_str(), start), ("m", "v1", "stable", 0));
+    assert_eq!(
+        (
+            key.model.as_str(),
+            key.version.as_str(),
+            key.variant.as_str(),
+            start
+        ),
+        ("m", "v1", "stable", 0)
+    );
     let closed = w.finish(key, start, open).await.unwrap();
     let r = &closed.report;
     assert_eq!(r.requests, 100);
     assert_eq!(r.latency_ms.count, 100);
     // Latencies 10..109 ms: numpy.quantile(range(10, 110), 0.95) = 104.05.
-    assert!((r.latency_ms.p95.unwrap() - 104.05).abs() < 1e-9, "{:?}", r.latency_ms);
+    assert!(
+        (r.latency_ms.p95.unwrap() - 104.05).abs() < 1e-9,
+        "{:?}",
+        r.latency_ms
+    );
     assert_eq!(r.confidence.p50, Some(0.7));
     assert_eq!(r.drift.len(), 2);
     assert_eq!(closed.latencies_s.len(), 100);
     // An event for the closed window is late, not added.
-    let late = w.absorb("m", &batch(&[30_000, MINUTE + 10], |_| 1.0, |_| "a")).unwrap();
+    let late = w
+        .absorb("m", &batch(&[30_000, MINUTE + 10], |_| 1.0, |_| "a"))
+        .unwrap();
     assert_eq!((late.accepted, late.late), (1, 1));
     assert_eq!(w.late_events()["m"], 1);
 }
@@ -102,7 +151,8 @@ async fn idle_models_close_their_windows() {
     let mut s = settings();
     s.idle_close_after = Duration::from_millis(0);
     let mut w = Windows::new(s, HashMap::new());
-    w.absorb("other", &batch(&times(0, 10, 10), |i| i as f64, |_| "a")).unwrap();
+    w.absorb("other", &batch(&times(0, 10, 10), |i| i as f64, |_| "a"))
+        .unwrap();
     let due = w.due(Instant::now() + Duration::from_millis(1));
     assert_eq!(due.len(), 1);
     let (k, s, o) = due.into_iter().next().unwrap();
@@ -119,23 +169,38 @@ async fn e17_window_without_latencies_has_no_quantile() {
     cols[7] = Arc::new(Float64Array::from(vec![None::<f64>; 20]));
     b = RecordBatch::try_new(b.schema(), cols).unwrap();
     w.absorb("m", &b).unwrap();
-    w.absorb("m", &batch(&[10 * MINUTE], |_| 1.0, |_| "a")).unwrap();
+    w.absorb("m", &batch(&[10 * MINUTE], |_| 1.0, |_| "a"))
+        .unwrap();
     let (k, s, o) = w.due(Instant::now()).into_iter().next().unwrap();
     let r = w.finish(k, s, o).await.unwrap().report;
     assert_eq!(r.latency_ms.count, 0);
-    assert_eq!((r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99), (None, None, None));
+    assert_eq!(
+        (r.latency_ms.p50, r.latency_ms.p95, r.latency_ms.p99),
+        (None, None, None)
+    );
 }
 
 #[tokio::test]
 async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
     let profile = reference();
-    let settings = DriftSettings { min_samples: 10, ..DriftSettings::default() };
+    let settings = DriftSettings {
+        min_samples: 10,
+        ..DriftSettings::default()
+    };
     let set = Arc::new(ProfileSet::new(&profile, settings.clone()));
     let ctx = sql::session(set);
     // Two batches in two partitions: DataFusion aggregates each and merges the states.
-    let b1 = batch(&times(0, 300, 1), |i| (i % 70) as f64 + 20.0, |i| if i % 3 == 0 { "a" } else { "b" });
+    let b1 = batch(
+        &times(0, 300, 1),
+        |i| (i % 70) as f64 + 20.0,
+        |i| if i % 3 == 0 { "a" } else { "b" },
+    );
     let b2 = batch(&times(300, 200, 1), |i| (i % 40) as f64, |_| "new");
-    let mem = datafusion::datasource::MemTable::try_new(b1.schema(), vec![vec![b1.clone()], vec![b2.clone()]]).unwrap();
+    let mem = datafusion::datasource::MemTable::try_new(
+        b1.schema(),
+        vec![vec![b1.clone()], vec![b2.clone()]],
+    )
+    .unwrap();
     ctx.register_table("events", Arc::new(mem)).unwrap();
     let rows = ctx
         .sql("SELECT feature_drift(x, 'x') AS dx, psi(x, 'x') AS px, ks_pvalue(x, 'x') AS kp, jensen_shannon(c, 'c') AS jc FROM events")
@@ -146,21 +211,43 @@ async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
         .unwrap();
     let merged = sql::parse_report(&sql::scalar_text(&rows, "dx").unwrap()).unwrap();
     // Single pass without DataFusion.
-    let FeatureProfile::Numeric(_) = profile.feature("x").unwrap() else { panic!() };
+    let FeatureProfile::Numeric(_) = profile.feature("x").unwrap() else {
+        panic!()
+    };
     let model = FeatureModel::new(profile.feature("x").unwrap().clone());
     let mut state = model.new_state();
-    model.add_array(&mut state, b1.column_by_name("x").unwrap()).unwrap();
-    model.add_array(&mut state, b2.column_by_name("x").unwrap()).unwrap();
+    model
+        .add_array(&mut state, b1.column_by_name("x").unwrap())
+        .unwrap();
+    model
+        .add_array(&mut state, b2.column_by_name("x").unwrap())
+        .unwrap();
     let single = evaluate(model.profile(), &state, &settings, None);
     assert_eq!(merged, single);
-    assert_eq!(sql::scalar_f64(&rows, "px"), single.method(analyzer::Method::Psi).unwrap().value);
-    assert_eq!(sql::scalar_f64(&rows, "kp"), single.method(analyzer::Method::Ks).unwrap().p_value);
+    assert_eq!(
+        sql::scalar_f64(&rows, "px"),
+        single.method(analyzer::Method::Psi).unwrap().value
+    );
+    assert_eq!(
+        sql::scalar_f64(&rows, "kp"),
+        single.method(analyzer::Method::Ks).unwrap().p_value
+    );
     let cmodel = FeatureModel::new(profile.feature("c").unwrap().clone());
     let mut cstate = cmodel.new_state();
-    cmodel.add_array(&mut cstate, b1.column_by_name("c").unwrap()).unwrap();
-    cmodel.add_array(&mut cstate, b2.column_by_name("c").unwrap()).unwrap();
+    cmodel
+        .add_array(&mut cstate, b1.column_by_name("c").unwrap())
+        .unwrap();
+    cmodel
+        .add_array(&mut cstate, b2.column_by_name("c").unwrap())
+        .unwrap();
     let cdrift = evaluate(cmodel.profile(), &cstate, &settings, None);
-    assert_eq!(sql::scalar_f64(&rows, "jc"), cdrift.method(analyzer::Method::JensenShannon).unwrap().value);
+    assert_eq!(
+        sql::scalar_f64(&rows, "jc"),
+        cdrift
+            .method(analyzer::Method::JensenShannon)
+            .unwrap()
+            .value
+    );
     assert_eq!(cdrift.new_categories[0].value, "new");
 }
 
@@ -172,8 +259,17 @@ async fn custom_sql_metric_runs_over_the_window() {
         sql: "SELECT avg(CASE WHEN c = 'b' THEN 1.0 ELSE 0.0 END) FROM events WHERE x >= 0".into(),
     }];
     let mut w = Windows::new(s, HashMap::from([("m".to_string(), reference())]));
-    w.absorb("m", &batch(&times(0, 40, 10), |i| i as f64, |i| if i < 10 { "b" } else { "a" })).unwrap();
-    w.absorb("m", &batch(&[5 * MINUTE], |_| 1.0, |_| "a")).unwrap();
+    w.absorb(
+        "m",
+        &batch(
+            &times(0, 40, 10),
+            |i| i as f64,
+            |i| if i < 10 { "b" } else { "a" },
+        ),
+    )
+    .unwrap();
+    w.absorb("m", &batch(&[5 * MINUTE], |_| 1.0, |_| "a"))
+        .unwrap();
     let (k, st, o) = w.due(Instant::now()).into_iter().next().unwrap();
     let r = w.finish(k, st, o).await.unwrap().report;
     assert_eq!(r.custom["share_b"], Some(0.25));
@@ -183,7 +279,13 @@ async fn custom_sql_metric_runs_over_the_window() {
 async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
     let dir = tempfile::tempdir().unwrap();
     let parts: Vec<RecordBatch> = (0..6)
-        .map(|p| batch(&times(p * 25_000, 50, 400), |i| ((i * 7 + p as usize) % 100) as f64, |i| if i % 2 == 0 { "a" } else { "b" }))
+        .map(|p| {
+            batch(
+                &times(p * 25_000, 50, 400),
+                |i| ((i * 7 + p as usize) % 100) as f64,
+                |i| if i % 2 == 0 { "a" } else { "b" },
+            )
+        })
         .collect();
     let closing = batch(&[10 * MINUTE], |_| 1.0, |_| "a");
 
@@ -213,7 +315,8 @@ async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
         first.absorb("m", p).unwrap();
         reports.extend(close_all(&mut first).await);
     }
-    ckpt.write(&mut first, serde_json::json!({"resume_at": 3}), &reports).unwrap();
+    ckpt.write(&mut first, serde_json::json!({"resume_at": 3}), &reports)
+        .unwrap();
     first.absorb("m", &parts[3]).unwrap();
     drop(first); // killed: part 3 was absorbed but never checkpointed.
 
@@ -228,7 +331,9 @@ async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
     }
     second.absorb("m", &closing).unwrap();
     after.extend(close_all(&mut second).await);
-    let counts = |r: &[analyzer::stream::WindowReport]| r.iter().map(|w| (w.start, w.requests)).collect::<Vec<_>>();
+    let counts = |r: &[analyzer::stream::WindowReport]| {
+        r.iter().map(|w| (w.start, w.requests)).collect::<Vec<_>>()
+    };
     assert_eq!(counts(&after), counts(&expected));
     assert_eq!(after, expected);
 }

@@ -8,7 +8,8 @@ use analyzer::FeatureKind;
 use analyzer::event_schema::{FIXED_COLUMNS, event_schema};
 use analyzer::profile::ReferenceProfile;
 use arrow::array::{
-    ArrayRef, Float64Builder, RecordBatch, StringBuilder, StringDictionaryBuilder, TimestampMillisecondBuilder,
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, StringDictionaryBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::error::ArrowError;
@@ -25,15 +26,23 @@ pub struct FeatureSchema {
 impl FeatureSchema {
     /// A schema with these features (names that collide with fixed columns are dropped).
     pub fn new(features: Vec<(String, FeatureKind)>) -> Self {
-        let features: Vec<(String, FeatureKind)> =
-            features.into_iter().filter(|(n, _)| !FIXED_COLUMNS.contains(&n.as_str())).collect();
+        let features: Vec<(String, FeatureKind)> = features
+            .into_iter()
+            .filter(|(n, _)| !FIXED_COLUMNS.contains(&n.as_str()))
+            .collect();
         let schema = event_schema(&features);
         Self { features, schema }
     }
 
     /// The features and kinds of a reference profile.
     pub fn from_profile(profile: &ReferenceProfile) -> Self {
-        Self::new(profile.features.iter().map(|f| (f.name().to_string(), f.kind())).collect())
+        Self::new(
+            profile
+                .features
+                .iter()
+                .map(|f| (f.name().to_string(), f.kind()))
+                .collect(),
+        )
     }
 
     /// Infers kinds from the events themselves: a feature is numeric when every non-null value is
@@ -48,11 +57,18 @@ impl FeatureSchema {
                     FeatureValue::Number(_) => {
                         slot.get_or_insert(FeatureKind::Numeric);
                     }
-                    FeatureValue::Bool(_) | FeatureValue::Text(_) => *slot = Some(FeatureKind::Categorical),
+                    FeatureValue::Bool(_) | FeatureValue::Text(_) => {
+                        *slot = Some(FeatureKind::Categorical)
+                    }
                 }
             }
         }
-        Self::new(kinds.into_iter().map(|(n, k)| (n.to_string(), k.unwrap_or(FeatureKind::Numeric))).collect())
+        Self::new(
+            kinds
+                .into_iter()
+                .map(|(n, k)| (n.to_string(), k.unwrap_or(FeatureKind::Numeric)))
+                .collect(),
+        )
     }
 
     /// The features and their kinds, in column order.
@@ -83,7 +99,10 @@ pub struct BatchStats {
 ///
 /// # Errors
 /// Arrow errors only (never for data content).
-pub fn to_record_batch(events: &[PredictionEvent], schema: &FeatureSchema) -> Result<(RecordBatch, BatchStats), ArrowError> {
+pub fn to_record_batch(
+    events: &[PredictionEvent],
+    schema: &FeatureSchema,
+) -> Result<(RecordBatch, BatchStats), ArrowError> {
     let n = events.len();
     let mut stats = BatchStats::default();
     let mut timestamp = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -192,7 +211,10 @@ mod tests {
             batch.column_by_name("timestamp").unwrap().data_type(),
             &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
         );
-        let x = batch.column_by_name("x").unwrap().as_primitive::<Float64Type>();
+        let x = batch
+            .column_by_name("x")
+            .unwrap()
+            .as_primitive::<Float64Type>();
         assert_eq!(x.value(0), 1.5);
         assert!(x.is_null(1));
         let b = batch.column_by_name("b").unwrap();
@@ -201,7 +223,10 @@ mod tests {
         assert_eq!((variant.value(0), variant.value(1)), ("stable", "canary"));
         assert_eq!(stats.mismatched, BTreeMap::from([("x".to_string(), 1)]));
         assert_eq!(stats.unknown_features, 1);
-        let prediction = batch.column_by_name("prediction").unwrap().as_string::<i32>();
+        let prediction = batch
+            .column_by_name("prediction")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(prediction.value(0), "1");
         assert!(prediction.is_null(1));
     }

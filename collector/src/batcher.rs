@@ -33,7 +33,11 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_events: 4096, max_wait: Duration::from_millis(500), channel_capacity: 16 }
+        Self {
+            max_events: 4096,
+            max_wait: Duration::from_millis(500),
+            channel_capacity: 16,
+        }
     }
 }
 
@@ -47,7 +51,9 @@ pub struct SchemaRegistry {
 impl SchemaRegistry {
     /// A registry with the given fixed schemas.
     pub fn new(fixed: HashMap<String, FeatureSchema>) -> Self {
-        Self { schemas: Arc::new(RwLock::new(fixed)) }
+        Self {
+            schemas: Arc::new(RwLock::new(fixed)),
+        }
     }
 
     /// The schema of `model`, inferring it from `events` the first time.
@@ -82,8 +88,20 @@ pub struct SourceBatch {
 
 impl SourceBatch {
     /// A batch without offsets (HTTP, tests).
-    pub fn unacknowledged(model: String, batch: RecordBatch, stats: BatchStats, source: &'static str) -> Self {
-        Self { model, batch, stats, source, offsets: Vec::new(), tracker: None }
+    pub fn unacknowledged(
+        model: String,
+        batch: RecordBatch,
+        stats: BatchStats,
+        source: &'static str,
+    ) -> Self {
+        Self {
+            model,
+            batch,
+            stats,
+            source,
+            offsets: Vec::new(),
+            tracker: None,
+        }
     }
 
     /// The source offsets the batch holds events of.
@@ -118,21 +136,40 @@ pub struct Batcher {
 
 impl Batcher {
     /// A batcher for one source; `tracker` is the source's offset tracker, if it has offsets.
-    pub fn new(config: BatchConfig, schemas: SchemaRegistry, tracker: Option<OffsetTracker>, source: &'static str) -> Self {
-        Self { config, schemas, tracker, source, builders: HashMap::new() }
+    pub fn new(
+        config: BatchConfig,
+        schemas: SchemaRegistry,
+        tracker: Option<OffsetTracker>,
+        source: &'static str,
+    ) -> Self {
+        Self {
+            config,
+            schemas,
+            tracker,
+            source,
+            builders: HashMap::new(),
+        }
     }
 
     /// Adds the events of one message (or of a request/response pair) with the offsets they came
     /// from. Each batch that receives some of the events becomes a holder of those offsets; the
     /// caller still completes its own hold. Returns the batches that became full.
-    pub fn push(&mut self, events: Vec<PredictionEvent>, offsets: &[(TopicPartition, i64)]) -> Vec<SourceBatch> {
+    pub fn push(
+        &mut self,
+        events: Vec<PredictionEvent>,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Vec<SourceBatch> {
         let now = Instant::now();
         let mut touched: Vec<String> = Vec::new();
         for e in events {
             let b = self
                 .builders
                 .entry(e.model.clone())
-                .or_insert_with(|| Builder { events: Vec::new(), offsets: Vec::new(), since: now });
+                .or_insert_with(|| Builder {
+                    events: Vec::new(),
+                    offsets: Vec::new(),
+                    since: now,
+                });
             if b.events.is_empty() {
                 b.since = now;
             }
@@ -151,7 +188,11 @@ impl Batcher {
         }
         let full: Vec<String> = touched
             .into_iter()
-            .filter(|m| self.builders.get(m).is_some_and(|b| b.events.len() >= self.config.max_events))
+            .filter(|m| {
+                self.builders
+                    .get(m)
+                    .is_some_and(|b| b.events.len() >= self.config.max_events)
+            })
             .collect();
         full.into_iter().filter_map(|m| self.cut(&m)).collect()
     }
@@ -162,7 +203,9 @@ impl Batcher {
         let due: Vec<String> = self
             .builders
             .iter()
-            .filter(|(_, b)| !b.events.is_empty() && now.duration_since(b.since) >= self.config.max_wait)
+            .filter(|(_, b)| {
+                !b.events.is_empty() && now.duration_since(b.since) >= self.config.max_wait
+            })
             .map(|(m, _)| m.clone())
             .collect();
         due.into_iter().filter_map(|m| self.cut(&m)).collect()
@@ -214,7 +257,10 @@ mod tests {
     use super::*;
 
     fn event(model: &str, t: i64) -> PredictionEvent {
-        serde_json::from_str(&format!(r#"{{"timestamp": {t}, "model": "{model}", "features": {{"x": {t}}}}}"#)).unwrap()
+        serde_json::from_str(&format!(
+            r#"{{"timestamp": {t}, "model": "{model}", "features": {{"x": {t}}}}}"#
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -222,8 +268,16 @@ mod tests {
         let tracker = OffsetTracker::new();
         let tp = TopicPartition::new("t", 0);
         tracker.assign(&tp, None);
-        let config = BatchConfig { max_events: 2, ..BatchConfig::default() };
-        let mut b = Batcher::new(config, SchemaRegistry::default(), Some(tracker.clone()), "kafka");
+        let config = BatchConfig {
+            max_events: 2,
+            ..BatchConfig::default()
+        };
+        let mut b = Batcher::new(
+            config,
+            SchemaRegistry::default(),
+            Some(tracker.clone()),
+            "kafka",
+        );
         // Message 0 holds events of models a and b.
         tracker.observe(&tp, 0);
         let out = b.push(vec![event("a", 1), event("b", 2)], &[(tp.clone(), 0)]);
@@ -245,7 +299,11 @@ mod tests {
 
     #[test]
     fn batches_by_time() {
-        let config = BatchConfig { max_events: 100, max_wait: Duration::from_millis(0), ..BatchConfig::default() };
+        let config = BatchConfig {
+            max_events: 100,
+            max_wait: Duration::from_millis(0),
+            ..BatchConfig::default()
+        };
         let mut b = Batcher::new(config, SchemaRegistry::default(), None, "http");
         assert!(b.push(vec![event("a", 1)], &[]).is_empty());
         let due = b.due();

@@ -29,7 +29,10 @@ pub const MAX_NAME_LEN: usize = 256;
 
 /// One prediction made by a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "driftwatch prediction event", description = "One prediction made by a model in production.")]
+#[schemars(
+    title = "driftwatch prediction event",
+    description = "One prediction made by a model in production."
+)]
 pub struct PredictionEvent {
     /// When the prediction was made (event time).
     pub timestamp: EventTime,
@@ -58,7 +61,20 @@ pub struct PredictionEvent {
 }
 
 /// A deployment variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// The current production version.
@@ -155,7 +171,9 @@ impl<'de> Deserialize<'de> for EventTime {
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<EventTime, E> {
-                i64::try_from(v).map(EventTime).map_err(|_| E::custom("epoch milliseconds out of range"))
+                i64::try_from(v)
+                    .map(EventTime)
+                    .map_err(|_| E::custom("epoch milliseconds out of range"))
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<EventTime, E> {
@@ -209,7 +227,9 @@ pub enum InvalidEvent {
     #[error("field `latency_ms` must be a finite number >= 0, got {0}")]
     Latency(f64),
     /// A feature has an empty name or a reserved one.
-    #[error("feature name `{0}` is empty or reserved (reserved: timestamp, model, model_version, variant, request_id, prediction, confidence, latency_ms)")]
+    #[error(
+        "feature name `{0}` is empty or reserved (reserved: timestamp, model, model_version, variant, request_id, prediction, confidence, latency_ms)"
+    )]
     FeatureName(String),
     /// A numeric feature value is not finite.
     #[error("feature `{0}` is not a finite number")]
@@ -240,10 +260,18 @@ impl PredictionEvent {
         if self.model.is_empty() || self.model.len() > MAX_NAME_LEN {
             return Err(InvalidEvent::Model);
         }
-        if self.model_version.as_ref().is_some_and(|v| v.len() > MAX_NAME_LEN) {
+        if self
+            .model_version
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_NAME_LEN)
+        {
             return Err(InvalidEvent::TooLong("model_version"));
         }
-        if self.request_id.as_ref().is_some_and(|v| v.len() > MAX_NAME_LEN) {
+        if self
+            .request_id
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_NAME_LEN)
+        {
             return Err(InvalidEvent::TooLong("request_id"));
         }
         if let Some(c) = self.confidence
@@ -289,38 +317,61 @@ mod tests {
              "confidence": 0.99, "latency_ms": 41.2, "extra": "ignored"}"#,
         )
         .unwrap();
-        assert_eq!(e.timestamp.to_utc().unwrap().to_rfc3339(), "2026-11-29T17:00:00.123+00:00");
+        assert_eq!(
+            e.timestamp.to_utc().unwrap().to_rfc3339(),
+            "2026-11-29T17:00:00.123+00:00"
+        );
         assert_eq!(e.variant, Variant::Canary);
         assert_eq!(e.features["car_value"], FeatureValue::Number(39811.0));
-        assert_eq!(e.features["repaid_loan_on_prev_car"].as_category().as_deref(), Some("false"));
+        assert_eq!(
+            e.features["repaid_loan_on_prev_car"]
+                .as_category()
+                .as_deref(),
+            Some("false")
+        );
         assert_eq!(e.features["gone"], FeatureValue::Null);
-        assert_eq!(e.prediction.as_ref().and_then(FeatureValue::as_category).as_deref(), Some("1"));
+        assert_eq!(
+            e.prediction
+                .as_ref()
+                .and_then(FeatureValue::as_category)
+                .as_deref(),
+            Some("1")
+        );
         e.validate().unwrap();
     }
 
     #[test]
     fn epoch_millis_and_defaults() {
         let e: PredictionEvent =
-            serde_json::from_str(r#"{"timestamp": 1764435600123, "model": "m", "features": {}}"#).unwrap();
+            serde_json::from_str(r#"{"timestamp": 1764435600123, "model": "m", "features": {}}"#)
+                .unwrap();
         assert_eq!(e.timestamp, EventTime(1_764_435_600_123));
         assert_eq!(e.variant, Variant::Stable);
-        let back: PredictionEvent = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        let back: PredictionEvent =
+            serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
     }
 
     #[test]
     fn missing_required_field_is_named() {
-        let err = serde_json::from_str::<PredictionEvent>(r#"{"timestamp": 1, "features": {}}"#).unwrap_err();
-        assert!(err.to_string().contains("missing field `model`"), "{err}");
-        let err = serde_json::from_str::<PredictionEvent>(r#"{"timestamp": "01-09-2018", "model": "m", "features": {}}"#)
+        let err = serde_json::from_str::<PredictionEvent>(r#"{"timestamp": 1, "features": {}}"#)
             .unwrap_err();
-        assert!(err.to_string().contains("not an RFC 3339 timestamp"), "{err}");
+        assert!(err.to_string().contains("missing field `model`"), "{err}");
+        let err = serde_json::from_str::<PredictionEvent>(
+            r#"{"timestamp": "01-09-2018", "model": "m", "features": {}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("not an RFC 3339 timestamp"),
+            "{err}"
+        );
     }
 
     #[test]
     fn validation_rules() {
         let mut e: PredictionEvent =
-            serde_json::from_str(r#"{"timestamp": 1, "model": "m", "features": {"x": 1}}"#).unwrap();
+            serde_json::from_str(r#"{"timestamp": 1, "model": "m", "features": {"x": 1}}"#)
+                .unwrap();
         e.confidence = Some(1.5);
         assert_eq!(e.validate().unwrap_err().reason(), "invalid_confidence");
         e.confidence = Some(0.5);
@@ -328,6 +379,9 @@ mod tests {
         assert_eq!(e.validate().unwrap_err().reason(), "invalid_latency");
         e.latency_ms = None;
         e.features.insert("model".into(), FeatureValue::Number(1.0));
-        assert_eq!(e.validate().unwrap_err(), InvalidEvent::FeatureName("model".into()));
+        assert_eq!(
+            e.validate().unwrap_err(),
+            InvalidEvent::FeatureName("model".into())
+        );
     }
 }

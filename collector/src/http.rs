@@ -79,13 +79,31 @@ struct ErrorBody<'a> {
     line: Option<usize>,
 }
 
-fn error(status: StatusCode, reason: &'static str, message: String, line: Option<usize>) -> Response {
-    (status, axum::Json(ErrorBody { error: message, reason, line })).into_response()
+fn error(
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+    line: Option<usize>,
+) -> Response {
+    (
+        status,
+        axum::Json(ErrorBody {
+            error: message,
+            reason,
+            line,
+        }),
+    )
+        .into_response()
 }
 
 impl HttpIngest {
     /// Ingest state sending batches to `out`. `batcher` should be created with no offset tracker.
-    pub fn new(config: HttpIngestConfig, batcher: Batcher, out: mpsc::Sender<SourceBatch>, metrics: CollectorMetrics) -> Self {
+    pub fn new(
+        config: HttpIngestConfig,
+        batcher: Batcher,
+        out: mpsc::Sender<SourceBatch>,
+        metrics: CollectorMetrics,
+    ) -> Self {
         let pairer = Pairer::new(config.pairing_timeout, 100_000);
         Self {
             inner: Arc::new(Inner {
@@ -110,7 +128,10 @@ impl HttpIngest {
     }
 
     fn batcher(&self) -> MutexGuard<'_, Batcher> {
-        self.inner.batcher.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .batcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sends the batches that waited `max_wait` and expires unpaired CloudEvents; call
@@ -119,7 +140,12 @@ impl HttpIngest {
         let due = self.batcher().due();
         self.send(due).await;
         let now = self.inner.started.elapsed().as_millis() as u64;
-        let expired = self.inner.pairer.lock().unwrap_or_else(PoisonError::into_inner).expire(now);
+        let expired = self
+            .inner
+            .pairer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .expire(now);
         for (_, p) in expired {
             self.inner.metrics.unpaired(p.half.as_str());
         }
@@ -149,7 +175,11 @@ impl HttpIngest {
         self.inner.metrics.decoded(n as u64);
         let ready = self.batcher().push(events, &[]);
         self.send(ready).await;
-        (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "accepted": n }))).into_response()
+        (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "accepted": n })),
+        )
+            .into_response()
     }
 }
 
@@ -174,7 +204,12 @@ async fn authorize(State(ingest): State<HttpIngest>, request: Request, next: Nex
             .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token.as_str()) {
             ingest.inner.metrics.rejected("unauthorized");
-            return error(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong bearer token".into(), None);
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token".into(),
+                None,
+            );
         }
     }
     next.run(request).await
@@ -186,22 +221,39 @@ fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("the body exceeds {} bytes", ingest.inner.config.max_body_bytes),
+            format!(
+                "the body exceeds {} bytes",
+                ingest.inner.config.max_body_bytes
+            ),
             None,
         );
     }
-    error(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text(), None)
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        rejection.body_text(),
+        None,
+    )
 }
 
-async fn post_events(State(ingest): State<HttpIngest>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn post_events(
+    State(ingest): State<HttpIngest>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_error(&ingest, &r),
     };
     if ingest.backpressured() {
         ingest.inner.metrics.rejected("backpressure");
-        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "backpressure", "the analyzer is behind; retry later".into(), None);
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backpressure",
+            "the analyzer is behind; retry later".into(),
+            None,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     }
     let decoded = match json::decode_events(&body) {
@@ -217,24 +269,45 @@ async fn post_events(State(ingest): State<HttpIngest>, body: Result<Bytes, Bytes
             ingest.inner.metrics.decode_error(b.error.reason);
         }
         ingest.inner.metrics.rejected(bad.error.reason);
-        let more = if decoded.bad.len() > 1 { format!(" ({} bad events in all)", decoded.bad.len()) } else { String::new() };
-        return error(StatusCode::BAD_REQUEST, bad.error.reason, format!("{}{more}", bad.error.message), Some(bad.line));
+        let more = if decoded.bad.len() > 1 {
+            format!(" ({} bad events in all)", decoded.bad.len())
+        } else {
+            String::new()
+        };
+        return error(
+            StatusCode::BAD_REQUEST,
+            bad.error.reason,
+            format!("{}{more}", bad.error.message),
+            Some(bad.line),
+        );
     }
     ingest.accept(decoded.events).await
 }
 
-async fn post_cloudevent(State(ingest): State<HttpIngest>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn post_cloudevent(
+    State(ingest): State<HttpIngest>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_error(&ingest, &r),
     };
     if ingest.backpressured() {
         ingest.inner.metrics.rejected("backpressure");
-        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "backpressure", "the analyzer is behind; retry later".into(), None);
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backpressure",
+            "the analyzer is behind; retry later".into(),
+            None,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     }
-    let pairs = headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
+    let pairs = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
     let half = match cloudevents::decode(pairs, &body) {
         Ok(h) => h,
         Err(e) => {
@@ -246,20 +319,43 @@ async fn post_cloudevent(State(ingest): State<HttpIngest>, headers: HeaderMap, b
     let id = half.id.clone();
     let kind = half.half;
     let now = ingest.inner.started.elapsed().as_millis() as u64;
-    let offer = ingest.inner.pairer.lock().unwrap_or_else(PoisonError::into_inner).offer(&id, kind, half, now);
+    let offer = ingest
+        .inner
+        .pairer
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .offer(&id, kind, half, now);
     match offer {
-        Offer::Waiting => (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "accepted": 0, "waiting_for_pair": id }))).into_response(),
+        Offer::Waiting => (
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "accepted": 0, "waiting_for_pair": id })),
+        )
+            .into_response(),
         Offer::Replaced(old) => {
             ingest.inner.metrics.unpaired(old.half.as_str());
-            (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "accepted": 0, "waiting_for_pair": id }))).into_response()
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({ "accepted": 0, "waiting_for_pair": id })),
+            )
+                .into_response()
         }
         Offer::Paired(request, response) => {
             let fallback = chrono::Utc::now().timestamp_millis();
-            match cloudevents::assemble(&request, &response, &ingest.inner.config.cloudevents, fallback) {
+            match cloudevents::assemble(
+                &request,
+                &response,
+                &ingest.inner.config.cloudevents,
+                fallback,
+            ) {
                 Ok(events) => ingest.accept(events).await,
                 Err(DecodeError { reason, message }) => {
                     ingest.inner.metrics.decode_error(reason);
-                    error(StatusCode::BAD_REQUEST, reason, format!("ce-id {id}: {message}"), None)
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        reason,
+                        format!("ce-id {id}: {message}"),
+                        None,
+                    )
                 }
             }
         }
@@ -277,20 +373,48 @@ mod tests {
 
     fn ingest(capacity: usize, token: Option<&str>) -> (HttpIngest, mpsc::Receiver<SourceBatch>) {
         let (tx, rx) = mpsc::channel(capacity);
-        let batcher = Batcher::new(BatchConfig { max_events: 2, ..BatchConfig::default() }, SchemaRegistry::default(), None, "http");
-        let config = HttpIngestConfig { max_body_bytes: 1024, bearer_token: token.map(str::to_string), ..HttpIngestConfig::default() };
-        (HttpIngest::new(config, batcher, tx, CollectorMetrics::default()), rx)
+        let batcher = Batcher::new(
+            BatchConfig {
+                max_events: 2,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default(),
+            None,
+            "http",
+        );
+        let config = HttpIngestConfig {
+            max_body_bytes: 1024,
+            bearer_token: token.map(str::to_string),
+            ..HttpIngestConfig::default()
+        };
+        (
+            HttpIngest::new(config, batcher, tx, CollectorMetrics::default()),
+            rx,
+        )
     }
 
-    async fn post(router: Router, path: &str, body: &str, headers: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    async fn post(
+        router: Router,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, serde_json::Value) {
         let mut req = Request::post(path);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = router.oneshot(req.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let resp = router
+            .oneshot(req.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     const TWO: &str = "{\"timestamp\": 1, \"model\": \"m\", \"features\": {\"x\": 1}}\n{\"timestamp\": 2, \"model\": \"m\", \"features\": {\"x\": 2}}";
@@ -313,36 +437,84 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(json["line"], 2);
         assert_eq!(json["reason"], "missing_field");
-        assert!(json["error"].as_str().unwrap().contains("line 2: missing field `model`"));
-        assert!(rx.try_recv().is_err(), "nothing of a rejected request is kept");
+        assert!(
+            json["error"]
+                .as_str()
+                .unwrap()
+                .contains("line 2: missing field `model`")
+        );
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing of a rejected request is kept"
+        );
     }
 
     #[tokio::test]
     async fn body_limit_token_and_backpressure() {
         let (ingest, _rx) = ingest(1, Some("s3cret"));
         let (status, json) = post(ingest.router(), "/v1/events", TWO, &[]).await;
-        assert_eq!((status, json["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+        assert_eq!(
+            (status, json["reason"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
         let auth = [("authorization", "Bearer s3cret")];
         let big = "x".repeat(2000);
         let (status, json) = post(ingest.router(), "/v1/events", &big, &auth).await;
-        assert_eq!((status, json["reason"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
+        assert_eq!(
+            (status, json["reason"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
+        );
         // The first request fills the one-slot channel; the next one is told to come back later.
-        assert_eq!(post(ingest.router(), "/v1/events", TWO, &auth).await.0, StatusCode::ACCEPTED);
+        assert_eq!(
+            post(ingest.router(), "/v1/events", TWO, &auth).await.0,
+            StatusCode::ACCEPTED
+        );
         let (status, json) = post(ingest.router(), "/v1/events", TWO, &auth).await;
-        assert_eq!((status, json["reason"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("backpressure")));
+        assert_eq!(
+            (status, json["reason"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("backpressure"))
+        );
     }
 
     #[tokio::test]
     async fn cloudevents_pair_in_either_order() {
         let (ingest, mut rx) = ingest(4, None);
-        let response = [("ce-id", "r1"), ("ce-type", "org.kubeflow.serving.inference.response"), ("ce-inferenceservicename", "car-loan")];
-        let request = [("ce-id", "r1"), ("ce-type", "org.kubeflow.serving.inference.request"), ("ce-inferenceservicename", "car-loan")];
-        let (status, json) = post(ingest.router(), "/v1/cloudevents", r#"{"predictions": [1, 0]}"#, &response).await;
-        assert_eq!((status, json["accepted"].as_i64()), (StatusCode::ACCEPTED, Some(0)));
-        let (status, json) =
-            post(ingest.router(), "/v1/cloudevents", r#"{"instances": [{"x": 1.0}, {"x": 2.0}]}"#, &request).await;
-        assert_eq!((status, json["accepted"].as_i64()), (StatusCode::ACCEPTED, Some(2)));
+        let response = [
+            ("ce-id", "r1"),
+            ("ce-type", "org.kubeflow.serving.inference.response"),
+            ("ce-inferenceservicename", "car-loan"),
+        ];
+        let request = [
+            ("ce-id", "r1"),
+            ("ce-type", "org.kubeflow.serving.inference.request"),
+            ("ce-inferenceservicename", "car-loan"),
+        ];
+        let (status, json) = post(
+            ingest.router(),
+            "/v1/cloudevents",
+            r#"{"predictions": [1, 0]}"#,
+            &response,
+        )
+        .await;
+        assert_eq!(
+            (status, json["accepted"].as_i64()),
+            (StatusCode::ACCEPTED, Some(0))
+        );
+        let (status, json) = post(
+            ingest.router(),
+            "/v1/cloudevents",
+            r#"{"instances": [{"x": 1.0}, {"x": 2.0}]}"#,
+            &request,
+        )
+        .await;
+        assert_eq!(
+            (status, json["accepted"].as_i64()),
+            (StatusCode::ACCEPTED, Some(2))
+        );
         let batch = rx.try_recv().unwrap();
-        assert_eq!((batch.model.as_str(), batch.batch.num_rows()), ("car-loan", 2));
+        assert_eq!(
+            (batch.model.as_str(), batch.batch.num_rows()),
+            ("car-loan", 2)
+        );
     }
 }

@@ -179,7 +179,12 @@ impl KafkaConfig {
     /// # Errors
     /// [`KafkaError::Config`] naming the key.
     pub fn validate(&self) -> Result<(), KafkaError> {
-        let bad = |key: &str, message: &str| Err(KafkaError::Config { key: key.into(), message: message.into() });
+        let bad = |key: &str, message: &str| {
+            Err(KafkaError::Config {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
         if self.brokers.trim().is_empty() {
             return bad("kafka.brokers", "must name at least one host:port");
         }
@@ -192,10 +197,16 @@ impl KafkaConfig {
         for (i, t) in self.topics.iter().enumerate() {
             let oip = matches!(t.encoding, Encoding::OipV2Json | Encoding::OipV2Protobuf);
             if oip && t.role.is_none() {
-                return bad(&format!("kafka.topics[{i}].role"), "an OIP v2 topic needs `role = \"request\"` or `\"response\"`");
+                return bad(
+                    &format!("kafka.topics[{i}].role"),
+                    "an OIP v2 topic needs `role = \"request\"` or `\"response\"`",
+                );
             }
             if !oip && t.role.is_some() {
-                return bad(&format!("kafka.topics[{i}].role"), "only OIP v2 topics have a role");
+                return bad(
+                    &format!("kafka.topics[{i}].role"),
+                    "only OIP v2 topics have a role",
+                );
             }
         }
         Ok(())
@@ -253,7 +264,12 @@ pub fn start(
 ) -> Result<KafkaSource, KafkaError> {
     config.validate()?;
     let tracker = OffsetTracker::new();
-    let batcher = Arc::new(Mutex::new(Batcher::new(batch, schemas, Some(tracker.clone()), "kafka")));
+    let batcher = Arc::new(Mutex::new(Batcher::new(
+        batch,
+        schemas,
+        Some(tracker.clone()),
+        "kafka",
+    )));
     let context = Context {
         tracker: tracker.clone(),
         batcher: batcher.clone(),
@@ -282,18 +298,30 @@ pub fn start(
         let mut p = ClientConfig::new();
         p.set("bootstrap.servers", &config.brokers)
             .set("linger.ms", "5")
-            .set("message.timeout.ms", config.dead_letter_timeout.as_millis().to_string());
+            .set(
+                "message.timeout.ms",
+                config.dead_letter_timeout.as_millis().to_string(),
+            );
         for (k, v) in &config.client {
             p.set(k, v);
         }
-        Some(p.create_with_context::<_, ThreadedProducer<DlqContext>>(DlqContext { tracker: tracker.clone(), metrics: metrics.clone() })?)
+        Some(
+            p.create_with_context::<_, ThreadedProducer<DlqContext>>(DlqContext {
+                tracker: tracker.clone(),
+                metrics: metrics.clone(),
+            })?,
+        )
     } else {
         None
     };
     let stop = Arc::new(AtomicBool::new(false));
     let worker = Worker {
         pairer: Pairer::new(config.pairing_timeout, config.max_pending_pairs),
-        topics: config.topics.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+        topics: config
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect(),
         config,
         dlq,
         batcher,
@@ -307,8 +335,15 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("kafka-consumer".into())
         .spawn(move || worker.run(&consumer))
-        .map_err(|e| KafkaError::Config { key: "kafka".into(), message: format!("cannot start the consumer thread: {e}") })?;
-    Ok(KafkaSource { stop, thread: Some(thread), tracker })
+        .map_err(|e| KafkaError::Config {
+            key: "kafka".into(),
+            message: format!("cannot start the consumer thread: {e}"),
+        })?;
+    Ok(KafkaSource {
+        stop,
+        thread: Some(thread),
+        tracker,
+    })
 }
 
 /// Consumer callbacks: drains revoked partitions before they are given up.
@@ -325,19 +360,32 @@ impl ClientContext for Context {}
 
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else { return };
-        let revoked: Vec<TopicPartition> =
-            list.elements().iter().map(|e| TopicPartition::new(e.topic(), e.partition())).collect();
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked: Vec<TopicPartition> = list
+            .elements()
+            .iter()
+            .map(|e| TopicPartition::new(e.topic(), e.partition()))
+            .collect();
         tracing::info!(partitions = ?revoked, "partitions revoked: draining");
-        let ready = self.batcher.lock().unwrap_or_else(PoisonError::into_inner).flush();
+        let ready = self
+            .batcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush();
         for b in ready {
             if self.out.blocking_send(b).is_err() {
                 break;
             }
         }
-        let settled = self.tracker.wait_settled(Some(&revoked), self.drain_timeout);
+        let settled = self
+            .tracker
+            .wait_settled(Some(&revoked), self.drain_timeout);
         if !settled {
-            tracing::warn!("drain timed out: unabsorbed events of revoked partitions will be read again by their next owner");
+            tracing::warn!(
+                "drain timed out: unabsorbed events of revoked partitions will be read again by their next owner"
+            );
         }
         commit(consumer, &self.tracker, CommitMode::Sync, &self.metrics);
         for tp in &revoked {
@@ -346,7 +394,9 @@ impl ConsumerContext for Context {
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Assign(list) = rebalance else { return };
+        let Rebalance::Assign(list) = rebalance else {
+            return;
+        };
         let resume = self.resume.lock().unwrap_or_else(PoisonError::into_inner);
         for e in list.elements() {
             let tp = TopicPartition::new(e.topic(), e.partition());
@@ -357,14 +407,22 @@ impl ConsumerContext for Context {
 }
 
 /// Commits the durable watermarks not committed yet.
-fn commit(consumer: &BaseConsumer<Context>, tracker: &OffsetTracker, mode: CommitMode, metrics: &CollectorMetrics) {
+fn commit(
+    consumer: &BaseConsumer<Context>,
+    tracker: &OffsetTracker,
+    mode: CommitMode,
+    metrics: &CollectorMetrics,
+) {
     let todo = tracker.to_commit();
     if todo.is_empty() {
         return;
     }
     let mut list = TopicPartitionList::new();
     for (tp, offset) in &todo {
-        if list.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset)).is_err() {
+        if list
+            .add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
+            .is_err()
+        {
             return;
         }
     }
@@ -473,16 +531,28 @@ impl Worker {
                 return;
             }
         };
-        let names: Vec<String> = self.config.topics.iter().map(|t| self.config.dead_letter_topic(&t.name)).collect();
-        let topics: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))).collect();
+        let names: Vec<String> = self
+            .config
+            .topics
+            .iter()
+            .map(|t| self.config.dead_letter_topic(&t.name))
+            .collect();
+        let topics: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+            .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         match futures::executor::block_on(admin.create_topics(&topics, &options)) {
             Ok(results) => {
                 for r in results {
                     match r {
                         Ok(t) => tracing::info!(topic = %t, "created dead-letter topic"),
-                        Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic = %t, "dead-letter topic exists"),
-                        Err((t, e)) => tracing::warn!(topic = %t, error = %e, "cannot create dead-letter topic"),
+                        Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                            tracing::debug!(topic = %t, "dead-letter topic exists")
+                        }
+                        Err((t, e)) => {
+                            tracing::warn!(topic = %t, error = %e, "cannot create dead-letter topic")
+                        }
                     }
                 }
             }
@@ -496,8 +566,14 @@ impl Worker {
         if full == self.paused {
             return;
         }
-        let Ok(assignment) = consumer.assignment() else { return };
-        let result = if full { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
+        let Ok(assignment) = consumer.assignment() else {
+            return;
+        };
+        let result = if full {
+            consumer.pause(&assignment)
+        } else {
+            consumer.resume(&assignment)
+        };
         if result.is_ok() {
             self.paused = full;
             self.metrics.set_paused(full);
@@ -528,7 +604,14 @@ impl Worker {
             return;
         };
         if payload.len() > self.config.max_message_bytes {
-            let err = DecodeError::new("too_large", format!("{} bytes exceed max_message_bytes {}", payload.len(), self.config.max_message_bytes));
+            let err = DecodeError::new(
+                "too_large",
+                format!(
+                    "{} bytes exceed max_message_bytes {}",
+                    payload.len(),
+                    self.config.max_message_bytes
+                ),
+            );
             self.dead_letter(message, &tp, &err);
             return;
         }
@@ -544,11 +627,14 @@ impl Worker {
                     }
                     let good = decoded.events.len();
                     self.metrics.decoded(good as u64);
-                    let ready = self.lock_batcher().push(decoded.events, &[(tp.clone(), offset)]);
+                    let ready = self
+                        .lock_batcher()
+                        .push(decoded.events, &[(tp.clone(), offset)]);
                     self.send(ready);
                     if let Some(first) = decoded.bad.first().map(|b| b.error.clone()) {
                         // Keep the good events; the whole message is dead-lettered for inspection.
-                        let lines: Vec<String> = decoded.bad.iter().map(|b| b.line.to_string()).collect();
+                        let lines: Vec<String> =
+                            decoded.bad.iter().map(|b| b.line.to_string()).collect();
                         self.dead_letter_with(message, &tp, &first, Some(lines.join(",")));
                     } else {
                         self.tracker.complete(&[(tp, offset)]);
@@ -584,16 +670,30 @@ impl Worker {
                 }
             }
         }
-        if let Some(k) = message.key().and_then(|k| std::str::from_utf8(k).ok()).filter(|k| !k.is_empty()) {
+        if let Some(k) = message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .filter(|k| !k.is_empty())
+        {
             return Some(k.to_string());
         }
         Some(decoded.id.clone()).filter(|s| !s.is_empty())
     }
 
-    fn pair(&mut self, message: &BorrowedMessage<'_>, tp: &TopicPartition, decoded: OipMessage, role: TopicRole, mapping: OipMapping) {
+    fn pair(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        tp: &TopicPartition,
+        decoded: OipMessage,
+        role: TopicRole,
+        mapping: OipMapping,
+    ) {
         let offset = message.offset();
         let Some(id) = Self::pairing_id(message, &decoded) else {
-            let err = DecodeError::new("missing_field", "no request id: no x-request-id header, no key and no `id` field");
+            let err = DecodeError::new(
+                "missing_field",
+                "no request id: no x-request-id header, no key and no `id` field",
+            );
             self.metrics.decode_error(err.reason);
             self.dead_letter(message, tp, &err);
             return;
@@ -602,7 +702,12 @@ impl Worker {
             TopicRole::Request => Half::Request,
             TopicRole::Response => Half::Response,
         };
-        let pending = PendingHalf { message: decoded, timestamp_ms: message.timestamp().to_millis(), offset: (tp.clone(), offset), mapping };
+        let pending = PendingHalf {
+            message: decoded,
+            timestamp_ms: message.timestamp().to_millis(),
+            offset: (tp.clone(), offset),
+            mapping,
+        };
         let now = self.started.elapsed().as_millis() as u64;
         match self.pairer.offer(&id, half, pending, now) {
             Offer::Waiting => {}
@@ -611,9 +716,18 @@ impl Worker {
                 self.tracker.complete(&[old.value.offset]);
             }
             Offer::Paired(request, response) => {
-                let timing = PairTiming { request_ms: request.timestamp_ms, response_ms: response.timestamp_ms };
+                let timing = PairTiming {
+                    request_ms: request.timestamp_ms,
+                    response_ms: response.timestamp_ms,
+                };
                 let fallback = chrono::Utc::now().timestamp_millis();
-                match oip::assemble(&request.message, &response.message, &response.mapping, timing, fallback) {
+                match oip::assemble(
+                    &request.message,
+                    &response.message,
+                    &response.mapping,
+                    timing,
+                    fallback,
+                ) {
                     Ok(events) => {
                         self.metrics.decoded(events.len() as u64);
                         // The batches holding the events hold both offsets.
@@ -633,7 +747,11 @@ impl Worker {
 
     fn expire_pairs(&mut self, all: bool) {
         let now = self.started.elapsed().as_millis() as u64;
-        let expired = if all { self.pairer.drain() } else { self.pairer.expire(now) };
+        let expired = if all {
+            self.pairer.drain()
+        } else {
+            self.pairer.expire(now)
+        };
         for (_, p) in expired {
             self.metrics.unpaired(p.half.as_str());
             self.tracker.complete(&[p.value.offset]);
@@ -644,7 +762,13 @@ impl Worker {
         self.dead_letter_with(message, tp, err, None);
     }
 
-    fn dead_letter_with(&self, message: &BorrowedMessage<'_>, tp: &TopicPartition, err: &DecodeError, lines: Option<String>) {
+    fn dead_letter_with(
+        &self,
+        message: &BorrowedMessage<'_>,
+        tp: &TopicPartition,
+        err: &DecodeError,
+        lines: Option<String>,
+    ) {
         let offset = message.offset();
         let Some(producer) = &self.dlq else {
             self.metrics.skipped(err.reason);
@@ -654,13 +778,31 @@ impl Worker {
         let partition = tp.partition.to_string();
         let offset_text = offset.to_string();
         let mut headers = OwnedHeaders::new()
-            .insert(Header { key: "driftwatch-reason", value: Some(err.reason) })
-            .insert(Header { key: "driftwatch-error", value: Some(err.message.as_str()) })
-            .insert(Header { key: "driftwatch-source-topic", value: Some(tp.topic.as_str()) })
-            .insert(Header { key: "driftwatch-source-partition", value: Some(partition.as_str()) })
-            .insert(Header { key: "driftwatch-source-offset", value: Some(offset_text.as_str()) });
+            .insert(Header {
+                key: "driftwatch-reason",
+                value: Some(err.reason),
+            })
+            .insert(Header {
+                key: "driftwatch-error",
+                value: Some(err.message.as_str()),
+            })
+            .insert(Header {
+                key: "driftwatch-source-topic",
+                value: Some(tp.topic.as_str()),
+            })
+            .insert(Header {
+                key: "driftwatch-source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "driftwatch-source-offset",
+                value: Some(offset_text.as_str()),
+            });
         if let Some(l) = &lines {
-            headers = headers.insert(Header { key: "driftwatch-bad-lines", value: Some(l.as_str()) });
+            headers = headers.insert(Header {
+                key: "driftwatch-bad-lines",
+                value: Some(l.as_str()),
+            });
         }
         let topic = self.config.dead_letter_topic(&tp.topic);
         let mut record = BaseRecord::with_opaque_to(&topic, Box::new((tp.clone(), offset)))
@@ -681,9 +823,12 @@ impl Worker {
 
     fn report_lag(&self, consumer: &BaseConsumer<Context>) {
         for tp in self.tracker.assigned() {
-            if let Ok((_, high)) = consumer.fetch_watermarks(&tp.topic, tp.partition, Duration::from_millis(500)) {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(&tp.topic, tp.partition, Duration::from_millis(500))
+            {
                 let position = self.tracker.snapshot().get(&tp).map_or(0, |p| p.watermark);
-                self.metrics.set_lag(&tp.topic, tp.partition, (high - position).max(0));
+                self.metrics
+                    .set_lag(&tp.topic, tp.partition, (high - position).max(0));
             }
         }
     }
@@ -700,7 +845,9 @@ impl Worker {
             let _ = p.flush(self.config.drain_timeout);
         }
         let deadline = Instant::now() + self.config.drain_timeout;
-        while Instant::now() < deadline && !self.tracker.wait_settled(None, Duration::from_millis(100)) {
+        while Instant::now() < deadline
+            && !self.tracker.wait_settled(None, Duration::from_millis(100))
+        {
             // Keep serving callbacks while waiting.
             let _ = consumer.poll(Duration::from_millis(0));
         }

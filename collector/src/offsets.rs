@@ -30,7 +30,10 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// A topic partition.
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 
@@ -95,7 +98,10 @@ impl PartitionState {
 
     fn position(&self) -> PartitionPosition {
         let w = self.watermark();
-        PartitionPosition { watermark: w, absorbed_above: self.absorbed.range(w..).copied().collect() }
+        PartitionPosition {
+            watermark: w,
+            absorbed_above: self.absorbed.range(w..).copied().collect(),
+        }
     }
 
     fn compact(&mut self) {
@@ -166,7 +172,9 @@ impl OffsetTracker {
     /// A message at `offset` was read.
     pub fn observe(&self, tp: &TopicPartition, offset: i64) -> Observed {
         let mut inner = self.lock();
-        let Some(state) = inner.partitions.get_mut(tp) else { return Observed::NotAssigned };
+        let Some(state) = inner.partitions.get_mut(tp) else {
+            return Observed::NotAssigned;
+        };
         match state.start {
             // Below the resume point: absorbed before the restart.
             Some(start) if offset < start => return Observed::Skip,
@@ -188,7 +196,11 @@ impl OffsetTracker {
     pub fn hold(&self, offsets: &[(TopicPartition, i64)]) {
         let mut inner = self.lock();
         for (tp, offset) in offsets {
-            if let Some(n) = inner.partitions.get_mut(tp).and_then(|s| s.pending.get_mut(offset)) {
+            if let Some(n) = inner
+                .partitions
+                .get_mut(tp)
+                .and_then(|s| s.pending.get_mut(offset))
+            {
                 *n += 1;
             }
         }
@@ -200,8 +212,12 @@ impl OffsetTracker {
     pub fn complete(&self, offsets: &[(TopicPartition, i64)]) {
         let mut inner = self.lock();
         for (tp, offset) in offsets {
-            let Some(state) = inner.partitions.get_mut(tp) else { continue };
-            let Some(n) = state.pending.get_mut(offset) else { continue };
+            let Some(state) = inner.partitions.get_mut(tp) else {
+                continue;
+            };
+            let Some(n) = state.pending.get_mut(offset) else {
+                continue;
+            };
             *n -= 1;
             if *n == 0 {
                 state.pending.remove(offset);
@@ -219,7 +235,11 @@ impl OffsetTracker {
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.lock();
         Snapshot {
-            partitions: inner.partitions.iter().map(|(tp, s)| (Snapshot::key(tp), s.position())).collect(),
+            partitions: inner
+                .partitions
+                .iter()
+                .map(|(tp, s)| (Snapshot::key(tp), s.position()))
+                .collect(),
         }
     }
 
@@ -228,7 +248,9 @@ impl OffsetTracker {
         let mut inner = self.lock();
         for (tp, pos) in snapshot.iter() {
             if let Some(state) = inner.partitions.get_mut(&tp) {
-                let w = state.durable_watermark.map_or(pos.watermark, |d| d.max(pos.watermark));
+                let w = state
+                    .durable_watermark
+                    .map_or(pos.watermark, |d| d.max(pos.watermark));
                 state.durable_watermark = Some(w);
             }
         }
@@ -273,9 +295,14 @@ impl OffsetTracker {
 
     /// Whether everything read from these partitions is absorbed and durable.
     fn settled(inner: &Inner, partitions: Option<&[TopicPartition]>) -> bool {
-        inner.partitions.iter().filter(|(tp, _)| partitions.is_none_or(|ps| ps.contains(tp))).all(|(_, s)| {
-            s.pending.is_empty() && s.durable_watermark.is_some_and(|d| d >= s.watermark()) || s.start.is_none()
-        })
+        inner
+            .partitions
+            .iter()
+            .filter(|(tp, _)| partitions.is_none_or(|ps| ps.contains(tp)))
+            .all(|(_, s)| {
+                s.pending.is_empty() && s.durable_watermark.is_some_and(|d| d >= s.watermark())
+                    || s.start.is_none()
+            })
     }
 
     /// Blocks until every offset read from `partitions` (all when `None`) is absorbed and durable,
@@ -291,7 +318,12 @@ impl OffsetTracker {
             if now >= deadline {
                 return false;
             }
-            inner = self.inner.1.wait_timeout(inner, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            inner = self
+                .inner
+                .1
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 }
@@ -351,7 +383,15 @@ mod tests {
         t.observe(&tp(), 0);
         t.revoke(&tp());
         t.complete(&[(tp(), 0)]);
-        t.mark_durable(&Snapshot { partitions: BTreeMap::from([("events/0".into(), PartitionPosition { watermark: 1, absorbed_above: vec![] })]) });
+        t.mark_durable(&Snapshot {
+            partitions: BTreeMap::from([(
+                "events/0".into(),
+                PartitionPosition {
+                    watermark: 1,
+                    absorbed_above: vec![],
+                },
+            )]),
+        });
         assert!(t.to_commit().is_empty());
         assert_eq!(t.observe(&tp(), 1), Observed::NotAssigned);
     }

@@ -42,18 +42,29 @@ impl std::str::FromStr for Target {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(rest) = s.strip_prefix("kafka://") {
-            let (brokers, topic) = rest.split_once('/').ok_or_else(|| format!("`{s}`: expected kafka://host:port/topic"))?;
+            let (brokers, topic) = rest
+                .split_once('/')
+                .ok_or_else(|| format!("`{s}`: expected kafka://host:port/topic"))?;
             if brokers.is_empty() || topic.is_empty() {
                 return Err(format!("`{s}`: expected kafka://host:port/topic"));
             }
-            return Ok(Target::Kafka { brokers: brokers.into(), topic: topic.into() });
+            return Ok(Target::Kafka {
+                brokers: brokers.into(),
+                topic: topic.into(),
+            });
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let after = s.split_once("://").map(|(_, r)| r).unwrap_or_default();
-            let url = if after.contains('/') { s.to_string() } else { format!("{s}/v1/events") };
+            let url = if after.contains('/') {
+                s.to_string()
+            } else {
+                format!("{s}/v1/events")
+            };
             return Ok(Target::Http { url });
         }
-        Err(format!("`{s}`: expected kafka://host:port/topic or http://host:port[/path]"))
+        Err(format!(
+            "`{s}`: expected kafka://host:port/topic or http://host:port[/path]"
+        ))
     }
 }
 
@@ -180,14 +191,23 @@ const PREDICTION_NAMES: [&str; 2] = ["prediction", "y_pred"];
 /// # Errors
 /// [`ReplayError::Read`] for an unreadable file, [`ReplayError::Column`] for a named column that
 /// does not exist or an unparsable timestamp (naming the line).
-pub fn events_from_file(options: &ReplayOptions, start_ms: i64) -> Result<Vec<PredictionEvent>, ReplayError> {
+pub fn events_from_file(
+    options: &ReplayOptions,
+    start_ms: i64,
+) -> Result<Vec<PredictionEvent>, ReplayError> {
     let mut text = std::collections::BTreeSet::new();
-    let ts_col = options.timestamp_column.clone().or_else(|| Some("timestamp".into()));
+    let ts_col = options
+        .timestamp_column
+        .clone()
+        .or_else(|| Some("timestamp".into()));
     if let Some(c) = &ts_col {
         text.insert(c.clone());
     }
     let table = read_table(&options.input, &ReadOptions { text_columns: text })?;
-    let pick = |given: &Option<String>, defaults: &[&str], what: &str| -> Result<Option<String>, ReplayError> {
+    let pick = |given: &Option<String>,
+                defaults: &[&str],
+                what: &str|
+     -> Result<Option<String>, ReplayError> {
         match given {
             Some(c) if table.has_column(c) => Ok(Some(c.clone())),
             Some(c) => Err(ReplayError::Column(format!(
@@ -195,16 +215,30 @@ pub fn events_from_file(options: &ReplayOptions, start_ms: i64) -> Result<Vec<Pr
                 table.path.display(),
                 table.column_names().join(", ")
             ))),
-            None => Ok(defaults.iter().find(|d| table.has_column(d)).map(|d| d.to_string())),
+            None => Ok(defaults
+                .iter()
+                .find(|d| table.has_column(d))
+                .map(|d| d.to_string())),
         }
     };
     let ts = pick(&options.timestamp_column, &["timestamp"], "timestamp")?;
     let id = pick(&options.id_column, &ID_NAMES, "id")?;
     let prediction = pick(&options.prediction_column, &PREDICTION_NAMES, "prediction")?;
     let confidence = pick(&options.confidence_column, &["confidence"], "confidence")?;
-    let probability = if confidence.is_some() { None } else { pick(&options.probability_column, &["y_pred_proba"], "probability")? };
+    let probability = if confidence.is_some() {
+        None
+    } else {
+        pick(
+            &options.probability_column,
+            &["y_pred_proba"],
+            "probability",
+        )?
+    };
     let latency = pick(&options.latency_column, &["latency_ms"], "latency")?;
-    let roles: Vec<&String> = [&ts, &id, &prediction, &confidence, &probability, &latency].into_iter().flatten().collect();
+    let roles: Vec<&String> = [&ts, &id, &prediction, &confidence, &probability, &latency]
+        .into_iter()
+        .flatten()
+        .collect();
     let features: Vec<String> = if options.features.is_empty() {
         table
             .column_names()
@@ -226,7 +260,10 @@ pub fn events_from_file(options: &ReplayOptions, start_ms: i64) -> Result<Vec<Pr
         Some(c) => Some(timestamps(&table, c, &options.timestamp_format)?),
         None => None,
     };
-    let t0 = times.as_ref().and_then(|t| t.get(first).copied()).unwrap_or(start_ms);
+    let t0 = times
+        .as_ref()
+        .and_then(|t| t.get(first).copied())
+        .unwrap_or(start_ms);
     let time_of = |row: usize| -> i64 {
         match (&times, options.speedup) {
             (Some(t), Some(s)) => start_ms + ((t[row] - t0) as f64 / s).round() as i64,
@@ -234,12 +271,23 @@ pub fn events_from_file(options: &ReplayOptions, start_ms: i64) -> Result<Vec<Pr
             (None, _) => start_ms,
         }
     };
-    let feature_columns: Vec<(String, Vec<FeatureValue>)> =
-        features.iter().map(|f| Ok((f.clone(), column_values(&table, f)?))).collect::<Result<_, ReplayError>>()?;
+    let feature_columns: Vec<(String, Vec<FeatureValue>)> = features
+        .iter()
+        .map(|f| Ok((f.clone(), column_values(&table, f)?)))
+        .collect::<Result<_, ReplayError>>()?;
     let id_values = id.as_ref().map(|c| column_values(&table, c)).transpose()?;
-    let prediction_values = prediction.as_ref().map(|c| column_values(&table, c)).transpose()?;
-    let confidence_values = confidence.as_ref().map(|c| numbers(&table, c)).transpose()?;
-    let probability_values = probability.as_ref().map(|c| numbers(&table, c)).transpose()?;
+    let prediction_values = prediction
+        .as_ref()
+        .map(|c| column_values(&table, c))
+        .transpose()?;
+    let confidence_values = confidence
+        .as_ref()
+        .map(|c| numbers(&table, c))
+        .transpose()?;
+    let probability_values = probability
+        .as_ref()
+        .map(|c| numbers(&table, c))
+        .transpose()?;
     let latency_values = latency.as_ref().map(|c| numbers(&table, c)).transpose()?;
 
     let mut events = Vec::with_capacity(last - first);
@@ -247,20 +295,32 @@ pub fn events_from_file(options: &ReplayOptions, start_ms: i64) -> Result<Vec<Pr
         let confidence = confidence_values
             .as_ref()
             .and_then(|v| v[row])
-            .or_else(|| probability_values.as_ref().and_then(|v| v[row]).map(|p| p.max(1.0 - p)))
+            .or_else(|| {
+                probability_values
+                    .as_ref()
+                    .and_then(|v| v[row])
+                    .map(|p| p.max(1.0 - p))
+            })
             .filter(|c| (0.0..=1.0).contains(c));
-        let latency_ms = latency_values
-            .as_ref()
-            .and_then(|v| v[row])
-            .or_else(|| options.synthetic_latency_ms.map(|mean| synthetic_latency(mean, row)));
+        let latency_ms = latency_values.as_ref().and_then(|v| v[row]).or_else(|| {
+            options
+                .synthetic_latency_ms
+                .map(|mean| synthetic_latency(mean, row))
+        });
         events.push(PredictionEvent {
             timestamp: EventTime(time_of(row)),
             model: options.model.clone(),
             model_version: options.model_version.clone(),
             variant: options.variant,
             request_id: id_values.as_ref().and_then(|v| v[row].as_category()),
-            features: feature_columns.iter().map(|(name, values)| (name.clone(), values[row].clone())).collect(),
-            prediction: prediction_values.as_ref().map(|v| v[row].clone()).filter(|v| *v != FeatureValue::Null),
+            features: feature_columns
+                .iter()
+                .map(|(name, values)| (name.clone(), values[row].clone()))
+                .collect(),
+            prediction: prediction_values
+                .as_ref()
+                .map(|v| v[row].clone())
+                .filter(|v| *v != FeatureValue::Null),
             confidence,
             latency_ms,
         });
@@ -278,7 +338,11 @@ fn synthetic_latency(mean: f64, row: usize) -> f64 {
     (mean * (0.5 + u).powi(2) * 1.2).max(0.1)
 }
 
-fn timestamps(table: &Table, column: &str, format: &TimestampFormat) -> Result<Vec<i64>, ReplayError> {
+fn timestamps(
+    table: &Table,
+    column: &str,
+    format: &TimestampFormat,
+) -> Result<Vec<i64>, ReplayError> {
     let mut out = Vec::with_capacity(table.num_rows);
     let mut row = 0;
     for chunk in table.column(column).unwrap_or_default() {
@@ -287,7 +351,13 @@ fn timestamps(table: &Table, column: &str, format: &TimestampFormat) -> Result<V
             let ms = v
                 .ok_or_else(|| format!("the timestamp is missing"))
                 .and_then(|s| format.parse_millis(s))
-                .map_err(|m| ReplayError::Column(format!("{}, {}, column `{column}`: {m}", table.path.display(), table.locate(row))))?;
+                .map_err(|m| {
+                    ReplayError::Column(format!(
+                        "{}, {}, column `{column}`: {m}",
+                        table.path.display(),
+                        table.locate(row)
+                    ))
+                })?;
             out.push(ms);
             row += 1;
         }
@@ -316,15 +386,22 @@ fn numbers(table: &Table, column: &str) -> Result<Vec<Option<f64>>, ReplayError>
 fn column_values(table: &Table, column: &str) -> Result<Vec<FeatureValue>, ReplayError> {
     let mut out = Vec::with_capacity(table.num_rows);
     for chunk in table.column(column).unwrap_or_default() {
-        append_values(&chunk, &mut out).map_err(|m| ReplayError::Column(format!("column `{column}`: {m}")))?;
+        append_values(&chunk, &mut out)
+            .map_err(|m| ReplayError::Column(format!("column `{column}`: {m}")))?;
     }
     Ok(out)
 }
 
 fn append_values(array: &ArrayRef, out: &mut Vec<FeatureValue>) -> Result<(), String> {
     if array.data_type() == &DataType::Boolean {
-        let b = array.as_any().downcast_ref::<arrow::array::BooleanArray>().ok_or("not a bool column")?;
-        out.extend(b.iter().map(|v| v.map_or(FeatureValue::Null, FeatureValue::Bool)));
+        let b = array
+            .as_any()
+            .downcast_ref::<arrow::array::BooleanArray>()
+            .ok_or("not a bool column")?;
+        out.extend(
+            b.iter()
+                .map(|v| v.map_or(FeatureValue::Null, FeatureValue::Bool)),
+        );
         return Ok(());
     }
     match infer_kind(array.data_type()) {
@@ -337,7 +414,10 @@ fn append_values(array: &ArrayRef, out: &mut Vec<FeatureValue>) -> Result<(), St
         }
         _ => {
             let t = to_text(array)?;
-            out.extend(t.iter().map(|v| v.map_or(FeatureValue::Null, |s| FeatureValue::Text(s.to_string()))));
+            out.extend(
+                t.iter()
+                    .map(|v| v.map_or(FeatureValue::Null, |s| FeatureValue::Text(s.to_string()))),
+            );
         }
     }
     Ok(())
@@ -348,16 +428,31 @@ fn append_values(array: &ArrayRef, out: &mut Vec<FeatureValue>) -> Result<(), St
 ///
 /// # Errors
 /// [`ReplayError::Kafka`] or [`ReplayError::Http`] when the target refuses events after retries.
-pub async fn send(events: Vec<PredictionEvent>, target: &Target, options: &ReplayOptions, progress: &dyn ReplayProgress) -> Result<ReplaySummary, ReplayError> {
+pub async fn send(
+    events: Vec<PredictionEvent>,
+    target: &Target,
+    options: &ReplayOptions,
+    progress: &dyn ReplayProgress,
+) -> Result<ReplaySummary, ReplayError> {
     let started = Instant::now();
     let wall_start = chrono::Utc::now().timestamp_millis();
     progress.start(events.len() as u64);
-    let pace = Pacer { rate: options.rate, started, by_event_time: options.speedup.is_some() && !options.no_wait, wall_start };
+    let pace = Pacer {
+        rate: options.rate,
+        started,
+        by_event_time: options.speedup.is_some() && !options.no_wait,
+        wall_start,
+    };
     let sent = match target {
-        Target::Kafka { brokers, topic } => send_kafka(events, brokers, topic, &pace, progress).await?,
+        Target::Kafka { brokers, topic } => {
+            send_kafka(events, brokers, topic, &pace, progress).await?
+        }
         Target::Http { url } => send_http(events, url, &pace, progress).await?,
     };
-    Ok(ReplaySummary { sent, elapsed: started.elapsed() })
+    Ok(ReplaySummary {
+        sent,
+        elapsed: started.elapsed(),
+    })
 }
 
 struct Pacer {
@@ -384,7 +479,13 @@ impl Pacer {
     }
 }
 
-async fn send_kafka(events: Vec<PredictionEvent>, brokers: &str, topic: &str, pace: &Pacer, progress: &dyn ReplayProgress) -> Result<u64, ReplayError> {
+async fn send_kafka(
+    events: Vec<PredictionEvent>,
+    brokers: &str,
+    topic: &str,
+    pace: &Pacer,
+    progress: &dyn ReplayProgress,
+) -> Result<u64, ReplayError> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
@@ -398,7 +499,11 @@ async fn send_kafka(events: Vec<PredictionEvent>, brokers: &str, topic: &str, pa
         let payload = serde_json::to_vec(e).map_err(|err| ReplayError::Column(err.to_string()))?;
         let key = e.request_id.clone().unwrap_or_else(|| i.to_string());
         let record = FutureRecord::to(topic).payload(&payload).key(&key);
-        in_flight.push(producer.send_result(record).map_err(|(err, _)| ReplayError::Kafka(err))?);
+        in_flight.push(
+            producer
+                .send_result(record)
+                .map_err(|(err, _)| ReplayError::Kafka(err))?,
+        );
         if in_flight.len() >= 1024 {
             sent += settle(&mut in_flight).await?;
             progress.sent(1024);
@@ -411,7 +516,9 @@ async fn send_kafka(events: Vec<PredictionEvent>, brokers: &str, topic: &str, pa
     Ok(sent)
 }
 
-async fn settle(in_flight: &mut Vec<rdkafka::producer::DeliveryFuture>) -> Result<u64, ReplayError> {
+async fn settle(
+    in_flight: &mut Vec<rdkafka::producer::DeliveryFuture>,
+) -> Result<u64, ReplayError> {
     let mut ok = 0;
     for f in in_flight.drain(..) {
         match f.await {
@@ -423,7 +530,12 @@ async fn settle(in_flight: &mut Vec<rdkafka::producer::DeliveryFuture>) -> Resul
     Ok(ok)
 }
 
-async fn send_http(events: Vec<PredictionEvent>, url: &str, pace: &Pacer, progress: &dyn ReplayProgress) -> Result<u64, ReplayError> {
+async fn send_http(
+    events: Vec<PredictionEvent>,
+    url: &str,
+    pace: &Pacer,
+    progress: &dyn ReplayProgress,
+) -> Result<u64, ReplayError> {
     let client = reqwest::Client::new();
     let mut sent = 0u64;
     let mut body = Vec::new();
@@ -471,7 +583,9 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), 
             }
         }
     }
-    Err(ReplayError::Http(format!("POST {url}: still backpressured after 20 retries")))
+    Err(ReplayError::Http(format!(
+        "POST {url}: still backpressured after 20 retries"
+    )))
 }
 
 #[cfg(test)]
@@ -482,9 +596,17 @@ mod tests {
     fn targets_parse() {
         assert_eq!(
             "kafka://127.0.0.1:9092/events".parse::<Target>().unwrap(),
-            Target::Kafka { brokers: "127.0.0.1:9092".into(), topic: "events".into() }
+            Target::Kafka {
+                brokers: "127.0.0.1:9092".into(),
+                topic: "events".into()
+            }
         );
-        assert_eq!("http://localhost:8080".parse::<Target>().unwrap(), Target::Http { url: "http://localhost:8080/v1/events".into() });
+        assert_eq!(
+            "http://localhost:8080".parse::<Target>().unwrap(),
+            Target::Http {
+                url: "http://localhost:8080/v1/events".into()
+            }
+        );
         assert!("ftp://x".parse::<Target>().is_err());
         assert!("kafka://host".parse::<Target>().is_err());
     }
@@ -504,8 +626,14 @@ mod tests {
         assert_eq!(e.request_id.as_deref(), Some("50000"));
         assert_eq!(e.features.len(), 7, "{:?}", e.features.keys());
         assert_eq!(e.features["car_value"], FeatureValue::Number(12638.0));
-        assert_eq!(e.features["repaid_loan_on_prev_car"], FeatureValue::Bool(false));
-        assert_eq!(e.features["salary_range"], FeatureValue::Text("0 - 20K €".into()));
+        assert_eq!(
+            e.features["repaid_loan_on_prev_car"],
+            FeatureValue::Bool(false)
+        );
+        assert_eq!(
+            e.features["salary_range"],
+            FeatureValue::Text("0 - 20K €".into())
+        );
         assert_eq!(e.prediction, Some(FeatureValue::Number(1.0)));
         assert_eq!(e.confidence, Some(0.99));
         assert_eq!(events[1].confidence, Some(0.98));

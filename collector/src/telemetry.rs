@@ -54,22 +54,64 @@ impl CollectorMetrics {
     /// Metrics registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
-        registry.register("driftwatch_events_consumed", "Messages or events read from a source", m.consumed.clone());
-        registry.register("driftwatch_events_decoded", "Prediction events decoded and valid", m.decoded.clone());
-        registry.register("driftwatch_decode_errors", "Events that could not be decoded or validated, by reason", m.decode_errors.clone());
-        registry.register("driftwatch_events_dead_lettered", "Messages written to the dead-letter topic, by reason", m.dead_lettered.clone());
-        registry.register("driftwatch_events_skipped", "Undecodable messages skipped (dead-letter topic disabled), by reason", m.skipped.clone());
-        registry.register("driftwatch_unpaired", "Request or response halves that expired without their partner", m.unpaired.clone());
-        registry.register("driftwatch_source_errors", "Source errors by kind (consumer, commit, dead_letter)", m.errors.clone());
-        registry.register("driftwatch_consumer_lag", "Messages between the absorbed position and the end of the partition", m.lag.clone());
-        registry.register("driftwatch_consumer_paused", "1 while the Kafka consumer is paused by backpressure", m.paused.clone());
-        registry.register("driftwatch_http_rejected", "HTTP ingest requests rejected, by reason", m.rejected.clone());
+        registry.register(
+            "driftwatch_events_consumed",
+            "Messages or events read from a source",
+            m.consumed.clone(),
+        );
+        registry.register(
+            "driftwatch_events_decoded",
+            "Prediction events decoded and valid",
+            m.decoded.clone(),
+        );
+        registry.register(
+            "driftwatch_decode_errors",
+            "Events that could not be decoded or validated, by reason",
+            m.decode_errors.clone(),
+        );
+        registry.register(
+            "driftwatch_events_dead_lettered",
+            "Messages written to the dead-letter topic, by reason",
+            m.dead_lettered.clone(),
+        );
+        registry.register(
+            "driftwatch_events_skipped",
+            "Undecodable messages skipped (dead-letter topic disabled), by reason",
+            m.skipped.clone(),
+        );
+        registry.register(
+            "driftwatch_unpaired",
+            "Request or response halves that expired without their partner",
+            m.unpaired.clone(),
+        );
+        registry.register(
+            "driftwatch_source_errors",
+            "Source errors by kind (consumer, commit, dead_letter)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "driftwatch_consumer_lag",
+            "Messages between the absorbed position and the end of the partition",
+            m.lag.clone(),
+        );
+        registry.register(
+            "driftwatch_consumer_paused",
+            "1 while the Kafka consumer is paused by backpressure",
+            m.paused.clone(),
+        );
+        registry.register(
+            "driftwatch_http_rejected",
+            "HTTP ingest requests rejected, by reason",
+            m.rejected.clone(),
+        );
         m
     }
 
     /// `n` messages or events read from `source`.
     pub fn consumed(&self, source: &'static str, n: u64) {
-        self.consumed.get_or_create(&SourceLabel { source }).inc_by(n);
+        self.consumed
+            .get_or_create(&SourceLabel { source })
+            .inc_by(n);
     }
 
     /// `n` valid events decoded.
@@ -79,12 +121,16 @@ impl CollectorMetrics {
 
     /// One event failed to decode or validate.
     pub fn decode_error(&self, reason: &'static str) {
-        self.decode_errors.get_or_create(&ReasonLabel { reason }).inc();
+        self.decode_errors
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// One message was queued for the dead-letter topic.
     pub fn dead_lettered(&self, reason: &'static str) {
-        self.dead_lettered.get_or_create(&ReasonLabel { reason }).inc();
+        self.dead_lettered
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// One undecodable message was skipped (no dead-letter topic).
@@ -99,17 +145,25 @@ impl CollectorMetrics {
 
     /// A dead letter could not be written.
     pub fn dead_letter_failed(&self) {
-        self.errors.get_or_create(&KindLabel { kind: "dead_letter" }).inc();
+        self.errors
+            .get_or_create(&KindLabel {
+                kind: "dead_letter",
+            })
+            .inc();
     }
 
     /// An offset commit failed.
     pub fn commit_error(&self) {
-        self.errors.get_or_create(&KindLabel { kind: "commit" }).inc();
+        self.errors
+            .get_or_create(&KindLabel { kind: "commit" })
+            .inc();
     }
 
     /// The consumer reported an error.
     pub fn consumer_error(&self) {
-        self.errors.get_or_create(&KindLabel { kind: "consumer" }).inc();
+        self.errors
+            .get_or_create(&KindLabel { kind: "consumer" })
+            .inc();
     }
 
     /// An HTTP ingest request was rejected.
@@ -124,14 +178,30 @@ impl CollectorMetrics {
 
     /// Lag of one partition.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
-        self.lag.get_or_create(&PartitionLabels { topic: topic.to_string(), partition: partition.to_string() }).set(lag);
+        self.lag
+            .get_or_create(&PartitionLabels {
+                topic: topic.to_string(),
+                partition: partition.to_string(),
+            })
+            .set(lag);
     }
 
     /// Total decode errors so far (for tests and summaries).
     pub fn decode_errors_total(&self) -> u64 {
-        ["invalid_json", "missing_field", "invalid_field", "wrong_encoding", "too_large", "unpaired"]
-            .iter()
-            .map(|r| self.decode_errors.get_or_create(&ReasonLabel { reason: r }).get())
-            .sum()
+        [
+            "invalid_json",
+            "missing_field",
+            "invalid_field",
+            "wrong_encoding",
+            "too_large",
+            "unpaired",
+        ]
+        .iter()
+        .map(|r| {
+            self.decode_errors
+                .get_or_create(&ReasonLabel { reason: r })
+                .get()
+        })
+        .sum()
     }
 }

@@ -30,14 +30,18 @@ struct Absorbed {
 
 /// Stands in for the analyzer: absorbs batches (counts rows, records offsets), acknowledges them
 /// and marks the tracker's state durable, as a checkpoint would.
-fn absorb(mut rx: mpsc::Receiver<SourceBatch>, tracker: collector::offsets::OffsetTracker) -> Arc<Mutex<Absorbed>> {
+fn absorb(
+    mut rx: mpsc::Receiver<SourceBatch>,
+    tracker: collector::offsets::OffsetTracker,
+) -> Arc<Mutex<Absorbed>> {
     let seen = Arc::new(Mutex::new(Absorbed::default()));
     let out = seen.clone();
     tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
             {
                 let mut s = seen.lock().unwrap();
-                *s.rows_by_model.entry(batch.model.clone()).or_default() += batch.batch.num_rows() as u64;
+                *s.rows_by_model.entry(batch.model.clone()).or_default() +=
+                    batch.batch.num_rows() as u64;
                 for (tp, o) in batch.offsets() {
                     s.offsets.insert((tp.topic.clone(), tp.partition, *o));
                 }
@@ -64,19 +68,42 @@ fn config(broker: &Broker, group: &str, topics: Vec<TopicConfig>) -> KafkaConfig
 }
 
 fn json_topic(name: &str) -> TopicConfig {
-    TopicConfig { name: name.into(), encoding: Encoding::Json, role: None, mapping: Default::default(), dead_letter_topic: None }
+    TopicConfig {
+        name: name.into(),
+        encoding: Encoding::Json,
+        role: None,
+        mapping: Default::default(),
+        dead_letter_topic: None,
+    }
 }
 
 fn start(config: KafkaConfig) -> (KafkaSource, Arc<Mutex<Absorbed>>) {
     let (tx, rx) = mpsc::channel(8);
-    let batch = BatchConfig { max_events: 1000, max_wait: Duration::from_millis(100), channel_capacity: 8 };
-    let source = kafka::start(config, batch, SchemaRegistry::default(), tx, Snapshot::default(), CollectorMetrics::default()).unwrap();
+    let batch = BatchConfig {
+        max_events: 1000,
+        max_wait: Duration::from_millis(100),
+        channel_capacity: 8,
+    };
+    let source = kafka::start(
+        config,
+        batch,
+        SchemaRegistry::default(),
+        tx,
+        Snapshot::default(),
+        CollectorMetrics::default(),
+    )
+    .unwrap();
     let seen = absorb(rx, source.tracker().clone());
     (source, seen)
 }
 
 /// Committed offsets of `group` and end offsets, per partition of `topic`.
-fn committed_and_end(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+fn committed_and_end(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i64, i64)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .set("group.id", group)
@@ -87,14 +114,21 @@ fn committed_and_end(broker: &Broker, group: &str, topic: &str, partitions: i32)
     for p in 0..partitions {
         list.add_partition(topic, p);
     }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    let t = std::time::Instant::now();
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10));
+    eprintln!("committed_offsets took {:?}: {committed:?}", t.elapsed());
+    let committed = committed.unwrap();
     (0..partitions)
         .map(|p| {
             let c = match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => -1,
             };
-            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+            let t = std::time::Instant::now();
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            eprintln!("watermarks took {:?}", t.elapsed());
             (c, high)
         })
         .collect()
@@ -108,8 +142,13 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
     let options = ReplayOptions::new(data, "car-loan");
     let events = replay::events_from_file(&options, 0).unwrap();
     assert_eq!(events.len(), 50_000);
-    let target = Target::Kafka { brokers: broker.address.clone(), topic: "predictions".into() };
-    let summary = replay::send(events, &target, &options, &replay::Quiet).await.unwrap();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: "predictions".into(),
+    };
+    let summary = replay::send(events, &target, &options, &replay::Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.sent, 50_000);
 
     let (source, seen) = start(config(&broker, "g-exact", vec![json_topic("predictions")]));
@@ -117,15 +156,25 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
         seen.lock().unwrap().rows_by_model.get("car-loan").copied() == Some(50_000)
     })
     .await;
-    eventually("committed offsets at the end of every partition", Duration::from_secs(60), || {
-        let v = committed_and_end(&broker, "g-exact", "predictions", 3);
-        eprintln!("committed/end: {v:?} tracker {:?}", source.tracker().snapshot());
-        v.iter().all(|(c, end)| c == end)
-    })
+    eventually(
+        "committed offsets at the end of every partition",
+        Duration::from_secs(60),
+        || {
+            let v = committed_and_end(&broker, "g-exact", "predictions", 3);
+            eprintln!(
+                "committed/end: {v:?} tracker {:?}",
+                source.tracker().snapshot()
+            );
+            v.iter().all(|(c, end)| c == end)
+        },
+    )
     .await;
     source.shutdown();
     let s = seen.lock().unwrap();
-    assert_eq!(s.rows_by_model, BTreeMap::from([("car-loan".to_string(), 50_000)]));
+    assert_eq!(
+        s.rows_by_model,
+        BTreeMap::from([("car-loan".to_string(), 50_000)])
+    );
     assert_eq!(s.offsets.len(), 50_000, "every message absorbed once");
     let ends = committed_and_end(&broker, "g-exact", "predictions", 3);
     assert_eq!(ends.iter().map(|(_, e)| e).sum::<i64>(), 50_000);
@@ -133,13 +182,26 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
 }
 
 async fn produce(broker: &Broker, topic: &str, payloads: &[&[u8]]) {
-    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &broker.address).create().unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.address)
+        .create()
+        .unwrap();
     for p in payloads {
-        producer.send(FutureRecord::<(), [u8]>::to(topic).payload(p), Duration::from_secs(10)).await.unwrap();
+        producer
+            .send(
+                FutureRecord::<(), [u8]>::to(topic).payload(p),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
     }
 }
 
-fn read_all(broker: &Broker, topic: &str, expected: usize) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+fn read_all(
+    broker: &Broker,
+    topic: &str,
+    expected: usize,
+) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
         .set("group.id", format!("reader-{topic}"))
@@ -155,7 +217,12 @@ fn read_all(broker: &Broker, topic: &str, expected: usize) -> Vec<(Vec<u8>, BTre
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).to_string()))
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).to_string(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -172,15 +239,22 @@ const VALID_2: &[u8] = br#"{"timestamp": 2, "model": "m", "features": {"x": 2.0}
 async fn e22_poison_message_is_dead_lettered_and_the_partition_keeps_flowing() {
     let broker = Broker::start();
     broker.create_topic("events", 1).await;
-    produce(&broker, "events", &[VALID_1, &[0xde, 0xad, 0xbe, 0xef, 0x00], VALID_2]).await;
+    produce(
+        &broker,
+        "events",
+        &[VALID_1, &[0xde, 0xad, 0xbe, 0xef, 0x00], VALID_2],
+    )
+    .await;
     let (source, seen) = start(config(&broker, "g-poison", vec![json_topic("events")]));
     eventually("two valid events absorbed", Duration::from_secs(60), || {
         seen.lock().unwrap().rows_by_model.get("m").copied() == Some(2)
     })
     .await;
-    eventually("committed offset moves to 3", Duration::from_secs(60), || {
-        committed_and_end(&broker, "g-poison", "events", 1) == vec![(3, 3)]
-    })
+    eventually(
+        "committed offset moves to 3",
+        Duration::from_secs(60),
+        || committed_and_end(&broker, "g-poison", "events", 1) == vec![(3, 3)],
+    )
     .await;
     source.shutdown();
     let dead = read_all(&broker, "events.dlq", 1);
@@ -210,18 +284,32 @@ async fn e23_wrong_encoding_either_way_is_dead_lettered_and_consumption_continue
         mapping: Default::default(),
         dead_letter_topic: Some("oip.dlq".into()),
     };
-    let (source, seen) = start(config(&broker, "g-enc", vec![json_topic("json-events"), oip]));
-    eventually("the valid event after the bad frame is absorbed", Duration::from_secs(60), || {
-        seen.lock().unwrap().rows_by_model.get("m").copied() == Some(1)
-    })
+    let (source, seen) = start(config(
+        &broker,
+        "g-enc",
+        vec![json_topic("json-events"), oip],
+    ));
+    eventually(
+        "the valid event after the bad frame is absorbed",
+        Duration::from_secs(60),
+        || seen.lock().unwrap().rows_by_model.get("m").copied() == Some(1),
+    )
     .await;
     let dead_json = read_all(&broker, "json-events.dlq", 1);
     let dead_oip = read_all(&broker, "oip.dlq", 1);
     source.shutdown();
     assert_eq!(dead_json[0].1["driftwatch-reason"], "wrong_encoding");
-    assert!(dead_json[0].1["driftwatch-error"].contains("expects JSON"), "{:?}", dead_json[0].1);
+    assert!(
+        dead_json[0].1["driftwatch-error"].contains("expects JSON"),
+        "{:?}",
+        dead_json[0].1
+    );
     assert_eq!(dead_oip[0].1["driftwatch-reason"], "wrong_encoding");
-    assert!(dead_oip[0].1["driftwatch-error"].contains("expects OIP v2 protobuf"), "{:?}", dead_oip[0].1);
+    assert!(
+        dead_oip[0].1["driftwatch-error"].contains("expects OIP v2 protobuf"),
+        "{:?}",
+        dead_oip[0].1
+    );
 }
 
 /// A small OIP v2 protobuf request frame (field 1 `model_name` = "m", field 3 `id` = "1").
@@ -233,7 +321,11 @@ fn collector_test_frame() -> Vec<u8> {
         #[prost(string, tag = "3")]
         id: String,
     }
-    Req { model_name: "m".into(), id: "1".into() }.encode_to_vec()
+    Req {
+        model_name: "m".into(),
+        id: "1".into(),
+    }
+    .encode_to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,32 +336,65 @@ async fn two_consumers_share_partitions_and_a_stopped_one_hands_over_without_los
     let mut options = ReplayOptions::new(data, "car-loan");
     options.limit = Some(6_000);
     let events = replay::events_from_file(&options, 0).unwrap();
-    let target = Target::Kafka { brokers: broker.address.clone(), topic: "shared".into() };
-    replay::send(events, &target, &options, &replay::Quiet).await.unwrap();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: "shared".into(),
+    };
+    replay::send(events, &target, &options, &replay::Quiet)
+        .await
+        .unwrap();
 
     let (a, seen_a) = start(config(&broker, "g-shared", vec![json_topic("shared")]));
     let (b, seen_b) = start(config(&broker, "g-shared", vec![json_topic("shared")]));
-    eventually("both consumers have partitions", Duration::from_secs(60), || {
-        !a.tracker().assigned().is_empty() && !b.tracker().assigned().is_empty()
-    })
+    eventually(
+        "both consumers have partitions",
+        Duration::from_secs(60),
+        || !a.tracker().assigned().is_empty() && !b.tracker().assigned().is_empty(),
+    )
     .await;
     let (pa, pb) = (a.tracker().assigned(), b.tracker().assigned());
     assert_eq!(pa.len() + pb.len(), 3, "{pa:?} {pb:?}");
-    assert!(pa.iter().all(|p| !pb.contains(p)), "a partition is owned twice: {pa:?} {pb:?}");
+    assert!(
+        pa.iter().all(|p| !pb.contains(p)),
+        "a partition is owned twice: {pa:?} {pb:?}"
+    );
     // Stop one consumer part way; its partitions move to the other.
-    eventually("some events absorbed", Duration::from_secs(120), || seen_a.lock().unwrap().offsets.len() > 100).await;
-    a.shutdown();
-    eventually("the survivor owns all partitions", Duration::from_secs(60), || b.tracker().assigned().len() == 3).await;
-    eventually("every message absorbed by one or the other", Duration::from_secs(300), || {
-        let union: BTreeSet<_> = seen_a.lock().unwrap().offsets.union(&seen_b.lock().unwrap().offsets).cloned().collect();
-        union.len() == 6_000
+    eventually("some events absorbed", Duration::from_secs(120), || {
+        seen_a.lock().unwrap().offsets.len() > 100
     })
     .await;
+    a.shutdown();
+    eventually(
+        "the survivor owns all partitions",
+        Duration::from_secs(60),
+        || b.tracker().assigned().len() == 3,
+    )
+    .await;
+    eventually(
+        "every message absorbed by one or the other",
+        Duration::from_secs(300),
+        || {
+            let union: BTreeSet<_> = seen_a
+                .lock()
+                .unwrap()
+                .offsets
+                .union(&seen_b.lock().unwrap().offsets)
+                .cloned()
+                .collect();
+            union.len() == 6_000
+        },
+    )
+    .await;
     eventually("committed at the end", Duration::from_secs(60), || {
-        committed_and_end(&broker, "g-shared", "shared", 3).iter().all(|(c, e)| c == e)
+        committed_and_end(&broker, "g-shared", "shared", 3)
+            .iter()
+            .all(|(c, e)| c == e)
     })
     .await;
     b.shutdown();
-    let total: u64 = [&seen_a, &seen_b].iter().map(|s| s.lock().unwrap().rows_by_model.values().sum::<u64>()).sum();
+    let total: u64 = [&seen_a, &seen_b]
+        .iter()
+        .map(|s| s.lock().unwrap().rows_by_model.values().sum::<u64>())
+        .sum();
     assert!(total >= 6_000, "at least once: {total}");
 }

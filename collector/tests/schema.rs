@@ -6,7 +6,10 @@ use collector::PredictionEvent;
 
 #[test]
 fn published_event_schema_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/prediction-event.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/prediction-event.schema.json"
+    );
     let generated = PredictionEvent::json_schema();
     if std::env::var_os("UPDATE_SCHEMAS").is_some() {
         std::fs::write(path, &generated).unwrap();
@@ -18,6 +21,11 @@ fn published_event_schema_is_current() {
     );
     // The schema names the required fields.
     let schema: serde_json::Value = serde_json::from_str(&published).unwrap();
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(required, ["timestamp", "model", "features"]);
 }

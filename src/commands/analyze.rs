@@ -35,35 +35,55 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         let features = profile_features(args, &profile, &current)?;
         let calibration = match settings.threshold_mode {
             ThresholdMode::Fixed => None,
-            ThresholdMode::Calibrated => Some(stored_calibration(&profile, args, &current, &settings)?),
+            ThresholdMode::Calibrated => {
+                Some(stored_calibration(&profile, args, &current, &settings)?)
+            }
         };
         (profile, features, calibration)
     } else {
         let reference = read_data(&args.reference, text_columns, global.quiet)?;
         let excluded = [args.timestamp_column.as_str()];
         let features = select_features(&args.features, &[&reference, &current], &excluded)?;
-        let profile = ReferenceProfile::fit(&reference, &features, &profile_options(&args.features)?)?;
+        let profile =
+            ReferenceProfile::fit(&reference, &features, &profile_options(&args.features)?)?;
         let calibration = match settings.threshold_mode {
             ThresholdMode::Fixed => None,
             ThresholdMode::Calibrated => {
                 let size = calibration_chunk_size(args, &current, &settings)?;
-                Some(calibrate(&profile, &features, &reference, size, &settings.drift, &bar)?)
+                Some(calibrate(
+                    &profile,
+                    &features,
+                    &reference,
+                    size,
+                    &settings.drift,
+                    &bar,
+                )?)
             }
         };
         (profile, features, calibration)
     };
 
-    let report = analyze(&profile, &features, &current, &settings, calibration.as_ref(), &bar)?;
+    let report = analyze(
+        &profile,
+        &features,
+        &current,
+        &settings,
+        calibration.as_ref(),
+        &bar,
+    )?;
     let rendered = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Table => output::render_table(&report, &shown_methods(args)),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, rendered).with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => std::fs::write(path, rendered)
+            .with_context(|| format!("cannot write {}", path.display()))?,
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.
-            if let Err(e) = out.write_all(rendered.as_bytes()).and_then(|()| out.flush())
+            if let Err(e) = out
+                .write_all(rendered.as_bytes())
+                .and_then(|()| out.flush())
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 return Err(e.into());
@@ -71,11 +91,17 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         }
     }
     let drifted = report.chunks.iter().any(|c| !c.drifted_features.is_empty());
-    Ok(if args.fail_on_drift && drifted { ExitCode::from(EXIT_DRIFT) } else { ExitCode::SUCCESS })
+    Ok(if args.fail_on_drift && drifted {
+        ExitCode::from(EXIT_DRIFT)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn is_profile(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {
@@ -84,7 +110,10 @@ fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {
         (None, Some(period)) => Chunking::Period {
             millis: i64::try_from(period.as_millis()).context("--chunk-period is too long")?,
             column: args.timestamp_column.clone(),
-            format: args.timestamp_format.parse::<TimestampFormat>().unwrap_or_default(),
+            format: args
+                .timestamp_format
+                .parse::<TimestampFormat>()
+                .unwrap_or_default(),
         },
         (None, None) => Chunking::Whole,
     };
@@ -112,7 +141,11 @@ fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {
 
 fn dedup(methods: &[Method]) -> Vec<Method> {
     let mut seen = BTreeSet::new();
-    methods.iter().copied().filter(|m| seen.insert(*m)).collect()
+    methods
+        .iter()
+        .copied()
+        .filter(|m| seen.insert(*m))
+        .collect()
 }
 
 /// The methods the table shows: the verdict methods, plus those named with `--methods`.
@@ -122,7 +155,11 @@ fn shown_methods(args: &AnalyzeArgs) -> Vec<Method> {
 
 /// Features when the reference is a profile: `--features` (each must be in the profile and the
 /// current file) or the profile's features minus `--exclude`.
-fn profile_features(args: &AnalyzeArgs, profile: &ReferenceProfile, current: &Table) -> anyhow::Result<Vec<String>> {
+fn profile_features(
+    args: &AnalyzeArgs,
+    profile: &ReferenceProfile,
+    current: &Table,
+) -> anyhow::Result<Vec<String>> {
     if !args.features.features.is_empty() {
         let mut problems = Vec::new();
         for f in &args.features.features {
@@ -146,11 +183,19 @@ fn profile_features(args: &AnalyzeArgs, profile: &ReferenceProfile, current: &Ta
         }
         return Ok(args.features.features.clone());
     }
-    Ok(profile.feature_names().into_iter().filter(|f| !args.features.exclude.contains(f)).collect())
+    Ok(profile
+        .feature_names()
+        .into_iter()
+        .filter(|f| !args.features.exclude.contains(f))
+        .collect())
 }
 
 /// Rows per calibration chunk: `--chunk-size`, else the mean rows per current chunk.
-fn calibration_chunk_size(args: &AnalyzeArgs, current: &Table, settings: &AnalysisSettings) -> anyhow::Result<usize> {
+fn calibration_chunk_size(
+    args: &AnalyzeArgs,
+    current: &Table,
+    settings: &AnalysisSettings,
+) -> anyhow::Result<usize> {
     if let Some(rows) = args.chunk_size {
         return Ok(rows);
     }

@@ -73,20 +73,31 @@ pub fn run(args: &DemoArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let reference = analyzer::read_table(&data.join("reference.csv"), &ReadOptions::default())?;
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default())?;
     profile.save(&profile_path)?;
-    println!("driftwatch demo: fitted the reference profile of `{MODEL}` from {} ({} rows, {} features)", data.join("reference.csv").display(), profile.rows, profile.features.len());
+    println!(
+        "driftwatch demo: fitted the reference profile of `{MODEL}` from {} ({} rows, {} features)",
+        data.join("reference.csv").display(),
+        profile.rows,
+        profile.features.len()
+    );
 
     let window = Duration::from_millis(args.window_ms);
     let speedup = (CHUNK_ROWS * ROW_SPACING_MS) as f64 / window.as_millis() as f64;
     let mut config = Config::default();
     config.server.listen = args.listen;
-    config.models = vec![ModelConfig { name: MODEL.into(), profile: profile_path.clone() }];
+    config.models = vec![ModelConfig {
+        name: MODEL.into(),
+        profile: profile_path.clone(),
+    }];
     config.windows.size = window;
     config.windows.allowed_lateness = Duration::ZERO;
     config.windows.idle_close_after = Duration::from_secs(3);
     // Every alert may fire on the first drifted window: the demo's windows are short.
     config.rules.builtin_for = BTreeMap::from([("ModelDataDrift".to_string(), Duration::ZERO)]);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     runtime.block_on(demo(config, &data, speedup, args))
 }
 
@@ -100,26 +111,83 @@ struct Seen {
     firing: BTreeSet<String>,
 }
 
-async fn demo(config: Config, data: &Path, speedup: f64, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+/// What the demo's controller task hears about.
+enum DemoEvent {
+    /// A window closed: its requests and the largest verdict value over its features.
+    Window { requests: u64, worst_drift: f64 },
+    /// An alert trigger.
+    Trigger(AlertTrigger),
+}
+
+async fn demo(
+    config: Config,
+    data: &Path,
+    speedup: f64,
+    args: &DemoArgs,
+) -> anyhow::Result<ExitCode> {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let (trigger_tx, trigger_rx) = mpsc::channel::<AlertTrigger>(1024);
+    let (trigger_tx, mut trigger_rx) = mpsc::channel::<AlertTrigger>(1024);
+    let (event_tx, event_rx) = mpsc::unbounded_channel::<DemoEvent>();
+    let forward = event_tx.clone();
+    tokio::spawn(async move {
+        while let Some(t) = trigger_rx.recv().await {
+            if forward.send(DemoEvent::Trigger(t)).is_err() {
+                break;
+            }
+        }
+    });
     let printer = seen.clone();
     let phase_boundary = 50_000 / CHUNK_ROWS as usize;
     let hooks = Hooks {
         on_window: Some(Box::new(move |closed, transitions| {
-            let mut s = printer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = printer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let index = s.windows;
             s.windows += 1;
             s.events += closed.report.requests;
-            let (phase, chunk) = if index < phase_boundary { ("reference", index) } else { ("analysis", index - phase_boundary) };
-            let drifting: Vec<&analyzer::FeatureDrift> = closed.report.drift.iter().filter(|d| d.drift == Some(true)).collect();
+            let (phase, chunk) = if index < phase_boundary {
+                ("reference", index)
+            } else {
+                ("analysis", index - phase_boundary)
+            };
+            let drifting: Vec<&analyzer::FeatureDrift> = closed
+                .report
+                .drift
+                .iter()
+                .filter(|d| d.drift == Some(true))
+                .collect();
+            let worst_drift = closed
+                .report
+                .drift
+                .iter()
+                .flat_map(|d| {
+                    d.methods
+                        .iter()
+                        .filter(|m| m.verdict_method)
+                        .filter_map(|m| m.value)
+                })
+                .fold(0.0f64, f64::max);
+            let _ = event_tx.send(DemoEvent::Window {
+                requests: closed.report.requests,
+                worst_drift,
+            });
             let values: Vec<String> = closed
                 .report
                 .drift
                 .iter()
                 .map(|d| {
-                    let v = d.methods.iter().filter(|m| m.verdict_method).filter_map(|m| m.value).fold(0.0f64, f64::max);
-                    format!("{}={v:.3}{}", d.feature, if d.drift == Some(true) { "*" } else { "" })
+                    let v = d
+                        .methods
+                        .iter()
+                        .filter(|m| m.verdict_method)
+                        .filter_map(|m| m.value)
+                        .fold(0.0f64, f64::max);
+                    format!(
+                        "{}={v:.3}{}",
+                        d.feature,
+                        if d.drift == Some(true) { "*" } else { "" }
+                    )
                 })
                 .collect();
             println!(
@@ -140,10 +208,19 @@ async fn demo(config: Config, data: &Path, speedup: f64, args: &DemoArgs) -> any
                 let label = |k: &str| t.trigger.labels.get(k).cloned().unwrap_or_default();
                 match t.trigger.status {
                     AlertStatus::Firing => {
-                        println!("  ALERT {} firing: feature {} ({})", t.trigger.alertname, label("feature"), label("method"));
+                        println!(
+                            "  ALERT {} firing: feature {} ({})",
+                            t.trigger.alertname,
+                            label("feature"),
+                            label("method")
+                        );
                         s.firing.insert(label("feature"));
                     }
-                    AlertStatus::Resolved => println!("  alert {} resolved: feature {}", t.trigger.alertname, label("feature")),
+                    AlertStatus::Resolved => println!(
+                        "  alert {} resolved: feature {}",
+                        t.trigger.alertname,
+                        label("feature")
+                    ),
                 }
             }
         })),
@@ -151,12 +228,16 @@ async fn demo(config: Config, data: &Path, speedup: f64, args: &DemoArgs) -> any
     };
     let running = serve::start(config, hooks).await?;
     let base = format!("http://{}", running.addr);
-    println!("serving on {base}: status page {base}/ , metrics {base}/metrics , windows {base}/api/windows");
+    println!(
+        "serving on {base}: status page {base}/ , metrics {base}/metrics , windows {base}/api/windows"
+    );
     let status = running.status.clone();
-    let controller = tokio::spawn(controller_dry_run(trigger_rx, status.clone()));
+    let controller = tokio::spawn(controller_dry_run(event_rx, status.clone()));
 
     // Reference period, then analysis period, one window per chunk of 5,000 predictions.
-    let target = Target::Http { url: format!("{base}/v1/events") };
+    let target = Target::Http {
+        url: format!("{base}/v1/events"),
+    };
     let window_ms = args.window_ms as i64;
     let start = (chrono::Utc::now().timestamp_millis() / window_ms + 1) * window_ms;
     for (i, file) in ["reference.csv", "analysis.csv"].iter().enumerate() {
@@ -168,21 +249,33 @@ async fn demo(config: Config, data: &Path, speedup: f64, args: &DemoArgs) -> any
         options.no_wait = args.fast;
         let offset = i as i64 * 50_000 / CHUNK_ROWS * window_ms;
         let events = replay::events_from_file(&options, start + offset)?;
-        println!("replaying {} ({} predictions) with event time compressed {speedup:.0}x", data.join(file).display(), events.len());
+        println!(
+            "replaying {} ({} predictions) with event time compressed {speedup:.0}x",
+            data.join(file).display(),
+            events.len()
+        );
         options.no_wait = true;
-        let pace = if args.fast { None } else { Some(CHUNK_ROWS as f64 * 1000.0 / args.window_ms as f64) };
+        let pace = if args.fast {
+            None
+        } else {
+            Some(CHUNK_ROWS as f64 * 1000.0 / args.window_ms as f64)
+        };
         options.rate = pace;
         replay::send(events, &target, &options, &replay::Quiet).await?;
     }
     // Let the last windows close (idle close), then stop.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.lock().map(|s| s.events).unwrap_or(0) < 100_000 && tokio::time::Instant::now() < deadline {
+    while seen.lock().map(|s| s.events).unwrap_or(0) < 100_000
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     running.stop().await?;
     let decisions = controller.await.unwrap_or_default();
 
-    let s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let s = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     println!("\nsummary: {} windows, {} predictions", s.windows, s.events);
     for f in CAR_LOAN_FEATURES {
         match s.drifted.get(f) {
@@ -191,19 +284,38 @@ async fn demo(config: Config, data: &Path, speedup: f64, args: &DemoArgs) -> any
         }
     }
     if let Some(w) = s.first_drift_window {
-        println!("  drift begins at analysis chunk {w}; ModelDataDrift fired for: {}", s.firing.iter().cloned().collect::<Vec<_>>().join(", "));
+        println!(
+            "  drift begins at analysis chunk {w}; ModelDataDrift fired for: {}",
+            s.firing.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
-    println!("  controller (dry run): {decisions} decision(s); see above for the Job and the canary step");
+    println!(
+        "  controller (dry run): {decisions} decision(s); see above for the Job and the canary step"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Consumes triggers like the controller in dry-run mode: the first drift episode of the model
-/// yields one retraining Job (printed as YAML) and a canary analysis step.
-async fn controller_dry_run(mut rx: mpsc::Receiver<AlertTrigger>, status: crate::status::StatusState) -> usize {
+/// Acts like the controller in dry-run mode: the first drift episode of the model yields one
+/// retraining Job (printed as YAML); each window feeds the canary analysis of a v2 canary (10% of
+/// the traffic, same latency) whose drift check fails once the data drifts.
+async fn controller_dry_run(
+    mut rx: mpsc::UnboundedReceiver<DemoEvent>,
+    status: crate::status::StatusState,
+) -> usize {
     let mut decisions = 0;
     let mut planner = crate::commands::controller::DryRunPlanner::demo(MODEL);
-    while let Some(t) = rx.recv().await {
-        for d in planner.on_trigger(&t) {
+    while let Some(event) = rx.recv().await {
+        let new = match event {
+            DemoEvent::Trigger(t) => planner.on_trigger(&t),
+            DemoEvent::Window {
+                requests,
+                worst_drift,
+            } => {
+                planner.measure(requests / 10, 1.0, worst_drift);
+                planner.plan()
+            }
+        };
+        for d in new {
             decisions += 1;
             println!("  CONTROLLER {}: {}", d.kind, d.summary);
             if let Some(detail) = &d.detail {
@@ -211,7 +323,10 @@ async fn controller_dry_run(mut rx: mpsc::Receiver<AlertTrigger>, status: crate:
                     println!("    {line}");
                 }
             }
-            status.push_decision(Decision { at: chrono::Utc::now(), ..d });
+            status.push_decision(Decision {
+                at: chrono::Utc::now(),
+                ..d
+            });
         }
     }
     decisions

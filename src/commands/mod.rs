@@ -1,6 +1,8 @@
 //! One module per subcommand, plus what they share: feature selection and reading inputs.
 
 pub mod analyze;
+pub mod controller;
+pub mod demo;
 pub mod profile;
 pub mod replay;
 pub mod serve;
@@ -47,7 +49,11 @@ pub fn profile_options(args: &FeatureArgs) -> anyhow::Result<ProfileOptions> {
 /// The features to analyse: `--features` if given (each must be a column of every table), else
 /// the columns common to all tables minus `--exclude`, `extra_excluded` and the usual non-feature
 /// columns, in the first table's order.
-pub fn select_features(args: &FeatureArgs, tables: &[&Table], extra_excluded: &[&str]) -> anyhow::Result<Vec<String>> {
+pub fn select_features(
+    args: &FeatureArgs,
+    tables: &[&Table],
+    extra_excluded: &[&str],
+) -> anyhow::Result<Vec<String>> {
     if !args.features.is_empty() {
         let mut problems = Vec::new();
         for t in tables {
@@ -93,14 +99,21 @@ pub fn select_features(args: &FeatureArgs, tables: &[&Table], extra_excluded: &[
     if features.is_empty() {
         anyhow::bail!(
             "no feature columns left to analyse (columns: {}); name them with --features",
-            tables.first().map(|t| t.column_names().join(", ")).unwrap_or_default()
+            tables
+                .first()
+                .map(|t| t.column_names().join(", "))
+                .unwrap_or_default()
         );
     }
     Ok(features)
 }
 
 /// Reads a data file with a spinner, forcing `text_columns` to text.
-pub fn read_data(path: &Path, text_columns: BTreeSet<String>, quiet: bool) -> anyhow::Result<Table> {
+pub fn read_data(
+    path: &Path,
+    text_columns: BTreeSet<String>,
+    quiet: bool,
+) -> anyhow::Result<Table> {
     let spinner = Spinner::new(&format!("reading {}", path.display()), quiet);
     let table = analyzer::read_table(path, &ReadOptions { text_columns })?;
     spinner.finish();

@@ -18,7 +18,14 @@ pub fn run(args: &ProfileArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     let mut profile = ReferenceProfile::fit(&table, &features, &options)?;
     for &size in &args.calibrate_chunk_size {
         let bar = Bar::new(global.quiet);
-        let cal = calibrate(&profile, &features, &table, size, &DriftSettings::default(), &bar)?;
+        let cal = calibrate(
+            &profile,
+            &features,
+            &table,
+            size,
+            &DriftSettings::default(),
+            &bar,
+        )?;
         profile.calibrations.push(cal);
     }
     profile.save(&args.out)?;

@@ -10,7 +10,10 @@ use crate::progress::Bar;
 
 /// Runs `driftwatch replay`.
 pub fn run(args: &ReplayArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let target: replay::Target = args.to.parse().map_err(|e: String| anyhow::anyhow!("--to {e}"))?;
+    let target: replay::Target = args
+        .to
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--to {e}"))?;
     let mut options = ReplayOptions::new(&args.input, &args.model);
     options.model_version = args.model_version.clone();
     options.variant = args.variant.into();
@@ -32,8 +35,16 @@ pub fn run(args: &ReplayArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if options.speedup.is_some_and(|s| !(s > 0.0)) {
         anyhow::bail!("--speedup must be greater than 0");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    let start = chrono::Utc::now().timestamp_millis();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let start = match &args.start_time {
+        Some(t) => analyzer::time::TimestampFormat::Auto
+            .parse_millis(t)
+            .map_err(|e| anyhow::anyhow!("--start-time: {e}"))?,
+        None => chrono::Utc::now().timestamp_millis(),
+    };
     let events = replay::events_from_file(&options, start)?;
     let n = events.len();
     let bar = Bar::new(global.quiet);

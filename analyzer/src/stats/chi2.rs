@@ -24,7 +24,11 @@ pub struct Chi2Result {
 /// # Panics
 /// Panics when the two slices differ in length (a programming error).
 pub fn chi2_homogeneity(reference: &[u64], current: &[u64]) -> Option<Chi2Result> {
-    assert_eq!(reference.len(), current.len(), "contingency rows must have equal length");
+    assert_eq!(
+        reference.len(),
+        current.len(),
+        "contingency rows must have equal length"
+    );
     let r_total: f64 = reference.iter().map(|&c| c as f64).sum();
     let c_total: f64 = current.iter().map(|&c| c as f64).sum();
     if r_total == 0.0 || c_total == 0.0 {
@@ -45,10 +49,18 @@ pub fn chi2_homogeneity(reference: &[u64], current: &[u64]) -> Option<Chi2Result
     }
     let dof = categories.saturating_sub(1);
     if dof == 0 {
-        return Some(Chi2Result { statistic: 0.0, dof: 0, p_value: 1.0 });
+        return Some(Chi2Result {
+            statistic: 0.0,
+            dof: 0,
+            p_value: 1.0,
+        });
     }
     let p_value = chi2_sf(statistic, dof);
-    Some(Chi2Result { statistic, dof, p_value })
+    Some(Chi2Result {
+        statistic,
+        dof,
+        p_value,
+    })
 }
 
 /// Survival function of the chi-square distribution with `dof` degrees of freedom (statrs).

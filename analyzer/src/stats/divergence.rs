@@ -15,7 +15,12 @@ fn smoothed(counts: &[u64]) -> Option<Vec<f64>> {
         return None;
     }
     let denom = n + SMOOTHING_ALPHA * counts.len() as f64;
-    Some(counts.iter().map(|&c| (c as f64 + SMOOTHING_ALPHA) / denom).collect())
+    Some(
+        counts
+            .iter()
+            .map(|&c| (c as f64 + SMOOTHING_ALPHA) / denom)
+            .collect(),
+    )
 }
 
 /// Population Stability Index `sum (q - p) ln(q / p)` between reference counts `p` and current
@@ -40,7 +45,13 @@ pub fn kl(reference: &[u64], current: &[u64]) -> Option<f64> {
     }
     let p = smoothed(reference)?;
     let q = smoothed(current)?;
-    Some(p.iter().zip(&q).map(|(p, q)| q * (q / p).ln()).sum::<f64>().max(0.0))
+    Some(
+        p.iter()
+            .zip(&q)
+            .map(|(p, q)| q * (q / p).ln())
+            .sum::<f64>()
+            .max(0.0),
+    )
 }
 
 fn normalised(weights: &[f64]) -> Option<Vec<f64>> {
@@ -54,7 +65,11 @@ fn normalised(weights: &[f64]) -> Option<Vec<f64>> {
 /// `x ln(x / m)` with `m = (x + y) / 2`, written as `x ln(2 x / (x + y))` so that a denormal `x`
 /// whose half underflows to zero still gives a finite term (edge case E3).
 fn rel_entr_to_mid(x: f64, y: f64) -> f64 {
-    if x == 0.0 { 0.0 } else { x * (2.0 * (x / (x + y))).ln() }
+    if x == 0.0 {
+        0.0
+    } else {
+        x * (2.0 * (x / (x + y))).ln()
+    }
 }
 
 /// Jensen-Shannon distance with base-2 logarithms, in `[0, 1]`, between raw proportions (weights
@@ -75,7 +90,12 @@ pub fn jensen_shannon(p: &[f64], q: &[f64]) -> Option<f64> {
         .map(|(&a, &b)| rel_entr_to_mid(a, b) + rel_entr_to_mid(b, a))
         .sum::<f64>()
         / 2.0;
-    Some((divergence / std::f64::consts::LN_2).max(0.0).sqrt().min(1.0))
+    Some(
+        (divergence / std::f64::consts::LN_2)
+            .max(0.0)
+            .sqrt()
+            .min(1.0),
+    )
 }
 
 /// Hellinger distance `sqrt(1 - sum sqrt(p q))` between raw proportions, in `[0, 1]`.
@@ -89,7 +109,11 @@ pub fn hellinger(p: &[f64], q: &[f64]) -> Option<f64> {
     }
     let p = normalised(p)?;
     let q = normalised(q)?;
-    let squared: f64 = p.iter().zip(&q).map(|(a, b)| (a.sqrt() - b.sqrt()).powi(2)).sum();
+    let squared: f64 = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| (a.sqrt() - b.sqrt()).powi(2))
+        .sum();
     Some((squared / 2.0).sqrt().min(1.0))
 }
 
@@ -101,7 +125,12 @@ pub fn l_infinity(p: &[f64], q: &[f64]) -> Option<f64> {
     }
     let p = normalised(p)?;
     let q = normalised(q)?;
-    Some(p.iter().zip(&q).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
+    Some(
+        p.iter()
+            .zip(&q)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max),
+    )
 }
 
 /// Converts counts to `f64` weights for the proportion-based distances.

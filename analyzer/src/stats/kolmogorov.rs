@@ -51,7 +51,9 @@ pub fn kolmogorov_sf(n: u64, d: f64) -> f64 {
             return 1.0;
         }
         let cdf = if n <= 140 {
-            (1..=n).fold(1.0, |acc, i| acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0)))
+            (1..=n).fold(1.0, |acc, i| {
+                acc * (i as f64 * (1.0 / nf) * (2.0 * t - 1.0))
+            })
         } else {
             (log_factorial_over_power(n) + nf * (2.0 * t - 1.0).ln()).exp()
         };
@@ -151,7 +153,11 @@ fn smirnov_sf(n: u64, e: f64) -> f64 {
             neumaier_add(&mut sum, &mut compensation, log_term.exp());
         }
         if v < n {
-            neumaier_add(&mut ln_binom, &mut ln_binom_comp, ((nf - vf) / (vf + 1.0)).ln());
+            neumaier_add(
+                &mut ln_binom,
+                &mut ln_binom_comp,
+                ((nf - vf) / (vf + 1.0)).ln(),
+            );
         }
     }
     (sum + compensation) * e
@@ -262,7 +268,10 @@ struct Matrix {
 
 impl Matrix {
     fn zeros(order: usize) -> Self {
-        Self { order, cells: vec![0.0; order * order] }
+        Self {
+            order,
+            cells: vec![0.0; order * order],
+        }
     }
 
     fn identity(order: usize) -> Self {
@@ -511,7 +520,11 @@ mod tests {
     #[test]
     fn smirnov_is_exact_for_large_n() {
         // mpmath, 40 digits: 2 * smirnov(250000, 0.003) = 0.022173490522083759794.
-        close(kolmogorov_sf(250_000, 0.003), 0.022173490522083759794, 1e-12);
+        close(
+            kolmogorov_sf(250_000, 0.003),
+            0.022173490522083759794,
+            1e-12,
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! (edge case E11).
 
 use super::kolmogorov::kolmogorov_sf;
+use crate::kernels::advance_le;
 
 /// scipy's `MAX_AUTO_N`: `method="auto"` is exact when `max(n_a, n_b)` is at most this.
 pub const MAX_EXACT_N: usize = 10_000;
@@ -40,7 +41,10 @@ pub struct KsResult {
 /// Returns `None` when either sample is empty (scipy raises `ValueError`). Sortedness is the
 /// caller's contract (checked in debug builds); use [`ks_2samp`] for raw data.
 pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Option<KsResult> {
-    debug_assert!(a.is_sorted() && b.is_sorted(), "ks_2samp_sorted needs sorted input");
+    debug_assert!(
+        a.is_sorted() && b.is_sorted(),
+        "ks_2samp_sorted needs sorted input"
+    );
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
         return None;
@@ -50,12 +54,20 @@ pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Option<KsResult> {
     if n1.max(n2) <= MAX_EXACT_N
         && let Some((d_exact, p)) = exact_two_sided(n1 as u64, n2 as u64, g, d)
     {
-        return Some(KsResult { statistic: d_exact, p_value: p, method: KsMethod::Exact });
+        return Some(KsResult {
+            statistic: d_exact,
+            p_value: p,
+            method: KsMethod::Exact,
+        });
     }
     let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
     let en = (m * n / (m + n)).round_ties_even();
     let p = kolmogorov_sf(en as u64, d).clamp(0.0, 1.0);
-    Some(KsResult { statistic: d, p_value: p, method: KsMethod::Asymptotic })
+    Some(KsResult {
+        statistic: d,
+        p_value: p,
+        method: KsMethod::Asymptotic,
+    })
 }
 
 /// Two-sample KS test on raw samples: NaN values are dropped (callers count them as missing,
@@ -87,17 +99,17 @@ pub fn ecdf_max_difference(a: &[f64], b: &[f64]) -> f64 {
             (None, Some(&y)) => y,
             (None, None) => break,
         };
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
+        i = advance_le(a, i, x);
+        j = advance_le(b, j, x);
         let diff = i as f64 / n1 - j as f64 / n2;
         max_pos = max_pos.max(diff);
         max_neg = max_neg.max(-diff);
     }
-    if max_neg > max_pos { max_neg.min(1.0) } else { max_pos }
+    if max_neg > max_pos {
+        max_neg.min(1.0)
+    } else {
+        max_pos
+    }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {

@@ -85,7 +85,10 @@ impl Method {
     /// Whether the method needs the raw sample (KS, Wasserstein) and so applies to numeric
     /// features only.
     pub fn numeric_only(self) -> bool {
-        matches!(self, Method::Ks | Method::Wasserstein | Method::WassersteinNormed)
+        matches!(
+            self,
+            Method::Ks | Method::Wasserstein | Method::WassersteinNormed
+        )
     }
 
     /// Whether the verdict compares a p-value (`Below`) or a distance (`Above`).
@@ -114,7 +117,9 @@ impl fmt::Display for Method {
 
 /// Error for an unknown method name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown drift method `{0}` (expected one of: psi, kl, jensen_shannon, hellinger, ks, wasserstein, wasserstein_normed, chi2, l_infinity)")]
+#[error(
+    "unknown drift method `{0}` (expected one of: psi, kl, jensen_shannon, hellinger, ks, wasserstein, wasserstein_normed, chi2, l_infinity)"
+)]
 pub struct UnknownMethod(pub String);
 
 impl FromStr for Method {

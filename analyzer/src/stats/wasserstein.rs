@@ -2,6 +2,7 @@
 //! `scipy.stats.wasserstein_distance(u, v)`: `integral |F_u(x) - F_v(x)| dx`.
 
 use super::kolmogorov::neumaier_add;
+use crate::kernels::advance_le;
 
 /// Wasserstein-1 distance between two samples sorted ascending without NaN, in the samples' unit.
 ///
@@ -10,7 +11,10 @@ use super::kolmogorov::neumaier_add;
 /// (Neumaier), so it agrees with scipy's pairwise sum to far better than 1e-12 relative. Returns
 /// `None` when either sample is empty.
 pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> Option<f64> {
-    debug_assert!(u.is_sorted() && v.is_sorted(), "wasserstein_sorted needs sorted input");
+    debug_assert!(
+        u.is_sorted() && v.is_sorted(),
+        "wasserstein_sorted needs sorted input"
+    );
     if u.is_empty() || v.is_empty() {
         return None;
     }
@@ -30,12 +34,8 @@ pub fn wasserstein_sorted(u: &[f64], v: &[f64]) -> Option<f64> {
             let diff = (i as f64 / nu - j as f64 / nv).abs();
             neumaier_add(&mut sum, &mut comp, diff * (x - p));
         }
-        while i < u.len() && u[i] <= x {
-            i += 1;
-        }
-        while j < v.len() && v[j] <= x {
-            j += 1;
-        }
+        i = advance_le(u, i, x);
+        j = advance_le(v, j, x);
         prev = Some(x);
     }
     Some(sum + comp)

@@ -82,16 +82,25 @@ pub struct Checkpointer {
 
 impl std::fmt::Debug for Checkpointer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checkpointer").field("dir", &self.dir).field("open_files", &self.writers.len()).finish()
+        f.debug_struct("Checkpointer")
+            .field("dir", &self.dir)
+            .field("open_files", &self.writers.len())
+            .finish()
     }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> AnalyzerError + '_ {
-    move |source| AnalyzerError::Io { path: path.to_path_buf(), source }
+    move |source| AnalyzerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn ckpt_err(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
-    AnalyzerError::Read { path: path.to_path_buf(), message: format!("checkpoint: {message}") }
+    AnalyzerError::Read {
+        path: path.to_path_buf(),
+        message: format!("checkpoint: {message}"),
+    }
 }
 
 impl Checkpointer {
@@ -104,7 +113,11 @@ impl Checkpointer {
         let windows = dir.join("windows");
         fs::create_dir_all(&windows).map_err(io_err(&windows))?;
         let generation = Utc::now().timestamp_micros().unsigned_abs();
-        Ok(Self { dir, generation, writers: HashMap::new() })
+        Ok(Self {
+            dir,
+            generation,
+            writers: HashMap::new(),
+        })
     }
 
     /// The manifest path.
@@ -126,26 +139,43 @@ impl Checkpointer {
         };
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ckpt_err(&path, e))?;
         if manifest.format != CHECKPOINT_FORMAT || manifest.version != CHECKPOINT_VERSION {
-            return Err(ckpt_err(&path, format!("unsupported format {} version {}", manifest.format, manifest.version)));
+            return Err(ckpt_err(
+                &path,
+                format!(
+                    "unsupported format {} version {}",
+                    manifest.format, manifest.version
+                ),
+            ));
         }
         let mut windows = Vec::with_capacity(manifest.windows.len());
         for w in &manifest.windows {
             let file = dir.join("windows").join(&w.file);
             let mut batches = Vec::with_capacity(w.batches);
             if w.batches > 0 {
-                let reader = StreamReader::try_new(BufReader::new(File::open(&file).map_err(io_err(&file))?), None)
-                    .map_err(|e| ckpt_err(&file, e))?;
+                let reader = StreamReader::try_new(
+                    BufReader::new(File::open(&file).map_err(io_err(&file))?),
+                    None,
+                )
+                .map_err(|e| ckpt_err(&file, e))?;
                 for batch in reader.take(w.batches) {
                     batches.push(batch.map_err(|e| ckpt_err(&file, e))?);
                 }
                 if batches.len() < w.batches {
-                    return Err(ckpt_err(&file, format!("{} batches, the manifest says {}", batches.len(), w.batches)));
+                    return Err(ckpt_err(
+                        &file,
+                        format!("{} batches, the manifest says {}", batches.len(), w.batches),
+                    ));
                 }
             }
             windows.push((
                 w.key.clone(),
                 w.start_ms,
-                OpenWindow { batches, rows: w.rows, retained: w.retained, checkpointed_batches: 0 },
+                OpenWindow {
+                    batches,
+                    rows: w.rows,
+                    retained: w.retained,
+                    checkpointed_batches: 0,
+                },
             ));
         }
         Ok(Some(Restored {
@@ -163,7 +193,12 @@ impl Checkpointer {
     /// # Errors
     /// [`AnalyzerError::Io`] or [`AnalyzerError::Read`] when a file cannot be written; the previous
     /// checkpoint then stays in force.
-    pub fn write(&mut self, windows: &mut Windows, offsets: serde_json::Value, history: &[WindowReport]) -> Result<(), AnalyzerError> {
+    pub fn write(
+        &mut self,
+        windows: &mut Windows,
+        offsets: serde_json::Value,
+        history: &[WindowReport],
+    ) -> Result<(), AnalyzerError> {
         let clocks = windows.clocks();
         let mut entries = Vec::new();
         let mut live = Vec::new();
@@ -171,15 +206,34 @@ impl Checkpointer {
             let id = (key.clone(), *start);
             live.push(id.clone());
             if !self.writers.contains_key(&id) && !w.batches.is_empty() {
-                let name = format!("{}-{}-{:016x}.arrows", self.generation, start, key_hash(key));
+                let name = format!(
+                    "{}-{}-{:016x}.arrows",
+                    self.generation,
+                    start,
+                    key_hash(key)
+                );
                 let path = self.dir.join("windows").join(&name);
-                let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(io_err(&path))?;
-                let writer = StreamWriter::try_new(BufWriter::new(file), &w.batches[0].schema()).map_err(|e| ckpt_err(&path, e))?;
-                self.writers.insert(id.clone(), Writer { file: name, writer });
+                let file = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                let writer = StreamWriter::try_new(BufWriter::new(file), &w.batches[0].schema())
+                    .map_err(|e| ckpt_err(&path, e))?;
+                self.writers
+                    .insert(id.clone(), Writer { file: name, writer });
                 w.checkpointed_batches = 0;
             }
             let Some(writer) = self.writers.get_mut(&id) else {
-                entries.push(WindowEntry { key: key.clone(), start_ms: *start, rows: w.rows, retained: w.retained, file: String::new(), batches: 0 });
+                entries.push(WindowEntry {
+                    key: key.clone(),
+                    start_ms: *start,
+                    rows: w.rows,
+                    retained: w.retained,
+                    file: String::new(),
+                    batches: 0,
+                });
                 continue;
             };
             let path = self.dir.join("windows").join(&writer.file);
@@ -187,7 +241,12 @@ impl Checkpointer {
                 writer.writer.write(batch).map_err(|e| ckpt_err(&path, e))?;
             }
             writer.writer.flush().map_err(|e| ckpt_err(&path, e))?;
-            writer.writer.get_mut().get_ref().sync_data().map_err(io_err(&path))?;
+            writer
+                .writer
+                .get_mut()
+                .get_ref()
+                .sync_data()
+                .map_err(io_err(&path))?;
             w.checkpointed_batches = w.batches.len();
             entries.push(WindowEntry {
                 key: key.clone(),
@@ -220,7 +279,12 @@ impl Checkpointer {
             let _ = d.sync_all();
         }
         // Files of windows closed since the previous checkpoint are no longer referenced.
-        let closed: Vec<(SeriesKey, i64)> = self.writers.keys().filter(|k| !live.contains(k)).cloned().collect();
+        let closed: Vec<(SeriesKey, i64)> = self
+            .writers
+            .keys()
+            .filter(|k| !live.contains(k))
+            .cloned()
+            .collect();
         for k in closed {
             if let Some(w) = self.writers.remove(&k) {
                 let _ = fs::remove_file(self.dir.join("windows").join(&w.file));
@@ -242,7 +306,14 @@ impl Checkpointer {
 
 fn key_hash(key: &SeriesKey) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.model.bytes().chain([0]).chain(key.version.bytes()).chain([0]).chain(key.variant.bytes()) {
+    for b in key
+        .model
+        .bytes()
+        .chain([0])
+        .chain(key.version.bytes())
+        .chain([0])
+        .chain(key.variant.bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

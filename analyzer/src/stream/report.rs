@@ -21,8 +21,16 @@ pub struct SeriesKey {
 
 impl SeriesKey {
     /// A key.
-    pub fn new(model: impl Into<String>, version: impl Into<String>, variant: impl Into<String>) -> Self {
-        Self { model: model.into(), version: version.into(), variant: variant.into() }
+    pub fn new(
+        model: impl Into<String>,
+        version: impl Into<String>,
+        variant: impl Into<String>,
+    ) -> Self {
+        Self {
+            model: model.into(),
+            version: version.into(),
+            variant: variant.into(),
+        }
     }
 }
 

@@ -127,7 +127,10 @@ pub struct Windows {
 
 impl std::fmt::Debug for Windows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Windows").field("open", &self.open.len()).field("models", &self.models.len()).finish()
+        f.debug_struct("Windows")
+            .field("open", &self.open.len())
+            .field("models", &self.models.len())
+            .finish()
     }
 }
 
@@ -135,7 +138,12 @@ impl Windows {
     /// Windows with `settings` and a reference profile per model (models without one get counts,
     /// latency and confidence but no drift).
     pub fn new(settings: WindowSettings, profiles: HashMap<String, Arc<ReferenceProfile>>) -> Self {
-        Self { settings, profiles, models: HashMap::new(), open: BTreeMap::new() }
+        Self {
+            settings,
+            profiles,
+            models: HashMap::new(),
+            open: BTreeMap::new(),
+        }
     }
 
     /// The settings.
@@ -152,11 +160,19 @@ impl Windows {
         let profiles = &self.profiles;
         self.models.entry(model.to_string()).or_insert_with(|| {
             let (set, features) = match profiles.get(model) {
-                Some(p) => (ProfileSet::new(p, settings.drift.clone()), p.feature_names()),
+                Some(p) => (
+                    ProfileSet::new(p, settings.drift.clone()),
+                    p.feature_names(),
+                ),
                 None => (ProfileSet::empty(settings.drift.clone()), Vec::new()),
             };
             let ctx = Some(sql::session(Arc::new(set)));
-            ModelState { clock: ModelClock::default(), last_arrival: Instant::now(), ctx, features }
+            ModelState {
+                clock: ModelClock::default(),
+                last_arrival: Instant::now(),
+                ctx,
+                features,
+            }
         })
     }
 
@@ -170,7 +186,9 @@ impl Windows {
         let ts = batch
             .column_by_name(TIMESTAMP)
             .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
-            .ok_or_else(|| AnalyzerError::Query("event batch without a millisecond `timestamp` column".into()))?
+            .ok_or_else(|| {
+                AnalyzerError::Query("event batch without a millisecond `timestamp` column".into())
+            })?
             .clone();
         let versions = text_column(batch, MODEL_VERSION);
         let variants = text_column(batch, VARIANT);
@@ -190,8 +208,14 @@ impl Windows {
             }
             max_ts = Some(max_ts.map_or(t, |m| m.max(t)));
             let version = versions.as_ref().map(|v| v(i)).unwrap_or_default();
-            let variant = variants.as_ref().map(|v| v(i)).unwrap_or_else(|| "stable".to_string());
-            groups.entry((version, variant, start)).or_default().push(i as u32);
+            let variant = variants
+                .as_ref()
+                .map(|v| v(i))
+                .unwrap_or_else(|| "stable".to_string());
+            groups
+                .entry((version, variant, start))
+                .or_default()
+                .push(i as u32);
         }
         state.clock.max_event_ms = max_ts;
         state.clock.late_events += late;
@@ -210,7 +234,8 @@ impl Windows {
                     .map(|c| take(c.as_ref(), &idx, None))
                     .collect::<Result<_, _>>()
                     .map_err(|e| AnalyzerError::Query(e.to_string()))?;
-                RecordBatch::try_new(batch.schema(), cols).map_err(|e| AnalyzerError::Query(e.to_string()))?
+                RecordBatch::try_new(batch.schema(), cols)
+                    .map_err(|e| AnalyzerError::Query(e.to_string()))?
             };
             let key = SeriesKey::new(model, version, variant);
             let w = self.open.entry((key, start)).or_default();
@@ -232,13 +257,21 @@ impl Windows {
         let mut watermarks: HashMap<String, i64> = HashMap::new();
         for (name, m) in &self.models {
             let idle_now = now.duration_since(m.last_arrival) >= idle;
-            let wm = if idle_now { i64::MAX } else { m.clock.max_event_ms.map_or(i64::MIN, |t| t - lateness) };
+            let wm = if idle_now {
+                i64::MAX
+            } else {
+                m.clock.max_event_ms.map_or(i64::MIN, |t| t - lateness)
+            };
             watermarks.insert(name.clone(), wm);
         }
         let due_keys: Vec<(SeriesKey, i64)> = self
             .open
             .keys()
-            .filter(|(k, start)| watermarks.get(&k.model).is_some_and(|wm| start + size <= *wm))
+            .filter(|(k, start)| {
+                watermarks
+                    .get(&k.model)
+                    .is_some_and(|wm| start + size <= *wm)
+            })
             .cloned()
             .collect();
         let mut out = Vec::with_capacity(due_keys.len());
@@ -246,7 +279,8 @@ impl Windows {
             if let Some(w) = self.open.remove(&key) {
                 let end = key.1 + size;
                 if let Some(m) = self.models.get_mut(&key.0.model) {
-                    m.clock.closed_until_ms = Some(m.clock.closed_until_ms.map_or(end, |c| c.max(end)));
+                    m.clock.closed_until_ms =
+                        Some(m.clock.closed_until_ms.map_or(end, |c| c.max(end)));
                 }
                 out.push((key.0, key.1, w));
             }
@@ -260,7 +294,12 @@ impl Windows {
     /// # Errors
     /// [`AnalyzerError::Query`] when the query fails (a custom metric's SQL error is reported in
     /// the metric as `None` and logged, not as an error).
-    pub async fn finish(&mut self, key: SeriesKey, start: i64, window: OpenWindow) -> Result<ClosedWindow, AnalyzerError> {
+    pub async fn finish(
+        &mut self,
+        key: SeriesKey,
+        start: i64,
+        window: OpenWindow,
+    ) -> Result<ClosedWindow, AnalyzerError> {
         let size = self.size_ms();
         let custom = self.settings.custom_metrics.clone();
         let state = self.model(&key.model);
@@ -279,19 +318,36 @@ impl Windows {
             custom: BTreeMap::new(),
             sampled: window.retained < window.rows,
         };
-        let mut closed = ClosedWindow { report, latencies_s: Vec::new(), confidences: Vec::new() };
+        let mut closed = ClosedWindow {
+            report,
+            latencies_s: Vec::new(),
+            confidences: Vec::new(),
+        };
         if window.batches.is_empty() {
             return Ok(closed);
         }
         let schema = window.batches[0].schema();
-        let present: Vec<&String> = features.iter().filter(|f| schema.index_of(f).is_ok()).collect();
+        let present: Vec<&String> = features
+            .iter()
+            .filter(|f| schema.index_of(f).is_ok())
+            .collect();
         let mut select = vec![
             "count(*) AS n".to_string(),
-            format!("count({l}) AS latency_n, quantile({l}, 0.5) AS latency_p50, quantile({l}, 0.95) AS latency_p95, quantile({l}, 0.99) AS latency_p99", l = LATENCY_MS),
-            format!("count({c}) AS confidence_n, quantile({c}, 0.5) AS confidence_p50, quantile({c}, 0.95) AS confidence_p95, quantile({c}, 0.99) AS confidence_p99", c = CONFIDENCE),
+            format!(
+                "count({l}) AS latency_n, quantile({l}, 0.5) AS latency_p50, quantile({l}, 0.95) AS latency_p95, quantile({l}, 0.99) AS latency_p99",
+                l = LATENCY_MS
+            ),
+            format!(
+                "count({c}) AS confidence_n, quantile({c}, 0.5) AS confidence_p50, quantile({c}, 0.95) AS confidence_p95, quantile({c}, 0.99) AS confidence_p99",
+                c = CONFIDENCE
+            ),
         ];
         for (i, f) in present.iter().enumerate() {
-            select.push(format!("count({col}) AS present_{i}, feature_drift({col}, {lit}) AS drift_{i}", col = quote_ident(f), lit = quote_literal(f)));
+            select.push(format!(
+                "count({col}) AS present_{i}, feature_drift({col}, {lit}) AS drift_{i}",
+                col = quote_ident(f),
+                lit = quote_literal(f)
+            ));
         }
         let table = format!("window_{}", start.unsigned_abs());
         let sql_text = format!("SELECT {} FROM {}", select.join(", "), table);
@@ -302,14 +358,18 @@ impl Windows {
         for (i, f) in present.iter().enumerate() {
             let count = sql::scalar_f64(&result, &format!("present_{i}")).unwrap_or(0.0);
             if n > 0.0 {
-                closed.report.missing_ratio.insert((*f).clone(), 1.0 - count / n);
+                closed
+                    .report
+                    .missing_ratio
+                    .insert((*f).clone(), 1.0 - count / n);
             }
             if let Some(text) = sql::scalar_text(&result, &format!("drift_{i}")) {
                 closed.report.drift.push(sql::parse_report(&text)?);
             }
         }
         for metric in &custom {
-            let value = match sql::query(&ctx, "events", window.batches.clone(), &metric.sql).await {
+            let value = match sql::query(&ctx, "events", window.batches.clone(), &metric.sql).await
+            {
                 Ok(rows) => first_value(&rows),
                 Err(e) => {
                     tracing::warn!(metric = %metric.name, error = %e, "custom window metric failed");
@@ -319,10 +379,18 @@ impl Windows {
             closed.report.custom.insert(metric.name.clone(), value);
         }
         for b in &window.batches {
-            if let Some(l) = b.column_by_name(LATENCY_MS).and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()) {
-                closed.latencies_s.extend(l.iter().flatten().map(|ms| ms / 1000.0));
+            if let Some(l) = b
+                .column_by_name(LATENCY_MS)
+                .and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>())
+            {
+                closed
+                    .latencies_s
+                    .extend(l.iter().flatten().map(|ms| ms / 1000.0));
             }
-            if let Some(c) = b.column_by_name(CONFIDENCE).and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()) {
+            if let Some(c) = b
+                .column_by_name(CONFIDENCE)
+                .and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>())
+            {
                 closed.confidences.extend(c.iter().flatten());
             }
         }
@@ -341,16 +409,26 @@ impl Windows {
 
     /// Per-model clocks (for checkpoints).
     pub fn clocks(&self) -> BTreeMap<String, ModelClock> {
-        self.models.iter().map(|(k, m)| (k.clone(), m.clock.clone())).collect()
+        self.models
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clock.clone()))
+            .collect()
     }
 
     /// Late events per model so far.
     pub fn late_events(&self) -> BTreeMap<String, u64> {
-        self.models.iter().map(|(k, m)| (k.clone(), m.clock.late_events)).collect()
+        self.models
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clock.late_events))
+            .collect()
     }
 
     /// Restores a window and the model clocks from a checkpoint.
-    pub fn restore(&mut self, clocks: BTreeMap<String, ModelClock>, windows: Vec<(SeriesKey, i64, OpenWindow)>) {
+    pub fn restore(
+        &mut self,
+        clocks: BTreeMap<String, ModelClock>,
+        windows: Vec<(SeriesKey, i64, OpenWindow)>,
+    ) {
         for (model, clock) in clocks {
             self.model(&model).clock = clock;
         }
@@ -361,13 +439,22 @@ impl Windows {
     }
 }
 
-fn text_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<Box<dyn Fn(usize) -> String + 'a>> {
+fn text_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Option<Box<dyn Fn(usize) -> String + 'a>> {
     let col = batch.column_by_name(name)?;
     if col.data_type() != &DataType::Utf8 {
         return None;
     }
     let s = col.as_string::<i32>();
-    Some(Box::new(move |i| if s.is_valid(i) { s.value(i).to_string() } else { String::new() }))
+    Some(Box::new(move |i| {
+        if s.is_valid(i) {
+            s.value(i).to_string()
+        } else {
+            String::new()
+        }
+    }))
 }
 
 fn quantiles(result: &[RecordBatch], prefix: &str) -> Quantiles {
@@ -384,5 +471,8 @@ fn first_value(rows: &[RecordBatch]) -> Option<f64> {
     let column = batch.columns().first()?;
     let floats = datafusion::arrow::compute::cast(column, &DataType::Float64).ok()?;
     let floats = floats.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-    floats.is_valid(0).then(|| floats.value(0)).filter(|v| v.is_finite())
+    floats
+        .is_valid(0)
+        .then(|| floats.value(0))
+        .filter(|v| v.is_finite())
 }

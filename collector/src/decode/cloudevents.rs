@@ -50,11 +50,25 @@ pub struct CloudEventHalf {
 /// # Errors
 /// `missing_field` without `ce-id` or `ce-type`; `invalid_field` for an unknown `ce-type` or an
 /// unreadable body.
-pub fn decode<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>, body: &[u8]) -> Result<CloudEventHalf, DecodeError> {
-    let headers: BTreeMap<String, &str> = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-    let get = |k: &str| headers.get(k).copied().map(str::trim).filter(|v| !v.is_empty());
-    let id = get("ce-id").ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-id`"))?;
-    let ce_type = get("ce-type").ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-type`"))?;
+pub fn decode<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+) -> Result<CloudEventHalf, DecodeError> {
+    let headers: BTreeMap<String, &str> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let get = |k: &str| {
+        headers
+            .get(k)
+            .copied()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let id = get("ce-id")
+        .ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-id`"))?;
+    let ce_type = get("ce-type")
+        .ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-type`"))?;
     let half = if ce_type.ends_with(".request") || ce_type.ends_with("request") {
         Half::Request
     } else if ce_type.ends_with(".response") || ce_type.ends_with("response") {
@@ -65,19 +79,37 @@ pub fn decode<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>, body: &
             format!("`ce-type: {ce_type}` is neither an inference request nor a response"),
         ));
     };
-    let time_ms = get("ce-time").and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| DecodeError::new("invalid_json", format!("the {} body is not JSON: {e}", half.as_str())))?;
+    let time_ms = get("ce-time")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis());
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        DecodeError::new(
+            "invalid_json",
+            format!("the {} body is not JSON: {e}", half.as_str()),
+        )
+    })?;
     let body = if value.get("inputs").is_some() || value.get("outputs").is_some() {
-        Body::V2(oip::decode_message(body, Encoding::OipV2Json, half == Half::Response)?)
+        Body::V2(oip::decode_message(
+            body,
+            Encoding::OipV2Json,
+            half == Half::Response,
+        )?)
     } else if let Some(instances) = value.get("instances").and_then(|v| v.as_array()) {
-        Body::V1Instances(instances.iter().map(instance_features).collect::<Result<_, _>>()?)
+        Body::V1Instances(
+            instances
+                .iter()
+                .map(instance_features)
+                .collect::<Result<_, _>>()?,
+        )
     } else if let Some(predictions) = value.get("predictions").and_then(|v| v.as_array()) {
         Body::V1Predictions(predictions.clone())
     } else {
         return Err(DecodeError::new(
             "missing_field",
-            format!("the {} body has none of `inputs`, `outputs`, `instances`, `predictions`", half.as_str()),
+            format!(
+                "the {} body has none of `inputs`, `outputs`, `instances`, `predictions`",
+                half.as_str()
+            ),
         ));
     };
     Ok(CloudEventHalf {
@@ -102,13 +134,25 @@ fn scalar(v: &serde_json::Value) -> Option<FeatureValue> {
 
 /// A v1 instance: an object of named features, or an array of positional ones (`instances_0`, ...).
 fn instance_features(v: &serde_json::Value) -> Result<BTreeMap<String, FeatureValue>, DecodeError> {
-    let bad = || DecodeError::new("invalid_field", format!("instance {v} is not an object or a flat array of scalars"));
+    let bad = || {
+        DecodeError::new(
+            "invalid_field",
+            format!("instance {v} is not an object or a flat array of scalars"),
+        )
+    };
     match v {
-        serde_json::Value::Object(map) => map.iter().map(|(k, v)| scalar(v).map(|s| (k.clone(), s)).ok_or_else(bad)).collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| scalar(v).map(|s| (k.clone(), s)).ok_or_else(bad))
+            .collect(),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(j, v)| scalar(v).map(|s| (format!("instances_{j}"), s)).ok_or_else(bad))
+            .map(|(j, v)| {
+                scalar(v)
+                    .map(|s| (format!("instances_{j}"), s))
+                    .ok_or_else(bad)
+            })
             .collect(),
         _ => Err(bad()),
     }
@@ -122,7 +166,12 @@ fn instance_features(v: &serde_json::Value) -> Result<BTreeMap<String, FeatureVa
 /// # Errors
 /// `invalid_field` when the two halves use different protocols or disagree on the row count, and
 /// the errors of [`oip::assemble`].
-pub fn assemble(request: &CloudEventHalf, response: &CloudEventHalf, mapping: &OipMapping, fallback_ms: i64) -> Result<Vec<PredictionEvent>, DecodeError> {
+pub fn assemble(
+    request: &CloudEventHalf,
+    response: &CloudEventHalf,
+    mapping: &OipMapping,
+    fallback_ms: i64,
+) -> Result<Vec<PredictionEvent>, DecodeError> {
     let mut mapping = mapping.clone();
     if mapping.model.is_none() {
         mapping.model = request.service.clone().or_else(|| response.service.clone());
@@ -130,7 +179,10 @@ pub fn assemble(request: &CloudEventHalf, response: &CloudEventHalf, mapping: &O
     if request.endpoint.as_deref().or(response.endpoint.as_deref()) == Some("canary") {
         mapping.variant = Variant::Canary;
     }
-    let timing = PairTiming { request_ms: request.time_ms, response_ms: response.time_ms };
+    let timing = PairTiming {
+        request_ms: request.time_ms,
+        response_ms: response.time_ms,
+    };
     match (&request.body, &response.body) {
         (Body::V2(req), Body::V2(resp)) => {
             let mut req = req.clone();
@@ -146,12 +198,17 @@ pub fn assemble(request: &CloudEventHalf, response: &CloudEventHalf, mapping: &O
                     format!("{} instances but {} predictions", rows.len(), preds.len()),
                 ));
             }
-            let model = mapping
-                .model
-                .clone()
-                .ok_or_else(|| DecodeError::new("missing_field", "no model name: set it in the mapping or send ce-inferenceservicename"))?;
+            let model = mapping.model.clone().ok_or_else(|| {
+                DecodeError::new(
+                    "missing_field",
+                    "no model name: set it in the mapping or send ce-inferenceservicename",
+                )
+            })?;
             let names = mapping.feature_names.get("instances");
-            let timestamp = timing.response_ms.or(timing.request_ms).unwrap_or(fallback_ms);
+            let timestamp = timing
+                .response_ms
+                .or(timing.request_ms)
+                .unwrap_or(fallback_ms);
             let latency_ms = match (timing.request_ms, timing.response_ms) {
                 (Some(a), Some(b)) if b >= a => Some((b - a) as f64),
                 _ => None,
@@ -180,13 +237,19 @@ pub fn assemble(request: &CloudEventHalf, response: &CloudEventHalf, mapping: &O
                         model: model.clone(),
                         model_version: None,
                         variant: mapping.variant,
-                        request_id: Some(if rows.len() == 1 { request.id.clone() } else { format!("{}:{i}", request.id) }),
+                        request_id: Some(if rows.len() == 1 {
+                            request.id.clone()
+                        } else {
+                            format!("{}:{i}", request.id)
+                        }),
                         features,
                         prediction,
                         confidence,
                         latency_ms,
                     };
-                    event.validate().map_err(|e| DecodeError::new(e.reason(), e.to_string()))?;
+                    event
+                        .validate()
+                        .map_err(|e| DecodeError::new(e.reason(), e.to_string()))?;
                     Ok(event)
                 })
                 .collect()
@@ -205,11 +268,16 @@ fn v1_prediction(v: &serde_json::Value) -> (Option<FeatureValue>, Option<f64>) {
             let (arg, max) = nums
                 .iter()
                 .enumerate()
-                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| if x > am { (i, x) } else { (ai, am) });
+                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
+                    if x > am { (i, x) } else { (ai, am) }
+                });
             if nums.is_empty() {
                 (None, None)
             } else {
-                (Some(FeatureValue::Number(arg as f64)), Some(max).filter(|m| (0.0..=1.0).contains(m)))
+                (
+                    Some(FeatureValue::Number(arg as f64)),
+                    Some(max).filter(|m| (0.0..=1.0).contains(m)),
+                )
             }
         }
         other => (scalar(other), None),
@@ -241,15 +309,25 @@ mod tests {
             br#"{"instances": [{"car_value": 39811.0, "salary_range": "40K - 60K"}, {"car_value": 12679.0, "salary_range": "0 - 20K"}]}"#,
         )
         .unwrap();
-        let resp = decode(headers("r1", "org.kubeflow.serving.inference.response"), br#"{"predictions": [1, 0]}"#).unwrap();
+        let resp = decode(
+            headers("r1", "org.kubeflow.serving.inference.response"),
+            br#"{"predictions": [1, 0]}"#,
+        )
+        .unwrap();
         assert_eq!((req.half, resp.half), (Half::Request, Half::Response));
         let events = assemble(&req, &resp, &OipMapping::default(), 0).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].model, "car-loan");
         assert_eq!(events[0].variant, Variant::Canary);
-        assert_eq!(events[1].features["salary_range"], FeatureValue::Text("0 - 20K".into()));
+        assert_eq!(
+            events[1].features["salary_range"],
+            FeatureValue::Text("0 - 20K".into())
+        );
         assert_eq!(events[1].prediction, Some(FeatureValue::Number(0.0)));
-        assert_eq!(events[0].timestamp.to_utc().unwrap().to_rfc3339(), "2026-11-29T17:00:00+00:00");
+        assert_eq!(
+            events[0].timestamp.to_utc().unwrap().to_rfc3339(),
+            "2026-11-29T17:00:00+00:00"
+        );
     }
 
     #[test]
@@ -271,9 +349,17 @@ mod tests {
 
     #[test]
     fn missing_ce_id_and_unknown_type_are_named() {
-        let err = decode(vec![("ce-type", "org.kubeflow.serving.inference.request")], b"{}").unwrap_err();
+        let err = decode(
+            vec![("ce-type", "org.kubeflow.serving.inference.request")],
+            b"{}",
+        )
+        .unwrap_err();
         assert!(err.message.contains("ce-id"), "{}", err.message);
-        let err = decode(vec![("ce-id", "x"), ("ce-type", "com.example.other")], b"{}").unwrap_err();
+        let err = decode(
+            vec![("ce-id", "x"), ("ce-type", "com.example.other")],
+            b"{}",
+        )
+        .unwrap_err();
         assert_eq!(err.reason, "invalid_field");
     }
 }

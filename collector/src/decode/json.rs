@@ -28,21 +28,39 @@ pub struct DecodedEvents {
 /// `wrong_encoding` when the payload is not JSON text at all (binary framing, E23); `invalid_json`
 /// for an array that is not valid JSON as a whole.
 pub fn decode_events(payload: &[u8]) -> Result<DecodedEvents, DecodeError> {
-    let text = std::str::from_utf8(payload)
-        .map_err(|_| DecodeError::new("wrong_encoding", "the message is not UTF-8 text; this topic expects JSON events"))?;
+    let text = std::str::from_utf8(payload).map_err(|_| {
+        DecodeError::new(
+            "wrong_encoding",
+            "the message is not UTF-8 text; this topic expects JSON events",
+        )
+    })?;
     if !looks_like_json(payload) {
         let blank = text.trim().is_empty();
         return Err(DecodeError::new(
-            if blank { "invalid_json" } else { "wrong_encoding" },
-            if blank { "the message is empty".to_string() } else { "the message is not JSON (expected `{` or `[`); this topic expects JSON events".to_string() },
+            if blank {
+                "invalid_json"
+            } else {
+                "wrong_encoding"
+            },
+            if blank {
+                "the message is empty".to_string()
+            } else {
+                "the message is not JSON (expected `{` or `[`); this topic expects JSON events"
+                    .to_string()
+            },
         ));
     }
     let mut out = DecodedEvents::default();
     if text.trim_start().starts_with('[') {
-        let values: Vec<serde_json::Value> = serde_json::from_str(text)
-            .map_err(|e| DecodeError::new("invalid_json", format!("the JSON array is invalid: {e}")))?;
+        let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+            DecodeError::new("invalid_json", format!("the JSON array is invalid: {e}"))
+        })?;
         for (i, v) in values.into_iter().enumerate() {
-            push(&mut out, i + 1, serde_json::from_value::<PredictionEvent>(v));
+            push(
+                &mut out,
+                i + 1,
+                serde_json::from_value::<PredictionEvent>(v),
+            );
         }
         return Ok(out);
     }
@@ -50,7 +68,11 @@ pub fn decode_events(payload: &[u8]) -> Result<DecodedEvents, DecodeError> {
         if line.trim().is_empty() {
             continue;
         }
-        push(&mut out, i + 1, serde_json::from_str::<PredictionEvent>(line));
+        push(
+            &mut out,
+            i + 1,
+            serde_json::from_str::<PredictionEvent>(line),
+        );
     }
     Ok(out)
 }
@@ -59,9 +81,15 @@ fn push(out: &mut DecodedEvents, line: usize, parsed: Result<PredictionEvent, se
     match parsed {
         Ok(event) => match event.validate() {
             Ok(()) => out.events.push(event),
-            Err(e) => out.bad.push(BadEvent { line, error: DecodeError::new(e.reason(), format!("line {line}: {e}")) }),
+            Err(e) => out.bad.push(BadEvent {
+                line,
+                error: DecodeError::new(e.reason(), format!("line {line}: {e}")),
+            }),
         },
-        Err(e) => out.bad.push(BadEvent { line, error: DecodeError::new(json_reason(&e), format!("line {line}: {e}")) }),
+        Err(e) => out.bad.push(BadEvent {
+            line,
+            error: DecodeError::new(json_reason(&e), format!("line {line}: {e}")),
+        }),
     }
 }
 
@@ -86,8 +114,18 @@ mod tests {
         assert_eq!(d.events.len(), 2);
         assert_eq!(d.bad.len(), 2);
         assert_eq!((d.bad[0].line, d.bad[0].error.reason), (2, "missing_field"));
-        assert!(d.bad[0].error.message.contains("line 2: missing field `model`"), "{}", d.bad[0].error.message);
-        assert_eq!((d.bad[1].line, d.bad[1].error.reason), (3, "invalid_confidence"));
+        assert!(
+            d.bad[0]
+                .error
+                .message
+                .contains("line 2: missing field `model`"),
+            "{}",
+            d.bad[0].error.message
+        );
+        assert_eq!(
+            (d.bad[1].line, d.bad[1].error.reason),
+            (3, "invalid_confidence")
+        );
     }
 
     #[test]

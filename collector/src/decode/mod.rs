@@ -51,7 +51,10 @@ pub struct DecodeError {
 impl DecodeError {
     /// A new error.
     pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
+        Self {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -69,5 +72,8 @@ pub(crate) fn json_reason(e: &serde_json::Error) -> &'static str {
 
 /// Whether `bytes` look like JSON text (first non-blank byte is `{` or `[`).
 pub(crate) fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }

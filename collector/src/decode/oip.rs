@@ -92,7 +92,11 @@ pub struct OipMessage {
 /// `wrong_encoding` when a JSON payload arrives on a protobuf topic or the reverse (edge case E23),
 /// `invalid_json` / `invalid_field` for malformed messages, including a datatype that does not
 /// match the data (`FP32` holding strings) or a shape that does not match the element count.
-pub fn decode_message(payload: &[u8], encoding: Encoding, response: bool) -> Result<OipMessage, DecodeError> {
+pub fn decode_message(
+    payload: &[u8],
+    encoding: Encoding,
+    response: bool,
+) -> Result<OipMessage, DecodeError> {
     match encoding {
         Encoding::OipV2Protobuf => {
             if looks_like_json(payload) && std::str::from_utf8(payload).is_ok() {
@@ -116,16 +120,39 @@ pub fn decode_message(payload: &[u8], encoding: Encoding, response: bool) -> Res
 }
 
 fn decode_protobuf(payload: &[u8], response: bool) -> Result<OipMessage, DecodeError> {
-    let bad = |e: prost::DecodeError| DecodeError::new("wrong_encoding", format!("not an OIP v2 protobuf message: {e}"));
+    let bad = |e: prost::DecodeError| {
+        DecodeError::new(
+            "wrong_encoding",
+            format!("not an OIP v2 protobuf message: {e}"),
+        )
+    };
     let (id, model_name, model_version, tensors, raw) = if response {
         let m = ModelInferResponse::decode(payload).map_err(bad)?;
-        (m.id, m.model_name, m.model_version, m.outputs, m.raw_output_contents)
+        (
+            m.id,
+            m.model_name,
+            m.model_version,
+            m.outputs,
+            m.raw_output_contents,
+        )
     } else {
         let m = ModelInferRequest::decode(payload).map_err(bad)?;
-        (m.id, m.model_name, m.model_version, m.inputs, m.raw_input_contents)
+        (
+            m.id,
+            m.model_name,
+            m.model_version,
+            m.inputs,
+            m.raw_input_contents,
+        )
     };
     if tensors.is_empty() {
-        return Err(DecodeError::new("missing_field", format!("the {} has no tensors", if response { "response" } else { "request" })));
+        return Err(DecodeError::new(
+            "missing_field",
+            format!(
+                "the {} has no tensors",
+                if response { "response" } else { "request" }
+            ),
+        ));
     }
     let mut out = Vec::with_capacity(tensors.len());
     for (i, t) in tensors.into_iter().enumerate() {
@@ -133,9 +160,18 @@ fn decode_protobuf(payload: &[u8], response: bool) -> Result<OipMessage, DecodeE
             Some(bytes) if !raw.is_empty() => raw_tensor(&t.name, &t.datatype, bytes)?,
             _ => typed_contents(&t)?,
         };
-        out.push(checked(Tensor { name: t.name, shape: t.shape, data })?);
+        out.push(checked(Tensor {
+            name: t.name,
+            shape: t.shape,
+            data,
+        })?);
     }
-    Ok(OipMessage { id, model_name, model_version, tensors: out })
+    Ok(OipMessage {
+        id,
+        model_name,
+        model_version,
+        tensors: out,
+    })
 }
 
 fn typed_contents(t: &InferTensor) -> Result<TensorData, DecodeError> {
@@ -143,53 +179,122 @@ fn typed_contents(t: &InferTensor) -> Result<TensorData, DecodeError> {
     let name = &t.name;
     let data = match t.datatype.as_str() {
         "BOOL" => TensorData::Bools(c.bool_contents),
-        "INT8" | "INT16" | "INT32" => TensorData::Numbers(c.int_contents.iter().map(|&v| f64::from(v)).collect()),
+        "INT8" | "INT16" | "INT32" => {
+            TensorData::Numbers(c.int_contents.iter().map(|&v| f64::from(v)).collect())
+        }
         "INT64" => TensorData::Numbers(c.int64_contents.iter().map(|&v| v as f64).collect()),
-        "UINT8" | "UINT16" | "UINT32" => TensorData::Numbers(c.uint_contents.iter().map(|&v| f64::from(v)).collect()),
+        "UINT8" | "UINT16" | "UINT32" => {
+            TensorData::Numbers(c.uint_contents.iter().map(|&v| f64::from(v)).collect())
+        }
         "UINT64" => TensorData::Numbers(c.uint64_contents.iter().map(|&v| v as f64).collect()),
-        "FP16" | "FP32" => TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect()),
+        "FP16" | "FP32" => {
+            TensorData::Numbers(c.fp32_contents.iter().map(|&v| f64::from(v)).collect())
+        }
         "FP64" => TensorData::Numbers(c.fp64_contents),
-        "BYTES" => TensorData::Text(c.bytes_contents.into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect()),
+        "BYTES" => TensorData::Text(
+            c.bytes_contents
+                .into_iter()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect(),
+        ),
         other => return Err(unknown_datatype(name, other)),
     };
     Ok(data)
 }
 
 fn unknown_datatype(name: &str, datatype: &str) -> DecodeError {
-    DecodeError::new("invalid_field", format!("tensor `{name}`: unknown datatype `{datatype}`"))
+    DecodeError::new(
+        "invalid_field",
+        format!("tensor `{name}`: unknown datatype `{datatype}`"),
+    )
 }
 
 /// Decodes `raw_*_contents` (little-endian, BYTES as 4-byte length prefixes).
 fn raw_tensor(name: &str, datatype: &str, bytes: &[u8]) -> Result<TensorData, DecodeError> {
     fn chunks<const N: usize>(name: &str, bytes: &[u8]) -> Result<Vec<[u8; N]>, DecodeError> {
         if bytes.len() % N != 0 {
-            return Err(DecodeError::new("invalid_field", format!("tensor `{name}`: raw contents of {} bytes are not a multiple of {N}", bytes.len())));
+            return Err(DecodeError::new(
+                "invalid_field",
+                format!(
+                    "tensor `{name}`: raw contents of {} bytes are not a multiple of {N}",
+                    bytes.len()
+                ),
+            ));
         }
-        Ok(bytes.chunks_exact(N).map(|c| c.try_into().unwrap_or([0; N])).collect())
+        Ok(bytes
+            .chunks_exact(N)
+            .map(|c| c.try_into().unwrap_or([0; N]))
+            .collect())
     }
     let nums = |v: Vec<f64>| Ok(TensorData::Numbers(v));
     match datatype {
         "BOOL" => Ok(TensorData::Bools(bytes.iter().map(|&b| b != 0).collect())),
         "INT8" => nums(bytes.iter().map(|&b| f64::from(b as i8)).collect()),
         "UINT8" => nums(bytes.iter().map(|&b| f64::from(b)).collect()),
-        "INT16" => nums(chunks::<2>(name, bytes)?.into_iter().map(|c| f64::from(i16::from_le_bytes(c))).collect()),
-        "UINT16" => nums(chunks::<2>(name, bytes)?.into_iter().map(|c| f64::from(u16::from_le_bytes(c))).collect()),
-        "INT32" => nums(chunks::<4>(name, bytes)?.into_iter().map(|c| f64::from(i32::from_le_bytes(c))).collect()),
-        "UINT32" => nums(chunks::<4>(name, bytes)?.into_iter().map(|c| f64::from(u32::from_le_bytes(c))).collect()),
-        "INT64" => nums(chunks::<8>(name, bytes)?.into_iter().map(|c| i64::from_le_bytes(c) as f64).collect()),
-        "UINT64" => nums(chunks::<8>(name, bytes)?.into_iter().map(|c| u64::from_le_bytes(c) as f64).collect()),
-        "FP32" => nums(chunks::<4>(name, bytes)?.into_iter().map(|c| f64::from(f32::from_le_bytes(c))).collect()),
-        "FP64" => nums(chunks::<8>(name, bytes)?.into_iter().map(f64::from_le_bytes).collect()),
+        "INT16" => nums(
+            chunks::<2>(name, bytes)?
+                .into_iter()
+                .map(|c| f64::from(i16::from_le_bytes(c)))
+                .collect(),
+        ),
+        "UINT16" => nums(
+            chunks::<2>(name, bytes)?
+                .into_iter()
+                .map(|c| f64::from(u16::from_le_bytes(c)))
+                .collect(),
+        ),
+        "INT32" => nums(
+            chunks::<4>(name, bytes)?
+                .into_iter()
+                .map(|c| f64::from(i32::from_le_bytes(c)))
+                .collect(),
+        ),
+        "UINT32" => nums(
+            chunks::<4>(name, bytes)?
+                .into_iter()
+                .map(|c| f64::from(u32::from_le_bytes(c)))
+                .collect(),
+        ),
+        "INT64" => nums(
+            chunks::<8>(name, bytes)?
+                .into_iter()
+                .map(|c| i64::from_le_bytes(c) as f64)
+                .collect(),
+        ),
+        "UINT64" => nums(
+            chunks::<8>(name, bytes)?
+                .into_iter()
+                .map(|c| u64::from_le_bytes(c) as f64)
+                .collect(),
+        ),
+        "FP32" => nums(
+            chunks::<4>(name, bytes)?
+                .into_iter()
+                .map(|c| f64::from(f32::from_le_bytes(c)))
+                .collect(),
+        ),
+        "FP64" => nums(
+            chunks::<8>(name, bytes)?
+                .into_iter()
+                .map(f64::from_le_bytes)
+                .collect(),
+        ),
         "BYTES" => {
             let mut out = Vec::new();
             let mut rest = bytes;
             while !rest.is_empty() {
                 if rest.len() < 4 {
-                    return Err(DecodeError::new("invalid_field", format!("tensor `{name}`: truncated BYTES element")));
+                    return Err(DecodeError::new(
+                        "invalid_field",
+                        format!("tensor `{name}`: truncated BYTES element"),
+                    ));
                 }
                 let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
                 let Some(item) = rest.get(4..4 + len) else {
-                    return Err(DecodeError::new("invalid_field", format!("tensor `{name}`: truncated BYTES element")));
+                    return Err(DecodeError::new(
+                        "invalid_field",
+                        format!("tensor `{name}`: truncated BYTES element"),
+                    ));
                 };
                 out.push(String::from_utf8_lossy(item).into_owned());
                 rest = &rest[4 + len..];
@@ -223,13 +328,18 @@ struct JsonTensor {
 }
 
 fn decode_json(payload: &[u8], response: bool) -> Result<OipMessage, DecodeError> {
-    let m: JsonMessage = serde_json::from_slice(payload)
-        .map_err(|e| DecodeError::new(super::json_reason(&e), format!("invalid OIP v2 JSON: {e}")))?;
+    let m: JsonMessage = serde_json::from_slice(payload).map_err(|e| {
+        DecodeError::new(super::json_reason(&e), format!("invalid OIP v2 JSON: {e}"))
+    })?;
     let tensors = if response { m.outputs } else { m.inputs };
     if tensors.is_empty() {
         return Err(DecodeError::new(
             "missing_field",
-            format!("the {} has no `{}`", if response { "response" } else { "request" }, if response { "outputs" } else { "inputs" }),
+            format!(
+                "the {} has no `{}`",
+                if response { "response" } else { "request" },
+                if response { "outputs" } else { "inputs" }
+            ),
         ));
     }
     let mut out = Vec::with_capacity(tensors.len());
@@ -237,9 +347,18 @@ fn decode_json(payload: &[u8], response: bool) -> Result<OipMessage, DecodeError
         let mut flat = Vec::new();
         flatten(&t.data, &mut flat);
         let data = json_data(&t.name, &t.datatype, &flat)?;
-        out.push(checked(Tensor { name: t.name, shape: t.shape, data })?);
+        out.push(checked(Tensor {
+            name: t.name,
+            shape: t.shape,
+            data,
+        })?);
     }
-    Ok(OipMessage { id: m.id, model_name: m.model_name, model_version: m.model_version, tensors: out })
+    Ok(OipMessage {
+        id: m.id,
+        model_name: m.model_name,
+        model_version: m.model_version,
+        tensors: out,
+    })
 }
 
 fn flatten<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
@@ -249,18 +368,30 @@ fn flatten<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a serde_json::Value>) {
     }
 }
 
-fn json_data(name: &str, datatype: &str, values: &[&serde_json::Value]) -> Result<TensorData, DecodeError> {
+fn json_data(
+    name: &str,
+    datatype: &str,
+    values: &[&serde_json::Value],
+) -> Result<TensorData, DecodeError> {
     let mismatch = |v: &serde_json::Value| {
-        DecodeError::new("invalid_field", format!("tensor `{name}`: datatype {datatype} but the data holds {v}"))
+        DecodeError::new(
+            "invalid_field",
+            format!("tensor `{name}`: datatype {datatype} but the data holds {v}"),
+        )
     };
     match datatype {
-        "BOOL" => values.iter().map(|v| v.as_bool().ok_or_else(|| mismatch(v))).collect::<Result<_, _>>().map(TensorData::Bools),
+        "BOOL" => values
+            .iter()
+            .map(|v| v.as_bool().ok_or_else(|| mismatch(v)))
+            .collect::<Result<_, _>>()
+            .map(TensorData::Bools),
         "BYTES" => values
             .iter()
             .map(|v| v.as_str().map(str::to_string).ok_or_else(|| mismatch(v)))
             .collect::<Result<_, _>>()
             .map(TensorData::Text),
-        "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "FP16" | "FP32" | "FP64" => values
+        "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16" | "UINT32" | "UINT64"
+        | "FP16" | "FP32" | "FP64" => values
             .iter()
             .map(|v| v.as_f64().ok_or_else(|| mismatch(v)))
             .collect::<Result<_, _>>()
@@ -272,13 +403,24 @@ fn json_data(name: &str, datatype: &str, values: &[&serde_json::Value]) -> Resul
 /// Checks that the element count matches the shape.
 fn checked(t: Tensor) -> Result<Tensor, DecodeError> {
     if t.shape.iter().any(|d| *d < 0) {
-        return Err(DecodeError::new("invalid_field", format!("tensor `{}`: negative dimension in shape {:?}", t.name, t.shape)));
+        return Err(DecodeError::new(
+            "invalid_field",
+            format!(
+                "tensor `{}`: negative dimension in shape {:?}",
+                t.name, t.shape
+            ),
+        ));
     }
     let expected: i64 = t.shape.iter().product();
     if expected as usize != t.data.len() {
         return Err(DecodeError::new(
             "invalid_field",
-            format!("tensor `{}`: shape {:?} needs {expected} values but the data has {}", t.name, t.shape, t.data.len()),
+            format!(
+                "tensor `{}`: shape {:?} needs {expected} values but the data has {}",
+                t.name,
+                t.shape,
+                t.data.len()
+            ),
         ));
     }
     Ok(t)
@@ -323,7 +465,12 @@ pub fn assemble(
         .clone()
         .or_else(|| Some(response.model_name.clone()).filter(|s| !s.is_empty()))
         .or_else(|| Some(request.model_name.clone()).filter(|s| !s.is_empty()))
-        .ok_or_else(|| DecodeError::new("missing_field", "no model name in the request, the response or the mapping"))?;
+        .ok_or_else(|| {
+            DecodeError::new(
+                "missing_field",
+                "no model name in the request, the response or the mapping",
+            )
+        })?;
     let version = Some(response.model_version.clone())
         .filter(|s| !s.is_empty())
         .or_else(|| Some(request.model_version.clone()).filter(|s| !s.is_empty()));
@@ -332,7 +479,12 @@ pub fn assemble(
         if rows_cols(t).0 != rows {
             return Err(DecodeError::new(
                 "invalid_field",
-                format!("tensor `{}` has {} rows but `{}` has {rows}", t.name, rows_cols(t).0, request.tensors[0].name),
+                format!(
+                    "tensor `{}` has {} rows but `{}` has {rows}",
+                    t.name,
+                    rows_cols(t).0,
+                    request.tensors[0].name
+                ),
             ));
         }
     }
@@ -343,11 +495,17 @@ pub fn assemble(
                 .iter()
                 .find(|t| &t.name == n)
                 .map(Some)
-                .ok_or_else(|| DecodeError::new("invalid_field", format!("the response has no output `{n}` ({what})"))),
+                .ok_or_else(|| {
+                    DecodeError::new(
+                        "invalid_field",
+                        format!("the response has no output `{n}` ({what})"),
+                    )
+                }),
             None => Ok(None),
         }
     };
-    let prediction = find_output(&mapping.prediction_output, "prediction_output")?.or(response.tensors.first());
+    let prediction =
+        find_output(&mapping.prediction_output, "prediction_output")?.or(response.tensors.first());
     let confidence = find_output(&mapping.confidence_output, "confidence_output")?;
 
     // Feature columns: (name, tensor, column).
@@ -358,20 +516,33 @@ pub fn assemble(
             (_, Some(names)) if names.len() != cols => {
                 return Err(DecodeError::new(
                     "invalid_field",
-                    format!("input `{}` has {cols} columns but feature_names lists {}", t.name, names.len()),
+                    format!(
+                        "input `{}` has {cols} columns but feature_names lists {}",
+                        t.name,
+                        names.len()
+                    ),
                 ));
             }
-            (_, Some(names)) => columns.extend(names.iter().enumerate().map(|(j, n)| (n.clone(), t, j))),
+            (_, Some(names)) => {
+                columns.extend(names.iter().enumerate().map(|(j, n)| (n.clone(), t, j)))
+            }
             (1, None) => columns.push((t.name.clone(), t, 0)),
             (_, None) => columns.extend((0..cols).map(|j| (format!("{}_{j}", t.name), t, j))),
         }
     }
-    let timestamp = timing.response_ms.or(timing.request_ms).unwrap_or(fallback_ms);
+    let timestamp = timing
+        .response_ms
+        .or(timing.request_ms)
+        .unwrap_or(fallback_ms);
     let latency_ms = match (timing.request_ms, timing.response_ms) {
         (Some(a), Some(b)) if b >= a => Some((b - a) as f64),
         _ => None,
     };
-    let id = if response.id.is_empty() { request.id.clone() } else { response.id.clone() };
+    let id = if response.id.is_empty() {
+        request.id.clone()
+    } else {
+        response.id.clone()
+    };
     let mut events = Vec::with_capacity(rows);
     for row in 0..rows {
         let features = columns
@@ -394,13 +565,20 @@ pub fn assemble(
             model: model.clone(),
             model_version: version.clone(),
             variant: mapping.variant,
-            request_id: Some(if rows == 1 { id.clone() } else { format!("{id}:{row}") }).filter(|s| !s.is_empty() && s != ":0"),
+            request_id: Some(if rows == 1 {
+                id.clone()
+            } else {
+                format!("{id}:{row}")
+            })
+            .filter(|s| !s.is_empty() && s != ":0"),
             features,
             prediction: pred,
             confidence: conf,
             latency_ms,
         };
-        event.validate().map_err(|e| DecodeError::new(e.reason(), e.to_string()))?;
+        event
+            .validate()
+            .map_err(|e| DecodeError::new(e.reason(), e.to_string()))?;
         events.push(event);
     }
     Ok(events)
@@ -418,8 +596,13 @@ fn row_output(t: &Tensor, row: usize) -> (Option<FeatureValue>, Option<f64>) {
             let (arg, max) = slice
                 .iter()
                 .enumerate()
-                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| if x > am { (i, x) } else { (ai, am) });
-            (Some(FeatureValue::Number(arg as f64)), Some(max).filter(|m| (0.0..=1.0).contains(m)))
+                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
+                    if x > am { (i, x) } else { (ai, am) }
+                });
+            (
+                Some(FeatureValue::Number(arg as f64)),
+                Some(max).filter(|m| (0.0..=1.0).contains(m)),
+            )
         }
         other => (Some(other.value(row * cols)), None),
     }
@@ -449,11 +632,17 @@ mod tests {
         let req = decode_message(request_json(), Encoding::OipV2Json, false).unwrap();
         let resp = decode_message(response_json(), Encoding::OipV2Json, true).unwrap();
         let mapping = OipMapping {
-            feature_names: BTreeMap::from([("dense".into(), vec!["debt_to_income_ratio".into(), "loan_length".into()])]),
+            feature_names: BTreeMap::from([(
+                "dense".into(),
+                vec!["debt_to_income_ratio".into(), "loan_length".into()],
+            )]),
             variant: Variant::Canary,
             ..OipMapping::default()
         };
-        let timing = PairTiming { request_ms: Some(1000), response_ms: Some(1041) };
+        let timing = PairTiming {
+            request_ms: Some(1000),
+            response_ms: Some(1041),
+        };
         let events = assemble(&req, &resp, &mapping, timing, 0).unwrap();
         assert_eq!(events.len(), 2);
         let e = &events[1];
@@ -462,7 +651,10 @@ mod tests {
         assert_eq!(e.variant, Variant::Canary);
         assert_eq!(e.request_id.as_deref(), Some("req-1:1"));
         assert_eq!(e.features["car_value"], FeatureValue::Number(12679.0));
-        assert_eq!(e.features["salary_range"], FeatureValue::Text("0 - 20K".into()));
+        assert_eq!(
+            e.features["salary_range"],
+            FeatureValue::Text("0 - 20K".into())
+        );
         assert_eq!(e.features["loan_length"], FeatureValue::Number(7.0));
         assert_eq!(e.prediction, Some(FeatureValue::Number(0.0)));
         assert_eq!(e.confidence, Some(0.93));
@@ -475,9 +667,19 @@ mod tests {
         let bad = br#"{"id": "x", "inputs": [{"name": "car_value", "shape": [1], "datatype": "FP32", "data": ["high"]}]}"#;
         let err = decode_message(bad, Encoding::OipV2Json, false).unwrap_err();
         assert_eq!(err.reason, "invalid_field");
-        assert!(err.message.contains("tensor `car_value`: datatype FP32"), "{}", err.message);
-        let bad_shape = br#"{"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}"#;
-        assert!(decode_message(bad_shape, Encoding::OipV2Json, false).unwrap_err().message.contains("needs 3 values"));
+        assert!(
+            err.message.contains("tensor `car_value`: datatype FP32"),
+            "{}",
+            err.message
+        );
+        let bad_shape =
+            br#"{"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]}"#;
+        assert!(
+            decode_message(bad_shape, Encoding::OipV2Json, false)
+                .unwrap_err()
+                .message
+                .contains("needs 3 values")
+        );
     }
 
     #[test]
@@ -490,7 +692,10 @@ mod tests {
                 name: "predict".into(),
                 datatype: "FP32".into(),
                 shape: vec![1, 4],
-                contents: Some(InferTensorContents { fp32_contents: vec![1.0, 2.0, 3.0, 4.0], ..Default::default() }),
+                contents: Some(InferTensorContents {
+                    fp32_contents: vec![1.0, 2.0, 3.0, 4.0],
+                    ..Default::default()
+                }),
             }],
             raw_input_contents: vec![],
         };
@@ -510,7 +715,10 @@ mod tests {
         let s = decode_message(&resp.encode_to_vec(), Encoding::OipV2Protobuf, true).unwrap();
         let mapping = OipMapping {
             model: Some("iris".into()),
-            feature_names: BTreeMap::from([("predict".into(), vec!["sl".into(), "sw".into(), "pl".into(), "pw".into()])]),
+            feature_names: BTreeMap::from([(
+                "predict".into(),
+                vec!["sl".into(), "sw".into(), "pl".into(), "pw".into()],
+            )]),
             ..OipMapping::default()
         };
         let events = assemble(&r, &s, &mapping, PairTiming::default(), 5).unwrap();
@@ -525,7 +733,11 @@ mod tests {
     fn json_on_a_protobuf_topic_and_the_reverse_are_wrong_encoding() {
         let err = decode_message(request_json(), Encoding::OipV2Protobuf, false).unwrap_err();
         assert_eq!(err.reason, "wrong_encoding");
-        let frame = ModelInferRequest { id: "a".into(), ..Default::default() }.encode_to_vec();
+        let frame = ModelInferRequest {
+            id: "a".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
         let err = decode_message(&frame, Encoding::OipV2Json, false).unwrap_err();
         assert_eq!(err.reason, "wrong_encoding");
     }
@@ -539,7 +751,14 @@ mod tests {
             true,
         )
         .unwrap();
-        let err = assemble(&req, &resp, &OipMapping::default(), PairTiming::default(), 0).unwrap_err();
+        let err = assemble(
+            &req,
+            &resp,
+            &OipMapping::default(),
+            PairTiming::default(),
+            0,
+        )
+        .unwrap_err();
         assert!(err.message.contains("has 3 rows"), "{}", err.message);
     }
 }

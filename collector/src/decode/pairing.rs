@@ -97,7 +97,17 @@ impl<T> Pairer<T> {
         self.seq += 1;
         let key = (now_ms, self.seq);
         self.by_arrival.insert(key, id.to_string());
-        self.pending.insert(id.to_string(), (Pending { half, value, arrived_ms: now_ms }, key));
+        self.pending.insert(
+            id.to_string(),
+            (
+                Pending {
+                    half,
+                    value,
+                    arrived_ms: now_ms,
+                },
+                key,
+            ),
+        );
         match replaced {
             Some(old) => Offer::Replaced(old),
             None => Offer::Waiting,
@@ -125,7 +135,10 @@ impl<T> Pairer<T> {
     /// Removes every waiting half (shutdown), oldest first.
     pub fn drain(&mut self) -> Vec<(String, Pending<T>)> {
         let order: Vec<String> = std::mem::take(&mut self.by_arrival).into_values().collect();
-        order.into_iter().filter_map(|id| self.pending.remove(&id).map(|(p, _)| (id, p))).collect()
+        order
+            .into_iter()
+            .filter_map(|id| self.pending.remove(&id).map(|(p, _)| (id, p)))
+            .collect()
     }
 
     fn remove(&mut self, id: &str) -> Option<Pending<T>> {
@@ -144,8 +157,14 @@ mod tests {
         let mut p = Pairer::new(Duration::from_secs(10), 100);
         assert_eq!(p.offer("a", Half::Request, "req-a", 0), Offer::Waiting);
         assert_eq!(p.offer("b", Half::Response, "resp-b", 1), Offer::Waiting);
-        assert_eq!(p.offer("a", Half::Response, "resp-a", 2), Offer::Paired("req-a", "resp-a"));
-        assert_eq!(p.offer("b", Half::Request, "req-b", 3), Offer::Paired("req-b", "resp-b"));
+        assert_eq!(
+            p.offer("a", Half::Response, "resp-a", 2),
+            Offer::Paired("req-a", "resp-a")
+        );
+        assert_eq!(
+            p.offer("b", Half::Request, "req-b", 3),
+            Offer::Paired("req-b", "resp-b")
+        );
         assert!(p.is_empty());
     }
 
@@ -157,7 +176,10 @@ mod tests {
         assert!(p.expire(100).is_empty());
         let gone = p.expire(101);
         assert_eq!(gone.len(), 1);
-        assert_eq!((gone[0].0.as_str(), gone[0].1.half, gone[0].1.value), ("a", Half::Request, 1));
+        assert_eq!(
+            (gone[0].0.as_str(), gone[0].1.half, gone[0].1.value),
+            ("a", Half::Request, 1)
+        );
         assert_eq!(p.len(), 1);
     }
 
@@ -168,7 +190,10 @@ mod tests {
             p.offer(id, Half::Response, i, i as u64);
         }
         let gone = p.expire(3);
-        assert_eq!(gone.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(
+            gone.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
     }
 
     #[test]

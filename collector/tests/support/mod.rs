@@ -26,7 +26,8 @@ fn tansu_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("DRIFTWATCH_TANSU_BIN") {
         return PathBuf::from(p);
     }
-    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/driftwatch/tools/bin/tansu");
+    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/driftwatch/tools/bin/tansu");
     if cached.exists() {
         return cached;
     }
@@ -34,7 +35,11 @@ fn tansu_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Broker {
@@ -61,18 +66,30 @@ impl Broker {
             });
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {address} within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {address} within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { child, address, _dir: dir }
+        Self {
+            child,
+            address,
+            _dir: dir,
+        }
     }
 
     /// Creates `topic` with `partitions` partitions.
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.address).create().unwrap();
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .unwrap();
         let result = admin
-            .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+            .create_topics(
+                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
             .await
             .unwrap();
         for r in result {

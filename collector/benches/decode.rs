@@ -1,0 +1,61 @@
+//! Decode + batch throughput for car_loan events from pre-encoded messages in memory, one core.
+//!
+//! `cargo bench -p driftwatch-collector --bench decode` (criterion prints events per second).
+
+use collector::batcher::{BatchConfig, Batcher, SchemaRegistry};
+use collector::decode::json::decode_events;
+use collector::replay::{ReplayOptions, events_from_file};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn messages() -> Vec<Vec<u8>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let events = events_from_file(&ReplayOptions::new(path, "car-loan"), 0).unwrap();
+    events
+        .iter()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect()
+}
+
+fn decode(c: &mut Criterion) {
+    let messages = messages();
+    let mut group = c.benchmark_group("collector");
+    group.throughput(Throughput::Elements(messages.len() as u64));
+    group.bench_function("decode_json_car_loan_50000", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for m in &messages {
+                n += decode_events(m).unwrap().events.len();
+            }
+            n
+        })
+    });
+    group.bench_function("decode_and_batch_car_loan_50000", |b| {
+        b.iter(|| {
+            let mut batcher = Batcher::new(
+                BatchConfig::default(),
+                SchemaRegistry::default(),
+                None,
+                "memory",
+            );
+            let mut rows = 0;
+            for m in &messages {
+                for batch in batcher.push(decode_events(m).unwrap().events, &[]) {
+                    rows += batch.batch.num_rows();
+                }
+            }
+            for batch in batcher.flush() {
+                rows += batch.batch.num_rows();
+            }
+            assert_eq!(rows, messages.len());
+            rows
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = decode
+}
+criterion_main!(benches);

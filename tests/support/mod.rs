@@ -1,0 +1,306 @@
+//! Real services for end-to-end tests: Prometheus, Alertmanager, a Kafka-protocol broker (tansu)
+//! and `driftwatch serve`, each on free loopback ports, each killed on drop.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A child process killed on drop.
+pub struct Service {
+    pub name: &'static str,
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Service {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the process (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within 60 s of SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_port(name: &str, port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited with {status} before listening on port {port}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not listen on port {port} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn binary(env: &str, names: &[&str], install: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    for n in names {
+        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+            let p = Path::new(dir).join(n);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "{} not found (set {env}); install it with: {install} (scripts/test.sh does)",
+        names[0]
+    );
+}
+
+/// Starts Prometheus with `config` (YAML text) in `dir`.
+pub fn prometheus(dir: &Path, config: &str, port: u16) -> Service {
+    let bin = binary(
+        "DRIFTWATCH_PROMETHEUS_BIN",
+        &["prometheus"],
+        "apt-get install -y prometheus",
+    );
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new(bin)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-lifecycle")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port("prometheus", port, &mut child);
+    Service {
+        name: "prometheus",
+        child,
+        port,
+    }
+}
+
+/// Starts Alertmanager with `config` (YAML text) in `dir`, gossip off.
+pub fn alertmanager(dir: &Path, config: &str, port: u16) -> Service {
+    let bin = binary(
+        "DRIFTWATCH_ALERTMANAGER_BIN",
+        &["prometheus-alertmanager", "alertmanager"],
+        "apt-get install -y prometheus-alertmanager",
+    );
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut child = Command::new(bin)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port("alertmanager", port, &mut child);
+    Service {
+        name: "alertmanager",
+        child,
+        port,
+    }
+}
+
+/// Starts tansu with in-memory storage.
+pub fn broker(port: u16) -> Service {
+    let bin = std::env::var_os("DRIFTWATCH_TANSU_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/driftwatch/tools/bin/tansu")
+        });
+    assert!(
+        bin.exists(),
+        "tansu not found at {} (set DRIFTWATCH_TANSU_BIN); install it with scripts/install-test-services.sh",
+        bin.display()
+    );
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &format!("tcp://{address}"),
+            "--advertised-listener-url",
+            &format!("tcp://{address}"),
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port("tansu", port, &mut child);
+    Service {
+        name: "tansu",
+        child,
+        port,
+    }
+}
+
+/// The driftwatch binary under test.
+pub fn driftwatch_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_driftwatch"))
+}
+
+/// Starts `driftwatch serve --config <file>`; logs go to `dir/serve.log`.
+pub fn serve(dir: &Path, config: &str, port: u16) -> Service {
+    let cfg = dir.join("driftwatch.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    let mut child = Command::new(driftwatch_bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("DRIFTWATCH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for_port("driftwatch serve", port, &mut child);
+    Service {
+        name: "driftwatch",
+        child,
+        port,
+    }
+}
+
+/// Fits the car_loan reference profile into `dir` with `driftwatch profile`.
+pub fn car_loan_profile(dir: &Path) -> PathBuf {
+    let out = dir.join("car_loan.profile.json");
+    let status = Command::new(driftwatch_bin())
+        .args(["--quiet", "profile", "--input"])
+        .arg(root().join("data/car_loan/reference.csv"))
+        .args(["--exclude", "repaid", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "driftwatch profile failed");
+    out
+}
+
+/// Runs `driftwatch replay` and asserts success.
+pub fn replay(args: &[&str]) {
+    let output = Command::new(driftwatch_bin())
+        .arg("--quiet")
+        .arg("replay")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "driftwatch replay {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// GET `url` as JSON.
+pub fn get_json(url: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "10", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {url} failed");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
+/// GET `url` as text (None on HTTP error).
+pub fn get_text(url: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "10", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// Polls `condition` until it holds or `within` passes (bounds a wait; not a timing check).
+pub fn eventually<T>(what: &str, within: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = condition() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The car_loan features.
+pub const FEATURES: [&str; 7] = [
+    "car_value",
+    "salary_range",
+    "debt_to_income_ratio",
+    "loan_length",
+    "repaid_loan_on_prev_car",
+    "size_of_downpayment",
+    "driver_tenure",
+];
+
+/// The features that drift in analysis chunks 5 to 9.
+pub const DRIFTED: [&str; 4] = [
+    "car_value",
+    "loan_length",
+    "repaid_loan_on_prev_car",
+    "salary_range",
+];

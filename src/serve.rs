@@ -65,11 +65,14 @@ impl Running {
     }
 }
 
+/// A callback on every closed window with the alert transitions it caused.
+pub type WindowHook = Box<dyn FnMut(&ClosedWindow, &[alerting::rules::Transition]) + Send>;
+
 /// Hooks for callers that embed the service (the demo).
 #[derive(Default)]
 pub struct Hooks {
     /// Called with every closed window, after the exporter and the rules.
-    pub on_window: Option<Box<dyn FnMut(&ClosedWindow, &[alerting::rules::Transition]) + Send>>,
+    pub on_window: Option<WindowHook>,
     /// Receives every alert trigger (else they are logged and recorded on the status page).
     pub triggers: Option<mpsc::Sender<AlertTrigger>>,
 }
@@ -277,7 +280,7 @@ struct Analyzer {
     metrics: ModelMetrics,
     rules: RuleEngine,
     status: StatusState,
-    on_window: Option<Box<dyn FnMut(&ClosedWindow, &[alerting::rules::Transition]) + Send>>,
+    on_window: Option<WindowHook>,
     checkpoint_interval: Duration,
     last_checkpoint: Instant,
 }

@@ -1225,8 +1225,7 @@ mod tests {
             builtin_for: BTreeMap::from([("ModelDatDrift".to_string(), Duration::ZERO)]),
             ..RulesConfig::default()
         })
-        .err()
-        .expect("an unknown built-in name is rejected");
+        .expect_err("an unknown built-in name is rejected");
         let text = err.to_string();
         assert!(text.contains("ModelDatDrift"), "{text}");
         assert!(text.contains("builtin_for"), "{text}");

@@ -550,8 +550,9 @@ fn chunk_states(
     progress: &dyn Progress,
 ) -> Result<Vec<Option<Vec<FeatureState>>>, AnalyzerError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Option<Vec<FeatureState>>, AnalyzerError>>>> =
-        Mutex::new((0..models.len()).map(|_| None).collect());
+    /// Per feature: not yet computed, or its chunk states (none when the feature is skipped).
+    type Slot = Option<Result<Option<Vec<FeatureState>>, AnalyzerError>>;
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..models.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(models.len().max(1));

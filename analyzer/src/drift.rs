@@ -287,7 +287,7 @@ pub fn evaluate(
         report.drift = if votes.is_empty() || votes.iter().all(Option::is_none) {
             None
         } else {
-            Some(votes.iter().any(|v| *v == Some(true)))
+            Some(votes.contains(&Some(true)))
         };
     }
     report

@@ -181,7 +181,7 @@ impl WithSimd for SumLanes<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> f64 {
         let width = size_of::<S::f64s>() / size_of::<f64>();
-        if width == 0 || SUM_LANES % width != 0 || width > SUM_LANES {
+        if width == 0 || !SUM_LANES.is_multiple_of(width) || width > SUM_LANES {
             return sum_lanes_scalar(self.values, self.center);
         }
         let per_block = SUM_LANES / width;

@@ -349,7 +349,7 @@ fn timestamps(
         let text = to_text(&chunk).map_err(ReplayError::Column)?;
         for v in text.iter() {
             let ms = v
-                .ok_or_else(|| format!("the timestamp is missing"))
+                .ok_or_else(|| "the timestamp is missing".to_string())
                 .and_then(|s| format.parse_millis(s))
                 .map_err(|m| {
                     ReplayError::Column(format!(

@@ -32,7 +32,7 @@ pub fn run(args: &ReplayArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     options.rate = args.rate;
     options.skip = args.skip;
     options.limit = args.limit;
-    if options.speedup.is_some_and(|s| !(s > 0.0)) {
+    if options.speedup.is_some_and(|s| s.is_nan() || s <= 0.0) {
         anyhow::bail!("--speedup must be greater than 0");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

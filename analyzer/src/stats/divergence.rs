@@ -56,7 +56,8 @@ pub fn kl(reference: &[u64], current: &[u64]) -> Option<f64> {
 
 fn normalised(weights: &[f64]) -> Option<Vec<f64>> {
     let total: f64 = weights.iter().sum();
-    if !(total > 0.0) || !total.is_finite() {
+    // NaN totals fail `total > 0.0` too.
+    if total.is_nan() || total <= 0.0 || !total.is_finite() {
         return None;
     }
     Some(weights.iter().map(|w| w / total).collect())

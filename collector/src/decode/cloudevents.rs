@@ -265,12 +265,12 @@ fn v1_prediction(v: &serde_json::Value) -> (Option<FeatureValue>, Option<f64>) {
     match v {
         serde_json::Value::Array(probs) => {
             let nums: Vec<f64> = probs.iter().filter_map(serde_json::Value::as_f64).collect();
-            let (arg, max) = nums
-                .iter()
-                .enumerate()
-                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
-                    if x > am { (i, x) } else { (ai, am) }
-                });
+            let (arg, max) =
+                nums.iter()
+                    .enumerate()
+                    .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
+                        if x > am { (i, x) } else { (ai, am) }
+                    });
             if nums.is_empty() {
                 (None, None)
             } else {

@@ -212,7 +212,7 @@ fn unknown_datatype(name: &str, datatype: &str) -> DecodeError {
 /// Decodes `raw_*_contents` (little-endian, BYTES as 4-byte length prefixes).
 fn raw_tensor(name: &str, datatype: &str, bytes: &[u8]) -> Result<TensorData, DecodeError> {
     fn chunks<const N: usize>(name: &str, bytes: &[u8]) -> Result<Vec<[u8; N]>, DecodeError> {
-        if bytes.len() % N != 0 {
+        if !bytes.len().is_multiple_of(N) {
             return Err(DecodeError::new(
                 "invalid_field",
                 format!(
@@ -593,12 +593,13 @@ fn row_output(t: &Tensor, row: usize) -> (Option<FeatureValue>, Option<f64>) {
     match &t.data {
         TensorData::Numbers(v) => {
             let slice = &v[row * cols..(row + 1) * cols];
-            let (arg, max) = slice
-                .iter()
-                .enumerate()
-                .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
-                    if x > am { (i, x) } else { (ai, am) }
-                });
+            let (arg, max) =
+                slice
+                    .iter()
+                    .enumerate()
+                    .fold((0usize, f64::NEG_INFINITY), |(ai, am), (i, &x)| {
+                        if x > am { (i, x) } else { (ai, am) }
+                    });
             (
                 Some(FeatureValue::Number(arg as f64)),
                 Some(max).filter(|m| (0.0..=1.0).contains(m)),

@@ -141,6 +141,14 @@ struct FeatureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CustomMetricLabels {
+    model: String,
+    version: String,
+    variant: String,
+    metric: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DriftLabels {
     model: String,
     version: String,
@@ -191,6 +199,7 @@ struct SeriesLabelSets {
     threshold: HashSet<DriftLabels>,
     verdict: HashSet<FeatureLabels>,
     missing: HashSet<FeatureLabels>,
+    custom: HashSet<CustomMetricLabels>,
 }
 
 #[derive(Debug, Default)]
@@ -211,6 +220,7 @@ pub struct ModelMetrics {
     drift_threshold: Family<DriftLabels, F64Gauge>,
     feature_drift: Family<FeatureLabels, Gauge>,
     missing_ratio: Family<FeatureLabels, F64Gauge>,
+    custom: Family<CustomMetricLabels, F64Gauge>,
     window_events: Family<ModelLabels, Gauge>,
     invalid_values: Family<FieldLabel, Counter>,
     window_close: Histogram,
@@ -236,6 +246,7 @@ impl ModelMetrics {
             drift_threshold: Family::default(),
             feature_drift: Family::default(),
             missing_ratio: Family::default(),
+            custom: Family::default(),
             window_events: Family::default(),
             invalid_values: Family::default(),
             window_close: Histogram::new(WINDOW_CLOSE_BUCKETS_S),
@@ -286,6 +297,11 @@ impl ModelMetrics {
             "model_feature_missing_ratio",
             "Share of missing values of a feature in the latest closed window",
             m.missing_ratio.clone(),
+        );
+        r.register(
+            "model_window_metric",
+            "A user-defined per-window metric (`windows.custom_metrics`) of the latest closed window",
+            m.custom.clone(),
         );
         r.register(
             "model_window_events",
@@ -395,6 +411,18 @@ impl ModelMetrics {
             self.missing_ratio.get_or_create(&l).set(*ratio);
             next.missing.insert(l);
         }
+        for (metric, value) in &report.custom {
+            // A metric whose query failed or returned NULL has no sample this window.
+            let Some(value) = value else { continue };
+            let l = CustomMetricLabels {
+                model: key.model.clone(),
+                version: key.version.clone(),
+                variant: key.variant.clone(),
+                metric: metric.clone(),
+            };
+            self.custom.get_or_create(&l).set(*value);
+            next.custom.insert(l);
+        }
 
         let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(previous) = index.series.get(key) {
@@ -451,6 +479,9 @@ impl ModelMetrics {
         }
         for l in previous.missing.difference(&next.missing) {
             self.missing_ratio.remove(l);
+        }
+        for l in previous.custom.difference(&next.custom) {
+            self.custom.remove(l);
         }
     }
 
@@ -948,6 +979,36 @@ mod tests {
             .as_deref(),
             Some("0.25")
         );
+    }
+
+    #[test]
+    fn custom_window_metrics_are_gauges_removed_when_absent() {
+        let (registry, metrics) = setup();
+        let mut r = report(key(), 10);
+        r.custom.insert("error_rate".to_string(), Some(0.125));
+        r.custom.insert("broken".to_string(), None);
+        let now = Instant::now();
+        let closed = |r: WindowReport| ClosedWindow {
+            report: r,
+            latencies_s: vec![],
+            confidences: vec![],
+        };
+        metrics.observe_window(&closed(r.clone()), now);
+        let t = text(&registry);
+        assert_eq!(
+            sample(
+                &t,
+                &format!(r#"model_window_metric{{{M},metric="error_rate"}}"#)
+            )
+            .as_deref(),
+            Some("0.125"),
+            "{t}"
+        );
+        assert!(!t.contains(r#"metric="broken""#), "{t}");
+        r.custom.clear();
+        metrics.observe_window(&closed(r), now);
+        let t = text(&registry);
+        assert!(!t.contains("model_window_metric{"), "{t}");
     }
 
     #[test]

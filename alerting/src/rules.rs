@@ -57,16 +57,16 @@ pub const MODEL_DATA_DRIFT: &str = "ModelDataDrift";
 /// Name of the built-in confidence rule.
 pub const LOW_PREDICTION_CONFIDENCE: &str = "LowPredictionConfidence";
 
-/// The rule engine's settings (e.g. the `[alerting]` section of the configuration).
+/// The rule engine's settings (the `[rules]` section of the configuration).
 ///
 /// ```toml
-/// [alerting]
+/// [rules]
 /// builtin = true
 /// builtin_for = { ModelDataDrift = "10m" }
 /// generator_url = "http://driftwatch.monitoring:9090/alerts"
 /// resolve_stale_after = "1h"
 ///
-/// [[alerting.rules]]
+/// [[rules.rules]]
 /// alert = "LowTraffic"
 /// metric = "requests"
 /// op = "<"
@@ -86,7 +86,7 @@ pub struct RulesConfig {
     pub builtin: bool,
     /// Overrides of the built-in rules' `for` durations, by alert name (e.g.
     /// `{ ModelDataDrift = "0s" }` fires on the first drifted window). Default: none, which keeps
-    /// `HighModelLatency` 5m, `ModelDataDrift` 15m and `LowPredictionConfidence` 10m. An unknown
+    /// `HighModelLatency` 5m, `ModelDataDrift` 10m and `LowPredictionConfidence` 15m. An unknown
     /// name is an [`AlertingError::InvalidRule`].
     #[serde(default, with = "builtin_for_serde")]
     pub builtin_for: BTreeMap<String, Duration>,

@@ -92,12 +92,13 @@ impl WithSimd for Histogram<'_> {
         let (head, tail) = S::as_simd_f64s(values);
         let mut nan = 0u64;
         let zero = simd.splat_u64s(0);
+        let one = simd.splat_u64s(1);
         for chunk in head {
             let mut below = zero;
             for e in &splat {
-                // All-ones where e <= v: subtracting it adds one.
+                // One per edge with e <= v (masks are not integers on every backend).
                 let m = simd.less_than_or_equal_f64s(*e, *chunk);
-                below = simd.sub_u64s(below, simd.transmute_u64s_m64s(m));
+                below = simd.add_u64s(below, simd.select_u64s(m, one, zero));
             }
             let lanes: &[u64] = bytemuck::cast_slice(std::slice::from_ref(&below));
             let vals: &[f64] = bytemuck::cast_slice(std::slice::from_ref(chunk));
@@ -259,9 +260,8 @@ impl WithSimd for AdvanceLe<'_> {
         let mut i = self.from;
         for v in vectors {
             let gt = simd.greater_than_f64s(*v, x);
-            let mask = simd.transmute_u64s_m64s(gt);
-            let lanes: &[u64] = bytemuck::cast_slice(std::slice::from_ref(&mask));
-            if lanes.iter().any(|l| *l != 0) {
+            // `first_true_m64s` is the lane count when no lane is set (every backend).
+            if simd.first_true_m64s(gt) < width {
                 return advance_le_scalar(self.values, i, self.x);
             }
             i += width;

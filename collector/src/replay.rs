@@ -7,6 +7,7 @@
 //! (`t' = start + (t - t0) / speedup`) and events are sent when `t'` comes due, so a year of
 //! predictions plays back in minutes with windows that close as they would have.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -160,12 +161,15 @@ pub enum ReplayError {
 }
 
 /// What a replay did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplaySummary {
     /// Events delivered.
     pub sent: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Kafka only: per partition, one past the highest offset the broker assigned to a delivered
+    /// event (the partition's end after this replay, when nothing else produces). Empty for HTTP.
+    pub partition_ends: BTreeMap<i32, i64>,
 }
 
 /// Receives replay progress.
@@ -443,15 +447,17 @@ pub async fn send(
         by_event_time: options.speedup.is_some() && !options.no_wait,
         wall_start,
     };
+    let mut partition_ends = BTreeMap::new();
     let sent = match target {
         Target::Kafka { brokers, topic } => {
-            send_kafka(events, brokers, topic, &pace, progress).await?
+            send_kafka(events, brokers, topic, &pace, progress, &mut partition_ends).await?
         }
         Target::Http { url } => send_http(events, url, &pace, progress).await?,
     };
     Ok(ReplaySummary {
         sent,
         elapsed: started.elapsed(),
+        partition_ends,
     })
 }
 
@@ -485,6 +491,7 @@ async fn send_kafka(
     topic: &str,
     pace: &Pacer,
     progress: &dyn ReplayProgress,
+    ends: &mut BTreeMap<i32, i64>,
 ) -> Result<u64, ReplayError> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -505,12 +512,12 @@ async fn send_kafka(
                 .map_err(|(err, _)| ReplayError::Kafka(err))?,
         );
         if in_flight.len() >= 1024 {
-            sent += settle(&mut in_flight).await?;
+            sent += settle(&mut in_flight, ends).await?;
             progress.sent(1024);
         }
     }
     let rest = in_flight.len() as u64;
-    sent += settle(&mut in_flight).await?;
+    sent += settle(&mut in_flight, ends).await?;
     progress.sent(rest);
     producer.flush(Duration::from_secs(30))?;
     Ok(sent)
@@ -518,11 +525,16 @@ async fn send_kafka(
 
 async fn settle(
     in_flight: &mut Vec<rdkafka::producer::DeliveryFuture>,
+    ends: &mut BTreeMap<i32, i64>,
 ) -> Result<u64, ReplayError> {
     let mut ok = 0;
     for f in in_flight.drain(..) {
         match f.await {
-            Ok(Ok(_)) => ok += 1,
+            Ok(Ok(delivery)) => {
+                ok += 1;
+                let end = ends.entry(delivery.partition).or_insert(0);
+                *end = (*end).max(delivery.offset + 1);
+            }
             Ok(Err((e, _))) => return Err(ReplayError::Kafka(e)),
             Err(_) => return Err(ReplayError::Http("the producer was dropped".into())),
         }

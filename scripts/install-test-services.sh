@@ -2,7 +2,9 @@
 # Installs (if missing) every service the tests use, into places later runs reuse:
 #   - tansu 0.6, a Kafka-protocol broker from crates.io, into $HOME/.cache/driftwatch/tools/bin
 #     (about 15 minutes of compiling the first time, seconds after);
-#   - Prometheus 2.42 with promtool, and Alertmanager 0.25, from Debian's packages.
+#   - Prometheus 2.42 with promtool, Alertmanager 0.25 and Chromium, from Debian's packages.
+# kubectl (for the kustomize render test) comes with the machine image; the test says how to
+# install it where it is missing.
 # The tests start their own instances on free loopback ports; nothing is started here.
 set -euo pipefail
 TOOLS="${DRIFTWATCH_TOOLS:-$HOME/.cache/driftwatch/tools}"
@@ -10,6 +12,8 @@ TOOLS="${DRIFTWATCH_TOOLS:-$HOME/.cache/driftwatch/tools}"
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# Headless Chromium for the status page test (tests/status_page.rs).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing ${need_apt[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

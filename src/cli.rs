@@ -108,13 +108,8 @@ pub struct ControllerArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// With --dry-run: YAML with ModelMonitor, SeldonDeployment and InferenceService objects.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_if_eq("dry_run", "true"),
-        default_value = ""
-    )]
-    pub input: PathBuf,
+    #[arg(long, value_name = "FILE", required_if_eq("dry_run", "true"))]
+    pub input: Option<PathBuf>,
     /// With --dry-run: alert triggers (a JSON array, or one JSON object per line).
     #[arg(long, value_name = "FILE")]
     pub triggers: Option<PathBuf>,

@@ -312,6 +312,15 @@ impl Analyzer {
     }
 
     async fn close_due(&mut self, now: Instant) {
+        // A Kafka source without partitions (starting, or in a rebalance) delivers nothing: that
+        // is not idleness (a restored window would otherwise close before its events arrive).
+        if self
+            .tracker
+            .as_ref()
+            .is_some_and(|t| t.assigned().is_empty())
+        {
+            self.windows.hold_idle(now);
+        }
         for (key, start, window) in self.windows.due(now) {
             self.close(key, start, window).await;
         }

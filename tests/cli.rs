@@ -245,3 +245,26 @@ fn ambiguous_timestamp_names_column_and_line() {
         .success()
         .stdout(predicate::str::contains("2018-09-13 00:00:00"));
 }
+
+/// Regression: `controller` without `--dry-run` used to demand `--input` (clap rejected the run).
+#[test]
+fn controller_without_dry_run_needs_no_input_file() {
+    let dir = tempfile::tempdir().unwrap();
+    driftwatch()
+        .args(["controller", "--namespace", "ml", "--listen", "127.0.0.1:0"])
+        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--input").not())
+        .stderr(predicate::str::contains("Kubernetes client"));
+}
+
+#[test]
+fn controller_dry_run_requires_input() {
+    driftwatch()
+        .args(["controller", "--dry-run"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--input"));
+}

@@ -161,6 +161,22 @@ async fn idle_models_close_their_windows() {
     assert!(closed.report.drift.is_empty(), "no profile, no drift");
 }
 
+/// Regression (E21 against the real broker): a window restored from a checkpoint closed on
+/// idleness while the restarted consumer waited for its partitions, and its remaining events
+/// became late. Time held by `hold_idle` does not count as idle.
+#[test]
+fn held_idle_time_does_not_close_windows() {
+    let mut s = settings();
+    s.idle_close_after = Duration::from_secs(3);
+    let mut w = Windows::new(s, HashMap::new());
+    w.absorb("m", &batch(&times(0, 10, 10), |i| i as f64, |_| "a"))
+        .unwrap();
+    let t = Instant::now();
+    w.hold_idle(t + Duration::from_secs(10));
+    assert!(w.due(t + Duration::from_secs(12)).is_empty());
+    assert_eq!(w.due(t + Duration::from_secs(13)).len(), 1);
+}
+
 #[tokio::test]
 async fn e17_window_without_latencies_has_no_quantile() {
     let mut w = windows();

@@ -21,8 +21,12 @@ pub fn crdgen(_args: &CrdgenArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
 /// Runs `driftwatch controller`.
 pub fn run(args: &ControllerArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
-        let text = std::fs::read_to_string(&args.input)
-            .with_context(|| format!("cannot read {} (--input)", args.input.display()))?;
+        let input = args
+            .input
+            .as_deref()
+            .context("--dry-run needs --input FILE")?;
+        let text = std::fs::read_to_string(input)
+            .with_context(|| format!("cannot read {} (--input)", input.display()))?;
         let mut input = PlanInput::from_yaml(&text)?;
         if let Some(path) = &args.triggers {
             let raw = std::fs::read_to_string(path)

@@ -248,6 +248,16 @@ impl Windows {
         Ok(Absorbed { accepted, late })
     }
 
+    /// Restarts every model's idle clock at `now`: time during which no source could deliver
+    /// (a Kafka source with no partitions assigned, e.g. while a restarted consumer waits for its
+    /// group to rebalance) is not idleness, and closing a window then would turn the events still
+    /// to come into late ones.
+    pub fn hold_idle(&mut self, now: Instant) {
+        for m in self.models.values_mut() {
+            m.last_arrival = m.last_arrival.max(now);
+        }
+    }
+
     /// The windows whose end the watermark has passed (or whose model has been idle), removed from
     /// the open set, oldest first. Call [`Windows::finish`] on each.
     pub fn due(&mut self, now: Instant) -> Vec<(SeriesKey, i64, OpenWindow)> {

@@ -120,6 +120,8 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
     let (broker_port, dw_port) = (free_port(), free_port());
     let broker = broker(broker_port);
     // One partition: events arrive in event-time order, so windows close as the stream passes.
+    // Static membership (`group.instance.id`) hands the restarted process its partition at
+    // once; without it tansu 0.6 sometimes left the partition with the killed member.
     create_topic(broker_port, "predictions", 1);
     let profile = car_loan_profile(dir.path());
     let t0 = (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS;
@@ -130,7 +132,8 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
         "e21",
         &profile,
         &format!(
-            "[windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"3s\"\n\
+            "[kafka.client]\n\"group.instance.id\" = \"driftwatch-e21\"\n\
+             [windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"3s\"\n\
              [checkpoint]\ndir = \"{}\"\ninterval = \"200ms\"\n",
             checkpoint.display()
         ),

@@ -15,10 +15,6 @@ use kube_mock::{EVENTS, JOBS, KubeMock, LEASES, MONITORS};
 use serde_json::json;
 use support::*;
 
-/// 5,000 log rows (one car_loan chunk, 2,615,760 s of log time) per 10-minute window.
-const SPEEDUP: &str = "4359.6";
-const WINDOW_MS: i64 = 600_000;
-
 /// Creates `topic` with `partitions` partitions on the broker at `port`.
 fn create_topic(port: u16, topic: &str, partitions: i32) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -38,37 +34,16 @@ fn create_topic(port: u16, topic: &str, partitions: i32) {
     }
 }
 
-/// `driftwatch replay` of car_loan `analysis.csv` rows `skip..skip+limit` into `topic`; the
-/// first of them at event time `t0`, then one chunk (5,000 rows) per window.
+/// Replays car_loan `analysis.csv` rows `skip..skip+limit` into `topic` (see
+/// [`replay_car_loan`]).
 fn replay_kafka(broker: u16, topic: &str, t0: i64, skip: usize, limit: usize) {
-    let input = root()
-        .join("data/car_loan/analysis.csv")
-        .to_string_lossy()
-        .to_string();
-    let to = format!("kafka://127.0.0.1:{broker}/{topic}");
-    replay(&[
-        "--input",
-        &input,
-        "--model",
-        "car-loan",
-        "--model-version",
-        "v1",
-        "--to",
-        &to,
-        "--exclude",
-        "repaid",
-        "--speedup",
-        SPEEDUP,
-        "--no-wait",
-        "--start-time",
-        &t0.to_string(),
-        "--skip",
-        &skip.to_string(),
-        "--limit",
-        &limit.to_string(),
-        "--synthetic-latency-ms",
-        "40",
-    ]);
+    replay_car_loan(
+        "analysis.csv",
+        &format!("kafka://127.0.0.1:{broker}/{topic}"),
+        t0,
+        skip,
+        Some(limit),
+    );
 }
 
 /// Closed windows of `/api/windows`: window start (ms) to requests, asserting no window twice.
@@ -124,7 +99,7 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
     // once; without it tansu 0.6 sometimes left the partition with the killed member.
     create_topic(broker_port, "predictions", 1);
     let profile = car_loan_profile(dir.path());
-    let t0 = (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS;
+    let t0 = next_window_start();
     let checkpoint = dir.path().join("checkpoint");
     let config = serve_config(
         dw_port,
@@ -291,24 +266,9 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         ),
         dw_port,
     );
-    let rules = std::fs::read_to_string(root().join("rules/driftwatch.rules.yaml")).unwrap();
-    let rules = rules
-        .replace("for: 10m", "for: 2s")
-        .replace("for: 5m", "for: 2s")
-        .replace("for: 15m", "for: 2s");
-    std::fs::write(dir.path().join("rules.yaml"), rules).unwrap();
-    let prom = prometheus(
-        dir.path(),
-        &format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-             rule_files: [rules.yaml]\n\
-             alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
-             scrape_configs: [{{job_name: driftwatch, static_configs: [{{targets: ['127.0.0.1:{dw_port}']}}]}}]\n"
-        ),
-        prom_port,
-    );
+    let prom = prometheus_with_rules(dir.path(), dw_port, am_port, prom_port);
 
-    let t0 = (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS;
+    let t0 = next_window_start();
     replay_kafka(broker_port, "predictions", t0, 0, 50_000);
     let closed = eventually("ten windows closed", Duration::from_secs(240), || {
         let w = windows(&dw);
@@ -330,14 +290,7 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         "ModelDataDrift in Alertmanager",
         Duration::from_secs(120),
         || {
-            let alerts = get_json(&format!("{}/api/v2/alerts?active=true", am.url()));
-            let f: BTreeSet<String> = alerts
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| a["labels"]["alertname"] == "ModelDataDrift")
-                .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
-                .collect();
+            let f = alertmanager_drift_features(&am);
             (f.len() >= 4).then_some(f)
         },
     );
@@ -346,14 +299,7 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         "Prometheus fires ModelDataDrift for the drifted features",
         Duration::from_secs(60),
         || {
-            let a = get_json(&format!("{}/api/v1/alerts", prom.url()));
-            let firing: BTreeSet<String> = a["data"]["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| a["labels"]["alertname"] == "ModelDataDrift" && a["state"] == "firing")
-                .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
-                .collect();
+            let firing = prometheus_firing_drift_features(&prom);
             (firing == drifted).then_some(())
         },
     );

@@ -11,56 +11,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// 5,000 log rows (one chunk, 2,615,760 s of log time) per 10-minute window.
-const SPEEDUP: &str = "4359.6";
-const WINDOW_MS: i64 = 600_000;
-
-fn replay_http(port: u16, file: &str, start_ms: i64, limit: Option<usize>) {
-    let input = root().join("data/car_loan").join(file);
-    let input = input.to_string_lossy().to_string();
-    let to = format!("http://127.0.0.1:{port}");
-    let start = start_ms.to_string();
-    let mut args = vec![
-        "--input",
-        &input,
-        "--model",
-        "car-loan",
-        "--model-version",
-        "v1",
-        "--to",
-        &to,
-        "--exclude",
-        "repaid",
-        "--speedup",
-        SPEEDUP,
-        "--no-wait",
-        "--start-time",
-        &start,
-        "--synthetic-latency-ms",
-        "40",
-    ];
-    let limit_text = limit.map(|l| l.to_string());
-    if let Some(l) = &limit_text {
-        args.extend(["--limit", l.as_str()]);
-    }
-    replay(&args);
-}
-
-/// Active ModelDataDrift alerts in Alertmanager: their `feature` labels.
-fn active_drift_features(am: &Service) -> BTreeSet<String> {
-    let alerts = get_json(&format!(
-        "{}/api/v2/alerts?active=true&silenced=false&inhibited=false",
-        am.url()
-    ));
-    alerts
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["labels"]["alertname"] == "ModelDataDrift")
-        .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,29 +36,13 @@ fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
         ),
         dw_port,
     );
-    // The repository's rules, with `for` shortened from minutes to seconds (Prometheus evaluates
-    // them on wall time; the replay compresses a year into seconds).
-    let rules = std::fs::read_to_string(root().join("rules/driftwatch.rules.yaml")).unwrap();
-    let rules = rules
-        .replace("for: 10m", "for: 2s")
-        .replace("for: 5m", "for: 2s")
-        .replace("for: 15m", "for: 2s");
-    std::fs::write(dir.path().join("rules.yaml"), rules).unwrap();
-    let prom = prometheus(
-        dir.path(),
-        &format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-             rule_files: [rules.yaml]\n\
-             alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
-             scrape_configs: [{{job_name: driftwatch, static_configs: [{{targets: ['127.0.0.1:{dw_port}']}}]}}]\n"
-        ),
-        prom_port,
-    );
+    let prom = prometheus_with_rules(dir.path(), dw_port, am_port, prom_port);
 
     // Reference period (10 windows), then the analysis period (10 windows, drift from chunk 5).
-    let t0 = (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS;
-    replay_http(dw_port, "reference.csv", t0, None);
-    replay_http(dw_port, "analysis.csv", t0 + 10 * WINDOW_MS, None);
+    let url = dw.url();
+    let t0 = next_window_start();
+    replay_car_loan("reference.csv", &url, t0, 0, None);
+    replay_car_loan("analysis.csv", &url, t0 + 10 * WINDOW_MS, 0, None);
     let windows = eventually("20 windows closed", Duration::from_secs(120), || {
         let w = get_json(&format!("{}/api/windows", dw.url()));
         (w.as_array().unwrap().len() >= 20).then_some(w)
@@ -126,7 +60,7 @@ fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
         "ModelDataDrift for the drifted features in Alertmanager",
         Duration::from_secs(120),
         || {
-            let f = active_drift_features(&am);
+            let f = alertmanager_drift_features(&am);
             (f.len() >= 4).then_some(f)
         },
     );
@@ -142,14 +76,7 @@ fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
         "Prometheus fires ModelDataDrift",
         Duration::from_secs(60),
         || {
-            let a = get_json(&format!("{}/api/v1/alerts", prom.url()));
-            let firing: BTreeSet<String> = a["data"]["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| a["labels"]["alertname"] == "ModelDataDrift" && a["state"] == "firing")
-                .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
-                .collect();
+            let firing = prometheus_firing_drift_features(&prom);
             (firing.len() >= 4).then_some(firing)
         },
     );
@@ -202,11 +129,11 @@ fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
     }
 
     // A clean stream follows: the alerts resolve.
-    replay_http(dw_port, "reference.csv", t0 + 20 * WINDOW_MS, Some(10_000));
+    replay_car_loan("reference.csv", &url, t0 + 20 * WINDOW_MS, 0, Some(10_000));
     eventually(
         "ModelDataDrift resolved in Alertmanager",
         Duration::from_secs(120),
-        || active_drift_features(&am).is_empty().then_some(()),
+        || alertmanager_drift_features(&am).is_empty().then_some(()),
     );
     eventually(
         "resolved triggers from the webhook",

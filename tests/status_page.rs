@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use support::*;
 
-const SPEEDUP: &str = "4359.6";
-const WINDOW_MS: i64 = 600_000;
 /// The page's colour for drift (`.drifting` text and drifted sparkline bars), `#d62728`.
 const DRIFT_RED: [u8; 3] = [0xd6, 0x27, 0x28];
 
@@ -85,33 +83,6 @@ fn drift_red_pixels(path: &Path) -> usize {
         .count()
 }
 
-fn replay_http(port: u16, file: &str, start_ms: i64) {
-    let input = root()
-        .join("data/car_loan")
-        .join(file)
-        .to_string_lossy()
-        .to_string();
-    replay(&[
-        "--input",
-        &input,
-        "--model",
-        "car-loan",
-        "--model-version",
-        "v1",
-        "--to",
-        &format!("http://127.0.0.1:{port}"),
-        "--exclude",
-        "repaid",
-        "--speedup",
-        SPEEDUP,
-        "--no-wait",
-        "--start-time",
-        &start_ms.to_string(),
-        "--synthetic-latency-ms",
-        "40",
-    ]);
-}
-
 fn closed_windows(dw: &Service) -> usize {
     get_json(&format!("{}/api/windows", dw.url()))
         .as_array()
@@ -138,8 +109,8 @@ fn status_page_shows_exactly_the_drifted_features_as_drifting() {
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
 
     // The reference period: ten clean windows.
-    let t0 = (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS;
-    replay_http(port, "reference.csv", t0);
+    let t0 = next_window_start();
+    replay_car_loan("reference.csv", &dw.url(), t0, 0, None);
     eventually("10 windows closed", Duration::from_secs(120), || {
         (closed_windows(&dw) >= 10).then_some(())
     });
@@ -155,7 +126,7 @@ fn status_page_shows_exactly_the_drifted_features_as_drifting() {
     assert_eq!(drift_red_pixels(&clean), 0, "see {}", clean.display());
 
     // The analysis period: drift in chunks 5 to 9 for four features.
-    replay_http(port, "analysis.csv", t0 + 10 * WINDOW_MS);
+    replay_car_loan("analysis.csv", &dw.url(), t0 + 10 * WINDOW_MS, 0, None);
     eventually("20 windows closed", Duration::from_secs(120), || {
         (closed_windows(&dw) >= 20).then_some(())
     });

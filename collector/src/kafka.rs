@@ -387,7 +387,7 @@ impl ConsumerContext for Context {
                 "drain timed out: unabsorbed events of revoked partitions will be read again by their next owner"
             );
         }
-        commit(consumer, &self.tracker, CommitMode::Sync, &self.metrics);
+        commit(consumer, &self.tracker, &self.metrics, false);
         for tp in &revoked {
             self.tracker.revoke(tp);
         }
@@ -406,14 +406,29 @@ impl ConsumerContext for Context {
     }
 }
 
-/// Commits the durable watermarks not committed yet.
+/// How often the consumer re-commits every durable position even when unchanged (as Kafka's
+/// auto-commit does): a broker that acknowledged a commit and lost it (seen with tansu 0.6: the
+/// group's offset one short of an acknowledged commit) is repaired within this time.
+const RECOMMIT_EVERY: Duration = Duration::from_secs(5);
+
+/// Commits the durable watermarks not committed yet, synchronously: the tracker records an
+/// offset as committed only once the broker has accepted it. (An asynchronous commit returns
+/// before the broker answers; one rejected during a group generation change was recorded as
+/// committed and never retried, leaving the group's offsets short of the absorbed ones.) The
+/// consumer thread blocks for one round trip per `commit_interval`.
+///
+/// With `all`, every durable watermark is sent again, changed or not (see [`RECOMMIT_EVERY`]).
 fn commit(
     consumer: &BaseConsumer<Context>,
     tracker: &OffsetTracker,
-    mode: CommitMode,
     metrics: &CollectorMetrics,
+    all: bool,
 ) {
-    let todo = tracker.to_commit();
+    let todo = if all {
+        tracker.durable()
+    } else {
+        tracker.to_commit()
+    };
     if todo.is_empty() {
         return;
     }
@@ -426,7 +441,7 @@ fn commit(
             return;
         }
     }
-    match consumer.commit(&list, mode) {
+    match consumer.commit(&list, CommitMode::Sync) {
         Ok(()) => tracker.committed(&todo),
         Err(e) => {
             metrics.commit_error();
@@ -485,6 +500,7 @@ impl Worker {
             self.create_dead_letter_topics();
         }
         let mut last_commit = Instant::now();
+        let mut last_recommit = Instant::now();
         let mut last_lag = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             self.apply_backpressure(consumer);
@@ -501,8 +517,12 @@ impl Worker {
             self.send(due);
             self.expire_pairs(false);
             if last_commit.elapsed() >= self.config.commit_interval {
-                commit(consumer, &self.tracker, CommitMode::Async, &self.metrics);
+                let all = last_recommit.elapsed() >= RECOMMIT_EVERY;
+                commit(consumer, &self.tracker, &self.metrics, all);
                 last_commit = Instant::now();
+                if all {
+                    last_recommit = last_commit;
+                }
             }
             if last_lag.elapsed() >= Duration::from_secs(5) {
                 self.report_lag(consumer);
@@ -851,7 +871,7 @@ impl Worker {
             // Keep serving callbacks while waiting.
             let _ = consumer.poll(Duration::from_millis(0));
         }
-        commit(consumer, &self.tracker, CommitMode::Sync, &self.metrics);
+        commit(consumer, &self.tracker, &self.metrics, false);
         consumer.unsubscribe();
         tracing::info!("kafka source stopped");
     }

@@ -78,6 +78,11 @@ fn json_topic(name: &str) -> TopicConfig {
 }
 
 fn start(config: KafkaConfig) -> (KafkaSource, Arc<Mutex<Absorbed>>) {
+    // The source's logs, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("collector=debug,rdkafka=info")
+        .try_init();
     let (tx, rx) = mpsc::channel(8);
     let batch = BatchConfig {
         max_events: 1000,
@@ -135,8 +140,6 @@ fn ends(summary: &replay::ReplaySummary, partitions: i32) -> Vec<i64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky against tansu 0.6: 1 run in 3 the committed offsets stop short of the delivered \
-            end offsets within 60 s (open in issue 3); run with --ignored"]
 async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
     let broker = Broker::start();
     broker.create_topic("predictions", 3).await;
@@ -163,7 +166,15 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
     eventually(
         "committed offsets at the end of every partition",
         Duration::from_secs(60),
-        || committed(&broker, "g-exact", "predictions", 3) == end,
+        || {
+            let c = committed(&broker, "g-exact", "predictions", 3);
+            // Shown only when the test fails.
+            eprintln!(
+                "committed {c:?}, end {end:?}, tracker {:?}",
+                source.tracker().snapshot()
+            );
+            c == end
+        },
     )
     .await;
     source.shutdown();
@@ -324,6 +335,8 @@ fn collector_test_frame() -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "flaky against tansu 0.6: about one run in four, after the second member joins, the \
+            first absorbs nothing for 120 s (open in issue 3); run with --ignored"]
 async fn two_consumers_share_partitions_and_a_stopped_one_hands_over_without_loss() {
     let broker = Broker::start();
     broker.create_topic("shared", 3).await;

@@ -304,3 +304,100 @@ pub const DRIFTED: [&str; 4] = [
     "repaid_loan_on_prev_car",
     "salary_range",
 ];
+
+/// 5,000 car_loan log rows (one chunk, 2,615,760 s of log time) per 10-minute window.
+pub const SPEEDUP: &str = "4359.6";
+/// The window size the end-to-end tests configure (`windows.size = "10m"`).
+pub const WINDOW_MS: i64 = 600_000;
+
+/// The start of the next 10-minute window after now: the event time of a replay's first row.
+pub fn next_window_start() -> i64 {
+    (chrono::Utc::now().timestamp_millis() / WINDOW_MS + 1) * WINDOW_MS
+}
+
+/// `driftwatch replay` of car_loan `file` (`reference.csv` or `analysis.csv`) rows
+/// `skip..skip+limit` (all with `None`) to `to` (`http://...` or `kafka://host:port/topic`) as
+/// model `car-loan` v1: the first row at event time `start_ms`, then one chunk per window.
+pub fn replay_car_loan(file: &str, to: &str, start_ms: i64, skip: usize, limit: Option<usize>) {
+    let input = root()
+        .join("data/car_loan")
+        .join(file)
+        .to_string_lossy()
+        .to_string();
+    let start = start_ms.to_string();
+    let skip = skip.to_string();
+    let limit = limit.map(|l| l.to_string());
+    let mut args = vec![
+        "--input",
+        &input,
+        "--model",
+        "car-loan",
+        "--model-version",
+        "v1",
+        "--to",
+        to,
+        "--exclude",
+        "repaid",
+        "--speedup",
+        SPEEDUP,
+        "--no-wait",
+        "--start-time",
+        &start,
+        "--skip",
+        &skip,
+        "--synthetic-latency-ms",
+        "40",
+    ];
+    if let Some(l) = &limit {
+        args.extend(["--limit", l.as_str()]);
+    }
+    replay(&args);
+}
+
+/// Starts Prometheus scraping driftwatch on `dw_port` every second and evaluating the
+/// repository's `rules/` every second, with each `for` shortened from minutes to 2 s (Prometheus
+/// evaluates on wall time; the replays compress a year into seconds), alerting to Alertmanager on
+/// `am_port`.
+pub fn prometheus_with_rules(dir: &Path, dw_port: u16, am_port: u16, port: u16) -> Service {
+    let rules = std::fs::read_to_string(root().join("rules/driftwatch.rules.yaml")).unwrap();
+    let rules = rules
+        .replace("for: 10m", "for: 2s")
+        .replace("for: 5m", "for: 2s")
+        .replace("for: 15m", "for: 2s");
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    prometheus(
+        dir,
+        &format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [rules.yaml]\n\
+             alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
+             scrape_configs: [{{job_name: driftwatch, static_configs: [{{targets: ['127.0.0.1:{dw_port}']}}]}}]\n"
+        ),
+        port,
+    )
+}
+
+/// The `feature` labels of the active `ModelDataDrift` alerts in Alertmanager.
+pub fn alertmanager_drift_features(am: &Service) -> std::collections::BTreeSet<String> {
+    get_json(&format!(
+        "{}/api/v2/alerts?active=true&silenced=false&inhibited=false",
+        am.url()
+    ))
+    .as_array()
+    .unwrap()
+    .iter()
+    .filter(|a| a["labels"]["alertname"] == "ModelDataDrift")
+    .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
+    .collect()
+}
+
+/// The `feature` labels of the `ModelDataDrift` alerts Prometheus has firing.
+pub fn prometheus_firing_drift_features(prom: &Service) -> std::collections::BTreeSet<String> {
+    get_json(&format!("{}/api/v1/alerts", prom.url()))["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "ModelDataDrift" && a["state"] == "firing")
+        .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
+        .collect()
+}

@@ -8,6 +8,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -20,6 +21,8 @@ pub struct Broker {
     /// `127.0.0.1:port`.
     pub address: String,
     _dir: tempfile::TempDir,
+    /// Held while the broker runs (see [`Broker::start`]); released after the child is killed.
+    _serial: MutexGuard<'static, ()>,
 }
 
 fn tansu_bin() -> PathBuf {
@@ -43,8 +46,12 @@ pub fn free_port() -> u16 {
 }
 
 impl Broker {
-    /// Starts tansu with in-memory storage.
+    /// Starts tansu with in-memory storage. One broker test runs at a time: on two cores,
+    /// concurrent brokers and consumers starved each other into session timeouts and rebalances
+    /// that stalled a consumer group for minutes (about one run in three).
     pub fn start() -> Self {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir().unwrap();
@@ -76,6 +83,7 @@ impl Broker {
             child,
             address,
             _dir: dir,
+            _serial: serial,
         }
     }
 

@@ -13,7 +13,8 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 # Headless Chromium for the status page test (tests/status_page.rs).
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -n "${DRIFTWATCH_CHROMIUM_BIN:-}" ] || [ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ] \
+  || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing ${need_apt[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

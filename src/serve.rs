@@ -312,15 +312,6 @@ impl Analyzer {
     }
 
     async fn close_due(&mut self, now: Instant) {
-        // A Kafka source without partitions (starting, or in a rebalance) delivers nothing: that
-        // is not idleness (a restored window would otherwise close before its events arrive).
-        if self
-            .tracker
-            .as_ref()
-            .is_some_and(|t| t.assigned().is_empty())
-        {
-            self.windows.hold_idle(now);
-        }
         for (key, start, window) in self.windows.due(now) {
             self.close(key, start, window).await;
         }
@@ -410,7 +401,14 @@ async fn run(
                 None => break,
             },
             _ = tick.tick() => {
-                analyzer.close_due(Instant::now()).await;
+                let now = Instant::now();
+                // A Kafka source without partitions (starting, or in a rebalance) delivers
+                // nothing: that is not idleness (a restored window would otherwise close before
+                // its events arrive). Not at shutdown, where every window closes.
+                if analyzer.tracker.as_ref().is_some_and(|t| t.assigned().is_empty()) {
+                    analyzer.windows.hold_idle(now);
+                }
+                analyzer.close_due(now).await;
                 let age = analyzer.last_checkpoint.elapsed();
                 if analyzer.checkpointer.is_some() {
                     analyzer.metrics.set_checkpoint_age(age);

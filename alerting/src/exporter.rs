@@ -413,14 +413,16 @@ impl ModelMetrics {
         }
         for (metric, value) in &report.custom {
             // A metric whose query failed or returned NULL has no sample this window.
-            let Some(value) = value else { continue };
+            let Some(value) = value.filter(|v| v.is_finite()) else {
+                continue;
+            };
             let l = CustomMetricLabels {
                 model: key.model.clone(),
                 version: key.version.clone(),
                 variant: key.variant.clone(),
                 metric: metric.clone(),
             };
-            self.custom.get_or_create(&l).set(*value);
+            self.custom.get_or_create(&l).set(value);
             next.custom.insert(l);
         }
 

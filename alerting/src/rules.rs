@@ -781,11 +781,24 @@ impl RuleEngine {
                     },
                 }
             })?;
+            let old = format!("for at least {}m.", rule.for_duration.num_minutes());
             rule.for_duration =
                 TimeDelta::from_std(*duration).map_err(|_| AlertingError::InvalidRule {
                     rule: name.clone(),
                     reason: "`builtin_for` is too long".to_string(),
                 })?;
+            // The description states the `for`; keep it true.
+            if let Some(d) = rule.annotations.get_mut("description") {
+                let new = if duration.is_zero() {
+                    "in this window.".to_string()
+                } else {
+                    format!(
+                        "for at least {}.",
+                        humantime_serde::re::humantime::format_duration(*duration)
+                    )
+                };
+                *d = d.replace(&old, &new);
+            }
         }
         for c in &config.rules {
             rules.push(user_rule(c)?);
@@ -1217,6 +1230,11 @@ mod tests {
             vec![(HIGH_MODEL_LATENCY.to_string(), AlertStatus::Firing)]
         );
         assert_eq!(fired[0].trigger.starts_at, t(5));
+        let description = &fired[0].notification.annotations["description"];
+        assert!(
+            description.ends_with("above 1s in this window."),
+            "{description}"
+        );
     }
 
     #[test]

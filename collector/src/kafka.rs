@@ -270,11 +270,13 @@ pub fn start(
         Some(tracker.clone()),
         "kafka",
     )));
+    let paused = Arc::new(AtomicBool::new(false));
     let context = Context {
         tracker: tracker.clone(),
         batcher: batcher.clone(),
         out: out.clone(),
         resume: Mutex::new(resume),
+        paused: paused.clone(),
         drain_timeout: config.drain_timeout,
         metrics: metrics.clone(),
     };
@@ -329,7 +331,7 @@ pub fn start(
         tracker: tracker.clone(),
         stop: stop.clone(),
         metrics,
-        paused: false,
+        paused,
         started: Instant::now(),
     };
     let thread = std::thread::Builder::new()
@@ -352,6 +354,8 @@ struct Context {
     batcher: Arc<Mutex<Batcher>>,
     out: mpsc::Sender<SourceBatch>,
     resume: Mutex<Snapshot>,
+    /// Whether the worker has paused consumption (shared with [`Worker`]).
+    paused: Arc<AtomicBool>,
     drain_timeout: Duration,
     metrics: CollectorMetrics,
 }
@@ -387,48 +391,45 @@ impl ConsumerContext for Context {
                 "drain timed out: unabsorbed events of revoked partitions will be read again by their next owner"
             );
         }
-        commit(consumer, &self.tracker, &self.metrics, false);
+        commit(consumer, &self.tracker, &self.metrics);
         for tp in &revoked {
             self.tracker.revoke(tp);
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Assign(list) = rebalance else {
             return;
         };
-        let resume = self.resume.lock().unwrap_or_else(PoisonError::into_inner);
+        // The checkpoint's position holds for the first assignment after the start only; later
+        // ones start from the group's committed offsets.
+        let mut resume = self.resume.lock().unwrap_or_else(PoisonError::into_inner);
         for e in list.elements() {
             let tp = TopicPartition::new(e.topic(), e.partition());
-            self.tracker.assign(&tp, resume.get(&tp));
+            self.tracker.assign(&tp, resume.take(&tp).as_ref());
+        }
+        // librdkafka keeps an application pause across unassign and assign: give the new
+        // partitions the current backpressure state.
+        let result = if self.paused.load(Ordering::SeqCst) {
+            consumer.pause(list)
+        } else {
+            consumer.resume(list)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot apply the backpressure state to new partitions");
         }
         tracing::info!(partitions = list.count(), "partitions assigned");
     }
 }
 
-/// How often the consumer re-commits every durable position even when unchanged (as Kafka's
-/// auto-commit does): a broker that acknowledged a commit and lost it (seen with tansu 0.6: the
-/// group's offset one short of an acknowledged commit) is repaired within this time.
-const RECOMMIT_EVERY: Duration = Duration::from_secs(5);
-
 /// Commits the durable watermarks not committed yet, synchronously: the tracker records an
 /// offset as committed only once the broker has accepted it. (An asynchronous commit returns
 /// before the broker answers; one rejected during a group generation change was recorded as
 /// committed and never retried, leaving the group's offsets short of the absorbed ones.) The
-/// consumer thread blocks for one round trip per `commit_interval`.
-///
-/// With `all`, every durable watermark is sent again, changed or not (see [`RECOMMIT_EVERY`]).
-fn commit(
-    consumer: &BaseConsumer<Context>,
-    tracker: &OffsetTracker,
-    metrics: &CollectorMetrics,
-    all: bool,
-) {
-    let todo = if all {
-        tracker.durable()
-    } else {
-        tracker.to_commit()
-    };
+/// consumer thread blocks for the commit's round trip once per `commit_interval` (up to the
+/// session timeout while no group coordinator is reachable).
+fn commit(consumer: &BaseConsumer<Context>, tracker: &OffsetTracker, metrics: &CollectorMetrics) {
+    let todo = tracker.to_commit();
     if todo.is_empty() {
         return;
     }
@@ -482,7 +483,8 @@ struct Worker {
     tracker: OffsetTracker,
     stop: Arc<AtomicBool>,
     metrics: CollectorMetrics,
-    paused: bool,
+    /// Whether consumption is paused for backpressure (shared with the rebalance callbacks).
+    paused: Arc<AtomicBool>,
     started: Instant,
 }
 
@@ -500,7 +502,6 @@ impl Worker {
             self.create_dead_letter_topics();
         }
         let mut last_commit = Instant::now();
-        let mut last_recommit = Instant::now();
         let mut last_lag = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
             self.apply_backpressure(consumer);
@@ -517,12 +518,8 @@ impl Worker {
             self.send(due);
             self.expire_pairs(false);
             if last_commit.elapsed() >= self.config.commit_interval {
-                let all = last_recommit.elapsed() >= RECOMMIT_EVERY;
-                commit(consumer, &self.tracker, &self.metrics, all);
+                commit(consumer, &self.tracker, &self.metrics);
                 last_commit = Instant::now();
-                if all {
-                    last_recommit = last_commit;
-                }
             }
             if last_lag.elapsed() >= Duration::from_secs(5) {
                 self.report_lag(consumer);
@@ -583,19 +580,23 @@ impl Worker {
     /// Pauses every assigned partition while the batch channel is full.
     fn apply_backpressure(&mut self, consumer: &BaseConsumer<Context>) {
         let full = self.out.capacity() == 0;
-        if full == self.paused {
+        if full == self.paused.load(Ordering::SeqCst) {
             return;
         }
         let Ok(assignment) = consumer.assignment() else {
             return;
         };
+        if assignment.count() == 0 {
+            // Nothing to pause or resume; the next assignment takes the state then.
+            return;
+        }
         let result = if full {
             consumer.pause(&assignment)
         } else {
             consumer.resume(&assignment)
         };
         if result.is_ok() {
-            self.paused = full;
+            self.paused.store(full, Ordering::SeqCst);
             self.metrics.set_paused(full);
         }
     }
@@ -871,7 +872,7 @@ impl Worker {
             // Keep serving callbacks while waiting.
             let _ = consumer.poll(Duration::from_millis(0));
         }
-        commit(consumer, &self.tracker, &self.metrics, false);
+        commit(consumer, &self.tracker, &self.metrics);
         consumer.unsubscribe();
         tracing::info!("kafka source stopped");
     }

@@ -64,6 +64,11 @@ impl Snapshot {
         self.partitions.get(&Self::key(tp))
     }
 
+    /// Removes and returns the position of `tp`.
+    pub fn take(&mut self, tp: &TopicPartition) -> Option<PartitionPosition> {
+        self.partitions.remove(&Self::key(tp))
+    }
+
     /// All partitions with their positions.
     pub fn iter(&self) -> impl Iterator<Item = (TopicPartition, &PartitionPosition)> {
         self.partitions.iter().filter_map(|(k, v)| {
@@ -272,17 +277,6 @@ impl OffsetTracker {
             .collect()
     }
 
-    /// Every durable watermark, committed or not: what a periodic re-commit sends, so that a
-    /// commit the broker acknowledged but did not keep is repaired.
-    pub fn durable(&self) -> Vec<(TopicPartition, i64)> {
-        let inner = self.lock();
-        inner
-            .partitions
-            .iter()
-            .filter_map(|(tp, s)| Some((tp.clone(), s.durable_watermark?)))
-            .collect()
-    }
-
     /// These offsets were committed.
     pub fn committed(&self, offsets: &[(TopicPartition, i64)]) {
         let mut inner = self.lock();
@@ -364,24 +358,6 @@ mod tests {
         assert!(t.to_commit().is_empty());
         t.mark_durable(&snap);
         assert_eq!(t.to_commit(), vec![(tp(), 2)]);
-    }
-
-    /// Regression: a commit the broker acknowledged but did not keep was never sent again, since
-    /// `to_commit` only returns changed positions; `durable` returns them all for a re-commit.
-    #[test]
-    fn committed_positions_stay_available_for_a_recommit() {
-        let t = OffsetTracker::new();
-        t.assign(&tp(), None);
-        for o in 0..3 {
-            assert_eq!(t.observe(&tp(), o), Observed::Process);
-        }
-        t.complete(&[(tp(), 0), (tp(), 1), (tp(), 2)]);
-        t.mark_durable(&t.snapshot());
-        let todo = t.to_commit();
-        assert_eq!(todo, vec![(tp(), 3)]);
-        t.committed(&todo);
-        assert!(t.to_commit().is_empty());
-        assert_eq!(t.durable(), vec![(tp(), 3)]);
     }
 
     #[test]

@@ -208,6 +208,18 @@ pub struct ReplayArgs {
     /// Send at most this many rows.
     #[arg(long, value_name = "ROWS")]
     pub limit: Option<usize>,
+    /// A librdkafka producer setting for a kafka:// target, repeatable, e.g.
+    /// `--kafka-option security.protocol=ssl --kafka-option ssl.ca.location=ca.pem`.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+/// Parses `KEY=VALUE` (the value may contain `=`).
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
 }
 
 /// A deployment variant on the command line.

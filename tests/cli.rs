@@ -268,3 +268,49 @@ fn controller_dry_run_requires_input() {
         .code(2)
         .stderr(predicate::str::contains("--input"));
 }
+
+#[test]
+fn replay_kafka_option_must_be_key_equals_value() {
+    driftwatch()
+        .args([
+            "replay",
+            "--input",
+            "data/car_loan/analysis.csv",
+            "--model",
+            "m",
+        ])
+        .args([
+            "--to",
+            "kafka://127.0.0.1:1/t",
+            "--kafka-option",
+            "security.protocol",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "expected KEY=VALUE, got `security.protocol`",
+        ));
+}
+
+#[test]
+fn replay_kafka_option_is_refused_for_an_http_target() {
+    driftwatch()
+        .args([
+            "replay",
+            "--input",
+            "data/car_loan/analysis.csv",
+            "--model",
+            "m",
+        ])
+        .args([
+            "--to",
+            "http://127.0.0.1:1",
+            "--kafka-option",
+            "security.protocol=ssl",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--kafka-option applies only to a kafka:// target, not http://127.0.0.1:1",
+        ));
+}

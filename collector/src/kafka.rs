@@ -88,8 +88,8 @@ pub struct KafkaConfig {
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     /// Extra librdkafka settings passed through unchanged, e.g. `security.protocol`,
-    /// `sasl.mechanisms`, `sasl.username`, `ssl.ca.location` (TLS and SASL need a build with the
-    /// `kafka-ssl` feature).
+    /// `sasl.mechanisms`, `sasl.username`, `ssl.ca.location` (librdkafka is built with vendored
+    /// OpenSSL: TLS and SASL PLAIN and SCRAM work; GSSAPI and OIDC do not).
     #[serde(default)]
     pub client: BTreeMap<String, String>,
 }

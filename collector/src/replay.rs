@@ -113,6 +113,10 @@ pub struct ReplayOptions {
     pub skip: usize,
     /// Rows to send (default all).
     pub limit: Option<usize>,
+    /// Extra librdkafka producer settings for a Kafka target, applied after replay's own
+    /// (`bootstrap.servers`, `linger.ms`, `queue.buffering.max.messages`, `message.timeout.ms`),
+    /// e.g. `security.protocol = ssl` and `ssl.ca.location` for a TLS listener.
+    pub kafka_client: BTreeMap<String, String>,
 }
 
 impl ReplayOptions {
@@ -138,6 +142,7 @@ impl ReplayOptions {
             rate: None,
             skip: 0,
             limit: None,
+            kafka_client: BTreeMap::new(),
         }
     }
 }
@@ -450,7 +455,16 @@ pub async fn send(
     let mut partition_ends = BTreeMap::new();
     let sent = match target {
         Target::Kafka { brokers, topic } => {
-            send_kafka(events, brokers, topic, &pace, progress, &mut partition_ends).await?
+            send_kafka(
+                events,
+                brokers,
+                topic,
+                &options.kafka_client,
+                &pace,
+                progress,
+                &mut partition_ends,
+            )
+            .await?
         }
         Target::Http { url } => send_http(events, url, &pace, progress).await?,
     };
@@ -489,16 +503,21 @@ async fn send_kafka(
     events: Vec<PredictionEvent>,
     brokers: &str,
     topic: &str,
+    client: &BTreeMap<String, String>,
     pace: &Pacer,
     progress: &dyn ReplayProgress,
     ends: &mut BTreeMap<i32, i64>,
 ) -> Result<u64, ReplayError> {
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "200000")
-        .set("message.timeout.ms", "60000")
-        .create()?;
+        .set("message.timeout.ms", "60000");
+    for (k, v) in client {
+        config.set(k, v);
+    }
+    let producer: FutureProducer = config.create()?;
     let mut sent = 0u64;
     let mut in_flight = Vec::with_capacity(1024);
     for (i, e) in events.iter().enumerate() {

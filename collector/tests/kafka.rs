@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use support::{Broker, eventually};
+use support::{Broker, TlsBroker, eventually};
 use tokio::sync::mpsc;
 
 /// What the stand-in analyzer absorbed.
@@ -109,8 +110,18 @@ fn start(config: KafkaConfig) -> (KafkaSource, Arc<Mutex<Absorbed>>) {
 /// partition's last record batch, not one past its last record, so `fetch_watermarks` is not a
 /// usable end offset against it.
 fn committed(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
+    committed_with(broker, group, topic, partitions, &[])
+}
+
+/// [`committed`] through a client with the extra librdkafka `settings` (e.g. TLS).
+fn committed_with(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    settings: &[(&str, &str)],
+) -> Vec<i64> {
+    let consumer: BaseConsumer = client(broker, settings)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
@@ -187,6 +198,16 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
     assert_eq!(committed(&broker, "g-exact", "predictions", 3), end);
 }
 
+/// A client configuration for `broker` with the extra librdkafka `settings`.
+fn client(broker: &Broker, settings: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &broker.address);
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    config
+}
+
 async fn produce(broker: &Broker, topic: &str, payloads: &[&[u8]]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.address)
@@ -208,8 +229,17 @@ fn read_all(
     topic: &str,
     expected: usize,
 ) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
+    read_all_with(broker, topic, expected, &[])
+}
+
+/// [`read_all`] through a client with the extra librdkafka `settings` (e.g. TLS).
+fn read_all_with(
+    broker: &Broker,
+    topic: &str,
+    expected: usize,
+    settings: &[(&str, &str)],
+) -> Vec<(Vec<u8>, BTreeMap<String, String>)> {
+    let consumer: BaseConsumer = client(broker, settings)
         .set("group.id", format!("reader-{topic}"))
         .set("auto.offset.reset", "earliest")
         .create()
@@ -407,4 +437,109 @@ async fn two_consumers_share_partitions_and_a_stopped_one_hands_over_without_los
         .map(|s| s.lock().unwrap().rows_by_model.values().sum::<u64>())
         .sum();
     assert!(total >= 6_000, "at least once: {total}");
+}
+
+/// TLS to the broker (issue 3: settings passed through to librdkafka): the replay producer, the
+/// source's consumer and commits, and its dead-letter producer all work through a TLS listener
+/// whose certificate is verified against the test CA; a producer that trusts another CA is
+/// refused at the handshake and delivers nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
+    let tls = TlsBroker::start();
+    let broker = &tls.broker;
+    let ca = tls.ca_pem.to_str().unwrap();
+    let settings = [("security.protocol", "ssl"), ("ssl.ca.location", ca)];
+    broker.create_topic_with("secure", 2, &settings).await;
+
+    // A client that does not trust the broker's CA: every handshake fails, nothing is delivered.
+    let before = tls.failed_handshakes.load(Ordering::SeqCst);
+    let untrusting: FutureProducer = client(
+        broker,
+        &[
+            ("security.protocol", "ssl"),
+            ("ssl.ca.location", tls.other_ca_pem.to_str().unwrap()),
+            ("message.timeout.ms", "3000"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let refused = untrusting
+        .send(
+            FutureRecord::<(), [u8]>::to("secure").payload(VALID_1),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(refused.is_err(), "delivered without trusting the CA");
+    assert!(tls.failed_handshakes.load(Ordering::SeqCst) > before);
+
+    // 5,000 car_loan events through `replay`'s producer over TLS.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let mut options = ReplayOptions::new(data, "car-loan");
+    options.limit = Some(5_000);
+    options.kafka_client = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let events = replay::events_from_file(&options, 0).unwrap();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: "secure".into(),
+    };
+    let summary = replay::send(events, &target, &options, &replay::Quiet)
+        .await
+        .unwrap();
+    assert_eq!(summary.sent, 5_000);
+    // One poison message on partition 0 after them, for the dead-letter producer.
+    let producer: FutureProducer = client(broker, &settings).create().unwrap();
+    let delivery = producer
+        .send(
+            FutureRecord::<(), [u8]>::to("secure")
+                .partition(0)
+                .payload(&[0xde, 0xad, 0xbe, 0xef][..]),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let poison_offset = delivery.offset;
+    assert_eq!(delivery.partition, 0);
+    let mut end = ends(&summary, 2);
+    end[0] = end[0].max(poison_offset + 1);
+
+    let mut consume = config(broker, "g-tls", vec![json_topic("secure")]);
+    consume.client = options.kafka_client.clone();
+    let (source, seen) = start(consume);
+    eventually(
+        "5,000 events absorbed over TLS",
+        Duration::from_secs(120),
+        || seen.lock().unwrap().rows_by_model.get("car-loan").copied() == Some(5_000),
+    )
+    .await;
+    eventually(
+        "committed offsets at the end of both partitions",
+        Duration::from_secs(60),
+        || committed_with(broker, "g-tls", "secure", 2, &settings) == end,
+    )
+    .await;
+    source.shutdown();
+    assert_eq!(
+        seen.lock().unwrap().offsets.len(),
+        5_000,
+        "each absorbed once"
+    );
+
+    let dead = read_all_with(broker, "secure.dlq", 1, &settings);
+    assert_eq!(
+        dead.len(),
+        1,
+        "the poison message is dead-lettered over TLS"
+    );
+    assert_eq!(dead[0].0, vec![0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(
+        dead[0].1["driftwatch-source-offset"],
+        poison_offset.to_string()
+    );
+    assert!(
+        tls.handshakes.load(Ordering::SeqCst) >= 3,
+        "clients connected through TLS"
+    );
 }

@@ -32,6 +32,13 @@ pub fn run(args: &ReplayArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     options.rate = args.rate;
     options.skip = args.skip;
     options.limit = args.limit;
+    options.kafka_client = args.kafka_options.iter().cloned().collect();
+    if !options.kafka_client.is_empty() && !matches!(target, replay::Target::Kafka { .. }) {
+        anyhow::bail!(
+            "--kafka-option applies only to a kafka:// target, not {}",
+            args.to
+        );
+    }
     if options.speedup.is_some_and(|s| s.is_nan() || s <= 0.0) {
         anyhow::bail!("--speedup must be greater than 0");
     }

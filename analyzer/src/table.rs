@@ -143,7 +143,182 @@ fn read_error(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
     }
 }
 
+/// CSV files at least this large are read in byte ranges in parallel, one per core.
+const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
+
 fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    if parts > 1
+        && len >= PARALLEL_MIN_BYTES
+        && let Some(table) = read_csv_parallel(path, options, parts)
+    {
+        return Ok(table);
+    }
+    read_csv_serial(path, options)
+}
+
+/// Reads a CSV file in `parts` byte ranges cut at line starts, inferring and parsing each range on
+/// its own thread, with the same result as [`read_csv_serial`]: column types are merged by the
+/// rules arrow's whole-file inference applies (all-empty takes the other type, integer and float
+/// make float, any other disagreement makes text).
+///
+/// Returns `None` whenever that equality cannot be guaranteed, and the caller reads the file
+/// serially: a `"` anywhere in the file (a quoted field may hold a line break, so a cut could fall
+/// inside a record), disagreeing date/time types, no data rows, duplicate names, or any read or
+/// parse error (the serial read then reports it with its file-wide line number).
+fn read_csv_parallel(path: &Path, options: &ReadOptions, parts: usize) -> Option<Table> {
+    use std::io::BufRead;
+    let len = std::fs::metadata(path).ok()?.len();
+    // Cut points: the header line's end, then the first line start at or after each even split.
+    let mut file = BufReader::new(File::open(path).ok()?);
+    let mut line = Vec::new();
+    let header_end = file.read_until(b'\n', &mut line).ok()? as u64;
+    if line.last() != Some(&b'\n') {
+        return None;
+    }
+    let mut cuts = vec![0u64];
+    for k in 1..parts as u64 {
+        let target = header_end + (len - header_end) * k / parts as u64;
+        file.seek(SeekFrom::Start(target - 1)).ok()?;
+        line.clear();
+        // From the byte before `target`: a line start at `target` itself is kept.
+        let cut = target - 1 + file.read_until(b'\n', &mut line).ok()? as u64;
+        if cut > *cuts.last()? && cut < len {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(len);
+
+    let ranges: Vec<(u64, u64)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let range_reader = |(start, end): (u64, u64)| -> Option<QuoteWatch<std::io::Take<File>>> {
+        let mut f = File::open(path).ok()?;
+        f.seek(SeekFrom::Start(start)).ok()?;
+        Some(QuoteWatch {
+            inner: f.take(end - start),
+            quoted: false,
+        })
+    };
+    // Pass 1: infer each range's types.
+    let inferred: Vec<Option<(Schema, usize)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                scope.spawn(move || {
+                    let mut reader = range_reader(r)?;
+                    let format = Format::default().with_header(i == 0);
+                    let (schema, rows) = format
+                        .infer_schema(BufReader::new(&mut reader), None)
+                        .ok()?;
+                    (!reader.quoted).then_some((schema, rows))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let inferred: Vec<(Schema, usize)> = inferred.into_iter().collect::<Option<_>>()?;
+    let (first, _) = &inferred[0];
+    if inferred.iter().map(|(_, rows)| rows).sum::<usize>() == 0
+        || !duplicate_names(first).is_empty()
+    {
+        return None;
+    }
+    let mut types: Vec<DataType> = first
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    for (schema, _) in &inferred[1..] {
+        if schema.fields().len() != types.len() {
+            return None;
+        }
+        for (t, f) in types.iter_mut().zip(schema.fields()) {
+            *t = merge_inferred(t, f.data_type())?;
+        }
+    }
+    let merged = Schema::new(
+        first
+            .fields()
+            .iter()
+            .zip(types)
+            .map(|(f, t)| Field::new(f.name(), t, true))
+            .collect::<Vec<_>>(),
+    );
+    let schema = Arc::new(force_text(&merged, &options.text_columns));
+
+    // Pass 2: parse each range with the merged schema.
+    let parsed: Vec<Option<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                let schema = schema.clone();
+                scope.spawn(move || {
+                    let reader = ReaderBuilder::new(schema)
+                        .with_format(Format::default().with_header(i == 0))
+                        .with_batch_size(READ_BATCH_ROWS)
+                        .build(BufReader::new(range_reader(r)?))
+                        .ok()?;
+                    reader.collect::<Result<Vec<_>, _>>().ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    let batches: Vec<RecordBatch> = parsed
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let num_rows = batches.iter().map(RecordBatch::num_rows).sum();
+    Some(Table {
+        path: path.to_path_buf(),
+        schema,
+        batches,
+        num_rows,
+        has_header_line: true,
+    })
+}
+
+/// The type whole-file inference gives a column inferred as `a` in one part and `b` in another;
+/// `None` where the parts cannot decide it (date/time types that differ).
+fn merge_inferred(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::{Boolean, Float64, Int64, Null, Utf8};
+    Some(match (a, b) {
+        _ if a == b => a.clone(),
+        (Null, t) | (t, Null) => t.clone(),
+        (Int64, Float64) | (Float64, Int64) => Float64,
+        (Boolean | Int64 | Float64 | Utf8, Boolean | Int64 | Float64 | Utf8) => Utf8,
+        _ => return None,
+    })
+}
+
+/// A reader that notes whether any byte it passed on was a `"`.
+struct QuoteWatch<R> {
+    inner: R,
+    quoted: bool,
+}
+
+impl<R: Read> Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if !self.quoted && buf[..n].contains(&b'"') {
+            self.quoted = true;
+        }
+        Ok(n)
+    }
+}
+
+/// Reads a CSV file in one pass of whole-file type inference and one of parsing.
+fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
     let mut file = open(path)?;
     let mut first = [0u8; 1];
     if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
@@ -273,4 +448,108 @@ fn clean_arrow_message(message: &str) -> String {
         }
     }
     m.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::compute::concat_batches;
+
+    /// 300 data rows whose column types only whole-file inference settles: `a` integers then
+    /// floats, `b` empty then integers, `c` booleans then text, `d` integers forced to text.
+    fn mixed_csv() -> String {
+        let mut s = String::from("a,b,c,d\n");
+        for i in 0..300 {
+            let a = if i < 200 {
+                format!("{i}")
+            } else {
+                format!("{i}.5")
+            };
+            let b = if i < 150 {
+                String::new()
+            } else {
+                format!("{}", i * 2)
+            };
+            let c = if i < 250 {
+                "true".to_string()
+            } else {
+                format!("x{i}")
+            };
+            s.push_str(&format!("{a},{b},{c},{i}\n"));
+        }
+        s
+    }
+
+    fn write(content: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        std::fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    fn options() -> ReadOptions {
+        ReadOptions {
+            text_columns: BTreeSet::from(["d".to_string()]),
+        }
+    }
+
+    #[test]
+    fn parallel_ranges_read_exactly_what_the_serial_read_does() {
+        let (_dir, path) = write(&mixed_csv());
+        let serial = read_csv_serial(&path, &options()).unwrap();
+        let parallel = read_csv_parallel(&path, &options(), 3).expect("read in ranges");
+        assert_eq!(parallel.batches.len(), 3, "one batch per range");
+        assert_eq!(parallel.schema, serial.schema);
+        let types: Vec<DataType> = serial
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Float64,
+                DataType::Int64,
+                DataType::Utf8,
+                DataType::Utf8
+            ]
+        );
+        assert_eq!(parallel.num_rows, 300);
+        assert_eq!(
+            concat_batches(&parallel.schema, &parallel.batches).unwrap(),
+            concat_batches(&serial.schema, &serial.batches).unwrap()
+        );
+    }
+
+    #[test]
+    fn quoted_fields_and_bad_rows_fall_back_to_the_serial_read() {
+        let quoted = mixed_csv().replace("x299", "\"x\n299\"");
+        let (_dir, path) = write(&quoted);
+        assert!(read_csv_parallel(&path, &options(), 3).is_none());
+        assert_eq!(read_csv_serial(&path, &options()).unwrap().num_rows, 300);
+
+        // A ragged row in the last range: the serial read names its file-wide line (302).
+        let ragged = format!("{}1,2,3,4,5\n", mixed_csv());
+        let (_dir, path) = write(&ragged);
+        assert!(read_csv_parallel(&path, &options(), 3).is_none());
+        let err = read_csv(&path, &options()).unwrap_err().to_string();
+        assert!(err.contains("line 302"), "{err}");
+    }
+
+    #[test]
+    fn merged_types_follow_whole_file_inference() {
+        use DataType::*;
+        assert_eq!(merge_inferred(&Null, &Int64), Some(Int64));
+        assert_eq!(merge_inferred(&Int64, &Float64), Some(Float64));
+        assert_eq!(merge_inferred(&Boolean, &Int64), Some(Utf8));
+        assert_eq!(merge_inferred(&Utf8, &Float64), Some(Utf8));
+        assert_eq!(
+            merge_inferred(
+                &Date32,
+                &Timestamp(datafusion::arrow::datatypes::TimeUnit::Second, None)
+            ),
+            None
+        );
+    }
 }

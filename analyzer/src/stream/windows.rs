@@ -196,7 +196,7 @@ impl Windows {
         state.last_arrival = Instant::now();
         let closed_until = state.clock.closed_until_ms;
         // Group row indices by (version, variant, window start).
-        let mut groups: BTreeMap<(String, String, i64), Vec<u32>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str, i64), Vec<u32>> = BTreeMap::new();
         let mut late = 0u64;
         let mut max_ts = state.clock.max_event_ms;
         for i in 0..batch.num_rows() {
@@ -207,11 +207,8 @@ impl Windows {
                 continue;
             }
             max_ts = Some(max_ts.map_or(t, |m| m.max(t)));
-            let version = versions.as_ref().map(|v| v(i)).unwrap_or_default();
-            let variant = variants
-                .as_ref()
-                .map(|v| v(i))
-                .unwrap_or_else(|| "stable".to_string());
+            let version = versions.as_ref().map_or("", |v| v(i));
+            let variant = variants.as_ref().map_or("stable", |v| v(i));
             groups
                 .entry((version, variant, start))
                 .or_default()
@@ -449,22 +446,19 @@ impl Windows {
     }
 }
 
+/// Row `i`'s text in column `name` (empty where null); `None` without a text column.
 fn text_column<'a>(
     batch: &'a RecordBatch,
     name: &str,
-) -> Option<Box<dyn Fn(usize) -> String + 'a>> {
+) -> Option<Box<dyn Fn(usize) -> &'a str + 'a>> {
     let col = batch.column_by_name(name)?;
     if col.data_type() != &DataType::Utf8 {
         return None;
     }
     let s = col.as_string::<i32>();
-    Some(Box::new(move |i| {
-        if s.is_valid(i) {
-            s.value(i).to_string()
-        } else {
-            String::new()
-        }
-    }))
+    Some(Box::new(
+        move |i| if s.is_valid(i) { s.value(i) } else { "" },
+    ))
 }
 
 fn quantiles(result: &[RecordBatch], prefix: &str) -> Quantiles {

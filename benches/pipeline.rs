@@ -70,6 +70,11 @@ fn main() {
     let (closed, absorbed, scrape_bytes) = runtime.block_on(run(messages, events, profile));
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(absorbed, events as u64, "every event reached a window");
+    assert_eq!(
+        closed,
+        (events as u64).div_ceil(PER_WINDOW as u64),
+        "5,000 events per window"
+    );
     let (hwm, rss) = memory_mib();
     println!(
         "events={events} threads={threads} wall_s={wall:.3} events_per_s={:.0} windows={closed} \

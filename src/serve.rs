@@ -409,6 +409,15 @@ async fn run(
                     analyzer.windows.hold_idle(now);
                 }
                 analyzer.close_due(now).await;
+                if analyzer.checkpointer.is_none()
+                    && let Some(t) = &analyzer.tracker
+                {
+                    // Offsets can complete after the last batch was absorbed (a dead-lettered
+                    // message whose good events went on); without a checkpoint they are durable
+                    // once absorbed.
+                    let s = t.snapshot();
+                    t.mark_durable(&s);
+                }
                 let age = analyzer.last_checkpoint.elapsed();
                 if analyzer.checkpointer.is_some() {
                     analyzer.metrics.set_checkpoint_age(age);

@@ -275,7 +275,7 @@ pub fn events_from_file(
         .unwrap_or(start_ms);
     let time_of = |row: usize| -> i64 {
         match (&times, options.speedup) {
-            (Some(t), Some(s)) => start_ms + ((t[row] - t0) as f64 / s).round() as i64,
+            (Some(t), Some(s)) => start_ms + compress(t[row] - t0, s),
             (Some(t), None) => t[row],
             (None, _) => start_ms,
         }
@@ -430,6 +430,21 @@ fn append_values(array: &ArrayRef, out: &mut Vec<FeatureValue>) -> Result<(), St
         }
     }
     Ok(())
+}
+
+/// `elapsed_ms / speedup`, truncated to the millisecond, except that a quotient within 1e-6 ms of a
+/// whole millisecond is that millisecond. Truncation keeps each compressed event in the window its
+/// real time falls in (rounding moved the last rows of a period into the next window, e.g. the
+/// demo's 2-prediction 21st window); the tolerance keeps floating-point error from moving an event
+/// on a boundary into the previous one.
+fn compress(elapsed_ms: i64, speedup: f64) -> i64 {
+    let x = elapsed_ms as f64 / speedup;
+    let nearest = x.round();
+    if (x - nearest).abs() < 1e-6 {
+        nearest as i64
+    } else {
+        x.floor() as i64
+    }
 }
 
 /// Sends `events` to `target`, paced by their (rewritten) event time when `options.speedup` is
@@ -640,6 +655,24 @@ mod tests {
         );
         assert!("ftp://x".parse::<Target>().is_err());
         assert!("kafka://host".parse::<Target>().is_err());
+    }
+
+    /// Regression: compressed time was rounded, so the last row of a 5,000-row period at 999.8 ms
+    /// went to 1000 ms, into the next 1-second window (the demo's 21st window of 2 predictions).
+    #[test]
+    fn compressed_time_stays_in_its_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        // Rows 0 and 4,999 of a log spaced 523,152 ms apart, compressed to 5,000 rows per second.
+        std::fs::write(&path, "timestamp,x\n0,1\n2615236848,2\n").unwrap();
+        let mut options = ReplayOptions::new(&path, "m");
+        options.speedup = Some(5000.0 * 523_152.0 / 1000.0);
+        let events = events_from_file(&options, 0).unwrap();
+        assert_eq!(events[0].timestamp, EventTime(0));
+        assert_eq!(events[1].timestamp, EventTime(999));
+        // A quotient a hair below a whole millisecond (float error) is that millisecond.
+        assert_eq!(compress(3 * 523_152, 3.0 * 523_152.0 / 1000.0), 1000);
+        assert_eq!(compress(-1, 3.0), -1);
     }
 
     #[test]

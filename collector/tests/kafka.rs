@@ -451,29 +451,34 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
     let settings = [("security.protocol", "ssl"), ("ssl.ca.location", ca)];
     broker.create_topic_with("secure", 2, &settings).await;
 
-    // A client that does not trust the broker's CA: every handshake fails, nothing is delivered.
+    // replay's producer set to trust another CA: every handshake fails, nothing is delivered.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
     let before = tls.failed_handshakes.load(Ordering::SeqCst);
-    let untrusting: FutureProducer = client(
-        broker,
-        &[
-            ("security.protocol", "ssl"),
-            ("ssl.ca.location", tls.other_ca_pem.to_str().unwrap()),
-            ("message.timeout.ms", "3000"),
-        ],
+    let mut untrusting = ReplayOptions::new(data, "car-loan");
+    untrusting.limit = Some(1);
+    untrusting.kafka_client = [
+        ("security.protocol", "ssl"),
+        ("ssl.ca.location", tls.other_ca_pem.to_str().unwrap()),
+        ("message.timeout.ms", "3000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: "secure".into(),
+    };
+    let refused = replay::send(
+        replay::events_from_file(&untrusting, 0).unwrap(),
+        &target,
+        &untrusting,
+        &replay::Quiet,
     )
-    .create()
-    .unwrap();
-    let refused = untrusting
-        .send(
-            FutureRecord::<(), [u8]>::to("secure").payload(VALID_1),
-            Duration::from_secs(10),
-        )
-        .await;
+    .await;
     assert!(refused.is_err(), "delivered without trusting the CA");
     assert!(tls.failed_handshakes.load(Ordering::SeqCst) > before);
 
     // 5,000 car_loan events through `replay`'s producer over TLS.
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
     let mut options = ReplayOptions::new(data, "car-loan");
     options.limit = Some(5_000);
     options.kafka_client = settings
@@ -481,10 +486,6 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let events = replay::events_from_file(&options, 0).unwrap();
-    let target = Target::Kafka {
-        brokers: broker.address.clone(),
-        topic: "secure".into(),
-    };
     let summary = replay::send(events, &target, &options, &replay::Quiet)
         .await
         .unwrap();

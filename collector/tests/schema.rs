@@ -1,6 +1,6 @@
 //! The published JSON Schema of the prediction event (`schemas/prediction-event.schema.json`) must
 //! be the one generated from the Rust types. Regenerate with
-//! `UPDATE_SCHEMAS=1 cargo test -p driftwatch-collector --test schema`.
+//! `UPDATE_SCHEMAS=1 cargo test --workspace --test schema`.
 
 use collector::PredictionEvent;
 
@@ -17,7 +17,7 @@ fn published_event_schema_is_current() {
     let published = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         published == generated,
-        "schemas/prediction-event.schema.json is stale; regenerate with UPDATE_SCHEMAS=1 cargo test -p driftwatch-collector --test schema"
+        "schemas/prediction-event.schema.json is stale; regenerate with UPDATE_SCHEMAS=1 cargo test --workspace --test schema"
     );
     // The schema names the required fields.
     let schema: serde_json::Value = serde_json::from_str(&published).unwrap();

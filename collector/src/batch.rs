@@ -133,13 +133,17 @@ pub fn to_record_batch(
         Arc::new(confidence.finish()),
         Arc::new(latency.finish()),
     ];
+    // Feature values found under a schema feature; the rest of each event's features are unknown.
+    let mut known = 0u64;
     for (name, kind) in &schema.features {
         let mut bad = 0u64;
         let column: ArrayRef = match kind {
             FeatureKind::Numeric => {
                 let mut b = Float64Builder::with_capacity(n);
                 for e in events {
-                    match e.features.get(name) {
+                    let value = e.features.get(name);
+                    known += u64::from(value.is_some());
+                    match value {
                         None | Some(FeatureValue::Null) => b.append_null(),
                         Some(FeatureValue::Number(x)) => b.append_value(*x),
                         Some(_) => {
@@ -153,7 +157,9 @@ pub fn to_record_batch(
             FeatureKind::Categorical => {
                 let mut b = StringDictionaryBuilder::<Int32Type>::new();
                 for e in events {
-                    match e.features.get(name).and_then(FeatureValue::as_category) {
+                    let value = e.features.get(name);
+                    known += u64::from(value.is_some());
+                    match value.and_then(FeatureValue::as_category) {
                         Some(s) => {
                             b.append(&s)?;
                         }
@@ -168,13 +174,9 @@ pub fn to_record_batch(
         }
         columns.push(column);
     }
-    for e in events {
-        stats.unknown_features += e
-            .features
-            .keys()
-            .filter(|k| !schema.features.iter().any(|(n, _)| n == *k))
-            .count() as u64;
-    }
+    // Names are unique in both the schema and an event's map, so each found value is one key.
+    let keys: u64 = events.iter().map(|e| e.features.len() as u64).sum();
+    stats.unknown_features = keys.saturating_sub(known);
     let batch = RecordBatch::try_new(schema.schema(), columns)?;
     Ok((batch, stats))
 }

@@ -377,8 +377,16 @@ const DRIFT_FUNCTIONS: [(&str, Output); 12] = [
 ];
 
 /// A session with the drift UDAFs bound to `profiles` and `quantile` registered.
+///
+/// Plans run in one partition: a window's query then aggregates in a single pass
+/// (DataFusion's `AggregateMode::Single`), without the round-robin repartition into one partial
+/// aggregate per core whose [`FeatureState`]s would be serialised and merged. A window holds at
+/// most `max_window_events` rows, far too few for the split to pay; the analyzer's parallelism is
+/// across windows and sources, not within one. A table registered with several partitions is
+/// still aggregated per partition and merged.
 pub fn session(profiles: Arc<ProfileSet>) -> SessionContext {
-    let ctx = SessionContext::new();
+    let config = datafusion::prelude::SessionConfig::new().with_target_partitions(1);
+    let ctx = SessionContext::new_with_config(config);
     register(&ctx, profiles);
     ctx
 }

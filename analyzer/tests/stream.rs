@@ -196,6 +196,32 @@ async fn e17_window_without_latencies_has_no_quantile() {
     );
 }
 
+/// Regression: the window session planned a round-robin repartition into one partial aggregate
+/// per core, so every window close serialised each feature's state to JSON and merged it back.
+#[tokio::test]
+async fn window_queries_aggregate_in_one_pass_without_repartitioning() {
+    let profile = reference();
+    let ctx = sql::session(Arc::new(ProfileSet::new(
+        &profile,
+        DriftSettings::default(),
+    )));
+    let b = batch(&times(0, 300, 1), |i| i as f64, |_| "a");
+    let mem = datafusion::datasource::MemTable::try_new(b.schema(), vec![vec![b]]).unwrap();
+    ctx.register_table("w", Arc::new(mem)).unwrap();
+    let plan = ctx
+        .sql("SELECT count(*) AS n, feature_drift(x, 'x') AS dx, quantile(x, 0.5) AS q FROM w")
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let text = datafusion::physical_plan::displayable(plan.as_ref())
+        .indent(false)
+        .to_string();
+    assert!(text.contains("AggregateExec: mode=Single"), "{text}");
+    assert!(!text.contains("RepartitionExec"), "{text}");
+}
+
 #[tokio::test]
 async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
     let profile = reference();

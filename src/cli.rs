@@ -307,7 +307,9 @@ pub struct AnalyzeArgs {
     /// (a .json file).
     #[arg(long, short, value_name = "FILE")]
     pub reference: PathBuf,
-    /// The prediction log to check: CSV or Parquet.
+    /// The prediction log to check: CSV or Parquet. Only its feature columns (and the timestamp
+    /// column with --chunk-period) are read, typed as in the reference, so other columns may hold
+    /// anything.
     #[arg(long, short, value_name = "FILE")]
     pub current: PathBuf,
     /// Cut the current data into chunks of this many rows, in file order.

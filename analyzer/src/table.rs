@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::csv::ReaderBuilder;
@@ -52,6 +53,43 @@ impl FileFormat {
 pub struct ReadOptions {
     /// Columns read as text whatever their content looks like.
     pub text_columns: BTreeSet<String>,
+    /// The columns to read when the caller already knows their types (a current file analysed
+    /// against a reference): see [`ColumnSelection`]. `None` reads every column with inferred
+    /// types.
+    pub select: Option<ColumnSelection>,
+}
+
+/// The columns of a file whose types the caller knows, so that a CSV is read in one pass without
+/// whole-file type inference (which costs about as much as the parse itself).
+///
+/// Only these columns are read; names the file lacks are left out of the table (the caller
+/// reports them as absent). `numeric` columns are parsed as `Float64`; every other selected
+/// column is read as text (`Utf8`). If any value of a `numeric` column does not parse as a
+/// number, the file is read again with those columns as text, so that the caller's conversion
+/// ([`crate::columns::to_f64`]) names every bad value with its line instead of the read stopping
+/// at the first.
+///
+/// The values are those the inferred read gives: numbers are the same `f64`s (integers widen
+/// exactly as arrow's cast does), `text` columns are kept as written, and a `categorical` column
+/// holding nothing but `true`/`false` in any case, which inference makes `Boolean` and
+/// [`crate::columns::to_text`] renders in lower case, comes out in lower case.
+///
+/// Parquet files carry their types and are read whole, as without a selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnSelection {
+    /// Columns parsed as 64-bit floats (numeric features).
+    pub numeric: BTreeSet<String>,
+    /// Columns read as text and kept as written (declared categorical features, a timestamp).
+    pub text: BTreeSet<String>,
+    /// Columns read as text with booleans rendered as inference would (categorical features whose
+    /// kind came from the reference's inferred types).
+    pub categorical: BTreeSet<String>,
+}
+
+impl ColumnSelection {
+    fn contains(&self, name: &str) -> bool {
+        self.numeric.contains(name) || self.text.contains(name) || self.categorical.contains(name)
+    }
 }
 
 /// A whole file in memory as Arrow record batches.
@@ -83,6 +121,18 @@ impl Table {
             batches,
             num_rows,
             has_header_line: false,
+        }
+    }
+
+    /// A table read from the CSV file `path` (row `i` on line `i + 2`).
+    fn from_csv(path: &Path, schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        let num_rows = batches.iter().map(RecordBatch::num_rows).sum();
+        Self {
+            path: path.to_path_buf(),
+            schema,
+            batches,
+            num_rows,
+            has_header_line: true,
         }
     }
 
@@ -149,6 +199,9 @@ const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
 fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
     let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    if let Some(select) = &options.select {
+        return read_csv_selected(path, select, parts, len);
+    }
     if parts > 1
         && len >= PARALLEL_MIN_BYTES
         && let Some(table) = read_csv_parallel(path, options, parts)
@@ -168,37 +221,7 @@ fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> 
 /// inside a record), disagreeing date/time types, no data rows, duplicate names, or any read or
 /// parse error (the serial read then reports it with its file-wide line number).
 fn read_csv_parallel(path: &Path, options: &ReadOptions, parts: usize) -> Option<Table> {
-    use std::io::BufRead;
-    let len = std::fs::metadata(path).ok()?.len();
-    // Cut points: the header line's end, then the first line start at or after each even split.
-    let mut file = BufReader::new(File::open(path).ok()?);
-    let mut line = Vec::new();
-    let header_end = file.read_until(b'\n', &mut line).ok()? as u64;
-    if line.last() != Some(&b'\n') {
-        return None;
-    }
-    let mut cuts = vec![0u64];
-    for k in 1..parts as u64 {
-        let target = header_end + (len - header_end) * k / parts as u64;
-        file.seek(SeekFrom::Start(target - 1)).ok()?;
-        line.clear();
-        // From the byte before `target`: a line start at `target` itself is kept.
-        let cut = target - 1 + file.read_until(b'\n', &mut line).ok()? as u64;
-        if cut > *cuts.last()? && cut < len {
-            cuts.push(cut);
-        }
-    }
-    cuts.push(len);
-
-    let ranges: Vec<(u64, u64)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    let range_reader = |(start, end): (u64, u64)| -> Option<QuoteWatch<std::io::Take<File>>> {
-        let mut f = File::open(path).ok()?;
-        f.seek(SeekFrom::Start(start)).ok()?;
-        Some(QuoteWatch {
-            inner: f.take(end - start),
-            quoted: false,
-        })
-    };
+    let ranges = line_ranges(path, parts)?;
     // Pass 1: infer each range's types.
     let inferred: Vec<Option<(Schema, usize)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ranges
@@ -206,12 +229,13 @@ fn read_csv_parallel(path: &Path, options: &ReadOptions, parts: usize) -> Option
             .enumerate()
             .map(|(i, &r)| {
                 scope.spawn(move || {
-                    let mut reader = range_reader(r)?;
+                    let quoted = AtomicBool::new(false);
+                    let mut reader = range_reader(path, r, &quoted)?;
                     let format = Format::default().with_header(i == 0);
                     let (schema, rows) = format
                         .infer_schema(BufReader::new(&mut reader), None)
                         .ok()?;
-                    (!reader.quoted).then_some((schema, rows))
+                    (!quoted.load(Ordering::Relaxed)).then_some((schema, rows))
                 })
             })
             .collect();
@@ -251,33 +275,7 @@ fn read_csv_parallel(path: &Path, options: &ReadOptions, parts: usize) -> Option
     let schema = Arc::new(force_text(&merged, &options.text_columns));
 
     // Pass 2: parse each range with the merged schema.
-    let parsed: Vec<Option<Vec<RecordBatch>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ranges
-            .iter()
-            .enumerate()
-            .map(|(i, &r)| {
-                let schema = schema.clone();
-                scope.spawn(move || {
-                    let reader = ReaderBuilder::new(schema)
-                        .with_format(Format::default().with_header(i == 0))
-                        .with_batch_size(READ_BATCH_ROWS)
-                        .build(BufReader::new(range_reader(r)?))
-                        .ok()?;
-                    reader.collect::<Result<Vec<_>, _>>().ok()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect()
-    });
-    let batches: Vec<RecordBatch> = parsed
-        .into_iter()
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let batches = parse_ranges(path, &ranges, &schema, None).ok()?;
     let num_rows = batches.iter().map(RecordBatch::num_rows).sum();
     Some(Table {
         path: path.to_path_buf(),
@@ -286,6 +284,304 @@ fn read_csv_parallel(path: &Path, options: &ReadOptions, parts: usize) -> Option
         num_rows,
         has_header_line: true,
     })
+}
+
+/// Cuts a CSV file into up to `parts` byte ranges: the first starts at 0 (it holds the header
+/// line), every other one at a line start. `None` when the header line has no line end.
+fn line_ranges(path: &Path, parts: usize) -> Option<Vec<(u64, u64)>> {
+    use std::io::BufRead;
+    let len = std::fs::metadata(path).ok()?.len();
+    // Cut points: the header line's end, then the first line start at or after each even split.
+    let mut file = BufReader::new(File::open(path).ok()?);
+    let mut line = Vec::new();
+    let header_end = file.read_until(b'\n', &mut line).ok()? as u64;
+    if line.last() != Some(&b'\n') {
+        return None;
+    }
+    let mut cuts = vec![0u64];
+    for k in 1..parts as u64 {
+        let target = header_end + (len - header_end) * k / parts as u64;
+        file.seek(SeekFrom::Start(target - 1)).ok()?;
+        line.clear();
+        // From the byte before `target`: a line start at `target` itself is kept.
+        let cut = target - 1 + file.read_until(b'\n', &mut line).ok()? as u64;
+        if cut > *cuts.last()? && cut < len {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(len);
+    Some(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+/// A reader over the bytes `start..end` of `path` that sets `quoted` when it passes on a `"`.
+fn range_reader<'a>(
+    path: &Path,
+    (start, end): (u64, u64),
+    quoted: &'a AtomicBool,
+) -> Option<QuoteWatch<'a, std::io::Take<File>>> {
+    let mut f = File::open(path).ok()?;
+    f.seek(SeekFrom::Start(start)).ok()?;
+    Some(QuoteWatch {
+        inner: f.take(end - start),
+        quoted,
+    })
+}
+
+/// Why [`parse_ranges`] gave no batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeFailure {
+    /// The file holds a `"` (a quoted field may span a cut) or a range could not be opened:
+    /// only a serial read can tell.
+    Unsplittable,
+    /// A range failed to parse (a ragged row, a value of the wrong type).
+    Parse,
+}
+
+/// Parses each range (from [`line_ranges`]) on its own thread with `schema`, keeping the columns
+/// of `projection` (all when `None`).
+fn parse_ranges(
+    path: &Path,
+    ranges: &[(u64, u64)],
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+) -> Result<Vec<RecordBatch>, RangeFailure> {
+    let parsed: Vec<Result<Vec<RecordBatch>, RangeFailure>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| {
+                let schema = schema.clone();
+                scope.spawn(move || {
+                    let quoted = AtomicBool::new(false);
+                    let mut builder = ReaderBuilder::new(schema)
+                        .with_format(Format::default().with_header(i == 0))
+                        .with_batch_size(READ_BATCH_ROWS);
+                    if let Some(p) = projection {
+                        builder = builder.with_projection(p.to_vec());
+                    }
+                    let source =
+                        range_reader(path, r, &quoted).ok_or(RangeFailure::Unsplittable)?;
+                    let batches = builder
+                        .build(BufReader::new(source))
+                        .map_err(|_| RangeFailure::Parse)?
+                        .collect::<Result<Vec<_>, _>>();
+                    if quoted.load(Ordering::Relaxed) {
+                        return Err(RangeFailure::Unsplittable);
+                    }
+                    batches.map_err(|_| RangeFailure::Parse)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(RangeFailure::Unsplittable)))
+            .collect()
+    });
+    // A quoted range makes the others' results meaningless (their cuts may split a record).
+    if parsed.contains(&Err(RangeFailure::Unsplittable)) {
+        return Err(RangeFailure::Unsplittable);
+    }
+    Ok(parsed
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Reads the columns of `select` from a CSV without type inference (see [`ColumnSelection`]):
+/// in parallel byte ranges when the file is large and has no `"`, else serially; numeric columns
+/// as `Float64`, and if a value does not parse, once more with them as text.
+fn read_csv_selected(
+    path: &Path,
+    select: &ColumnSelection,
+    parts: usize,
+    len: u64,
+) -> Result<Table, AnalyzerError> {
+    let names = csv_header(path)?;
+    let mut projection: Vec<usize> = (0..names.len())
+        .filter(|&i| select.contains(&names[i]))
+        .collect();
+    if projection.is_empty() {
+        // No selected column is in the file: keep the first (as text) so rows are still counted.
+        projection.push(0);
+    }
+    let schema_with = |numeric_as: &DataType| -> SchemaRef {
+        Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|n| {
+                    let t = if select.numeric.contains(n) {
+                        numeric_as.clone()
+                    } else {
+                        DataType::Utf8
+                    };
+                    Field::new(n, t, true)
+                })
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let projected = |schema: &SchemaRef| -> Result<SchemaRef, AnalyzerError> {
+        Ok(Arc::new(
+            schema
+                .project(&projection)
+                .map_err(|e| read_error(path, e))?,
+        ))
+    };
+    let serial = |schema: SchemaRef| -> Result<Table, AnalyzerError> {
+        let reader = ReaderBuilder::new(schema.clone())
+            .with_format(Format::default().with_header(true))
+            .with_batch_size(READ_BATCH_ROWS)
+            .with_projection(projection.clone())
+            .build(BufReader::new(open(path)?))
+            .map_err(|e| read_error(path, e))?;
+        let mut batches = Vec::new();
+        for batch in reader {
+            batches.push(batch.map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?);
+        }
+        Ok(Table::from_csv(path, projected(&schema)?, batches))
+    };
+    let ranges = (parts > 1 && len >= PARALLEL_MIN_BYTES)
+        .then(|| line_ranges(path, parts))
+        .flatten();
+    // Numeric columns as numbers: in ranges, or serially where ranges cannot be used.
+    let typed = schema_with(&DataType::Float64);
+    let first = match &ranges {
+        Some(r) => match parse_ranges(path, r, &typed, Some(&projection)) {
+            Ok(batches) => Ok(Table::from_csv(path, projected(&typed)?, batches)),
+            Err(RangeFailure::Unsplittable) => serial(typed),
+            Err(RangeFailure::Parse) => Err(read_error(path, "a range failed to parse")),
+        },
+        None => serial(typed),
+    };
+    // Any failure: numeric columns as text, so every bad value is named by the caller (or the
+    // serial read names the line of a malformed row).
+    let table = match first {
+        Ok(table) => table,
+        Err(_)
+            if projection
+                .iter()
+                .any(|&i| select.numeric.contains(&names[i])) =>
+        {
+            let text = schema_with(&DataType::Utf8);
+            match ranges
+                .as_ref()
+                .map(|r| parse_ranges(path, r, &text, Some(&projection)))
+            {
+                Some(Ok(batches)) => Table::from_csv(path, projected(&text)?, batches),
+                _ => serial(text)?,
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if table.num_rows == 0 {
+        return Err(AnalyzerError::EmptyFile {
+            path: path.to_path_buf(),
+            what: "a header but no rows",
+        });
+    }
+    booleans_as_inferred(table, &select.categorical)
+}
+
+/// Lower-cases every text column of `columns` whose values are all `true`/`false` in any case,
+/// as arrow's inference (a `Boolean` column, rendered `true`/`false`) would have given them.
+fn booleans_as_inferred(
+    mut table: Table,
+    columns: &BTreeSet<String>,
+) -> Result<Table, AnalyzerError> {
+    use datafusion::arrow::array::{AsArray, StringArray};
+    let is_bool = |v: &str| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
+    for name in columns {
+        let Some(chunks) = table.column(name) else {
+            continue;
+        };
+        let Some(texts) = chunks
+            .iter()
+            .map(|a| a.as_string_opt::<i32>())
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let values = || texts.iter().flat_map(|t| t.iter().flatten());
+        if values().next().is_none()
+            || !values().all(is_bool)
+            || values().all(|v| v == "true" || v == "false")
+        {
+            continue;
+        }
+        let lowered: Vec<ArrayRef> = texts
+            .iter()
+            .map(|t| {
+                Arc::new(
+                    t.iter()
+                        .map(|v| v.map(str::to_ascii_lowercase))
+                        .collect::<StringArray>(),
+                ) as ArrayRef
+            })
+            .collect();
+        let idx = table
+            .schema
+            .index_of(name)
+            .map_err(|e| read_error(&table.path, e))?;
+        for (batch, column) in table.batches.iter_mut().zip(lowered) {
+            let mut columns = batch.columns().to_vec();
+            columns[idx] = column;
+            *batch = RecordBatch::try_new(batch.schema(), columns)
+                .map_err(|e| read_error(&table.path, e))?;
+        }
+    }
+    Ok(table)
+}
+
+/// The column names on a CSV file's header line.
+///
+/// # Errors
+/// [`AnalyzerError::EmptyFile`] for an empty file, [`AnalyzerError::Read`] for duplicate names or
+/// an unreadable header.
+pub fn csv_header(path: &Path) -> Result<Vec<String>, AnalyzerError> {
+    let mut file = open(path)?;
+    let mut first = [0u8; 1];
+    if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
+        return Err(AnalyzerError::EmptyFile {
+            path: path.to_path_buf(),
+            what: "no header line",
+        });
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| read_error(path, e))?;
+    let (schema, _) = Format::default()
+        .with_header(true)
+        .infer_schema(BufReader::new(file), Some(0))
+        .map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?;
+    let duplicates = duplicate_names(&schema);
+    if !duplicates.is_empty() {
+        return Err(read_error(
+            path,
+            format!("duplicate column names: {}", duplicates.join(", ")),
+        ));
+    }
+    Ok(schema.fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// The column names of a prediction log, without reading its rows: the header line of a CSV, the
+/// schema of a Parquet file.
+///
+/// # Errors
+/// As [`read_table`] for a file it cannot open or whose header or metadata it cannot read.
+pub fn column_names(path: &Path) -> Result<Vec<String>, AnalyzerError> {
+    match FileFormat::from_path(path) {
+        FileFormat::Csv => csv_header(path),
+        FileFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
+                .map_err(|e| read_error(path, e))?;
+            Ok(builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect())
+        }
+    }
 }
 
 /// The type whole-file inference gives a column inferred as `a` in one part and `b` in another;
@@ -302,16 +598,16 @@ fn merge_inferred(a: &DataType, b: &DataType) -> Option<DataType> {
 }
 
 /// A reader that notes whether any byte it passed on was a `"`.
-struct QuoteWatch<R> {
+struct QuoteWatch<'a, R> {
     inner: R,
-    quoted: bool,
+    quoted: &'a AtomicBool,
 }
 
-impl<R: Read> Read for QuoteWatch<R> {
+impl<R: Read> Read for QuoteWatch<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if !self.quoted && buf[..n].contains(&b'"') {
-            self.quoted = true;
+        if buf[..n].contains(&b'"') {
+            self.quoted.store(true, Ordering::Relaxed);
         }
         Ok(n)
     }
@@ -490,6 +786,7 @@ mod tests {
     fn options() -> ReadOptions {
         ReadOptions {
             text_columns: BTreeSet::from(["d".to_string()]),
+            select: None,
         }
     }
 
@@ -535,6 +832,149 @@ mod tests {
         assert!(read_csv_parallel(&path, &options(), 3).is_none());
         let err = read_csv(&path, &options()).unwrap_err().to_string();
         assert!(err.contains("line 302"), "{err}");
+    }
+
+    /// 300 rows: `a` integers then floats, `b` empty then integers, `c` booleans in mixed case,
+    /// `d` text, `e` a column nobody selects, `f` booleans mixed with other text.
+    fn selected_csv() -> String {
+        let mut s = String::from("a,b,c,d,e,f\n");
+        for i in 0..300 {
+            let a = if i < 200 {
+                format!("{i}")
+            } else {
+                format!("{i}.5")
+            };
+            let b = if i < 150 {
+                String::new()
+            } else {
+                format!("{}", i * 2)
+            };
+            let c = ["True", "false", "TRUE"][i % 3];
+            let f = ["True", "maybe"][i % 2];
+            s.push_str(&format!("{a},{b},{c},0{i},x{i},{f}\n"));
+        }
+        s
+    }
+
+    fn selection() -> ColumnSelection {
+        ColumnSelection {
+            numeric: BTreeSet::from(["a".to_string(), "b".to_string()]),
+            text: BTreeSet::from(["d".to_string()]),
+            categorical: BTreeSet::from(["c".to_string(), "f".to_string(), "zz".to_string()]),
+        }
+    }
+
+    fn strings(table: &Table, name: &str) -> Vec<Option<String>> {
+        table
+            .column(name)
+            .unwrap()
+            .iter()
+            .flat_map(|a| {
+                crate::columns::to_text(a)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn floats(table: &Table, name: &str) -> Vec<Option<f64>> {
+        table
+            .column(name)
+            .unwrap()
+            .iter()
+            .flat_map(|a| {
+                crate::columns::to_f64(a)
+                    .unwrap()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selected_columns_give_the_inferred_reads_values_in_ranges_and_serially() {
+        let (_dir, path) = write(&selected_csv());
+        let inferred = read_csv_serial(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(
+            inferred.schema.field_with_name("c").unwrap().data_type(),
+            &DataType::Boolean
+        );
+        // parts 3 with a length at the threshold reads in ranges; parts 1 serially.
+        for parts in [3, 1] {
+            let t = read_csv_selected(&path, &selection(), parts, PARALLEL_MIN_BYTES).unwrap();
+            assert_eq!(t.num_rows, 300, "parts {parts}");
+            assert_eq!(t.column_names(), ["a", "b", "c", "d", "f"], "parts {parts}");
+            assert_eq!(
+                t.schema.field_with_name("a").unwrap().data_type(),
+                &DataType::Float64
+            );
+            assert_eq!(floats(&t, "a"), floats(&inferred, "a"), "parts {parts}");
+            assert_eq!(floats(&t, "b"), floats(&inferred, "b"), "parts {parts}");
+            assert_eq!(floats(&t, "b").iter().flatten().count(), 150);
+            // Booleans as the inferred read renders them; mixed text and declared text as written.
+            assert_eq!(strings(&t, "c"), strings(&inferred, "c"), "parts {parts}");
+            assert_eq!(
+                strings(&t, "c")[..3],
+                [
+                    Some("true".into()),
+                    Some("false".into()),
+                    Some("true".into())
+                ]
+            );
+            assert_eq!(
+                strings(&t, "f")[..2],
+                [Some("True".into()), Some("maybe".into())]
+            );
+            assert_eq!(strings(&t, "d")[7], Some("07".into()));
+        }
+    }
+
+    #[test]
+    fn a_bad_number_is_left_as_text_for_the_caller_to_name_with_its_line() {
+        let csv = selected_csv()
+            .replace("\n149,", "\nabc,")
+            .replace(",402,", ",4o2,");
+        let (_dir, path) = write(&csv);
+        for parts in [3, 1] {
+            let t = read_csv_selected(&path, &selection(), parts, PARALLEL_MIN_BYTES).unwrap();
+            assert_eq!(t.num_rows, 300);
+            for (column, row, value) in [("a", 149, "abc"), ("b", 201, "4o2")] {
+                assert_eq!(
+                    t.schema.field_with_name(column).unwrap().data_type(),
+                    &DataType::Utf8
+                );
+                let arrays = t.column(column).unwrap();
+                let all = datafusion::arrow::compute::concat(
+                    &arrays.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+                )
+                .unwrap();
+                let bad = crate::columns::to_f64(&all).unwrap_err();
+                assert_eq!((bad.index, bad.value.as_str()), (row, value));
+                assert_eq!(t.locate(bad.index), format!("line {}", row + 2));
+            }
+        }
+    }
+
+    #[test]
+    fn selected_read_names_the_line_of_a_ragged_row_and_counts_rows_without_selected_columns() {
+        let ragged = format!("{}1,2,3,4,5,6,7\n", selected_csv());
+        let (_dir, path) = write(&ragged);
+        for parts in [3, 1] {
+            let err = read_csv_selected(&path, &selection(), parts, PARALLEL_MIN_BYTES)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 302"), "{err}");
+        }
+        let (_dir, path) = write(&selected_csv());
+        let none = ColumnSelection {
+            numeric: BTreeSet::from(["nope".to_string()]),
+            ..ColumnSelection::default()
+        };
+        let t = read_csv_selected(&path, &none, 1, 0).unwrap();
+        assert_eq!((t.num_rows, t.has_column("nope")), (300, false));
+        assert_eq!(column_names(&path).unwrap(), ["a", "b", "c", "d", "e", "f"]);
     }
 
     #[test]

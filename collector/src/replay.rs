@@ -212,7 +212,13 @@ pub fn events_from_file(
     if let Some(c) = &ts_col {
         text.insert(c.clone());
     }
-    let table = read_table(&options.input, &ReadOptions { text_columns: text })?;
+    let table = read_table(
+        &options.input,
+        &ReadOptions {
+            text_columns: text,
+            select: None,
+        },
+    )?;
     let pick = |given: &Option<String>,
                 defaults: &[&str],
                 what: &str|

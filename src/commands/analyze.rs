@@ -7,12 +7,15 @@ use std::process::ExitCode;
 
 use analyzer::batch::{AnalysisSettings, Chunking, ThresholdMode};
 use analyzer::profile::Calibration;
+use analyzer::table::ColumnSelection;
 use analyzer::time::TimestampFormat;
-use analyzer::{DriftSettings, Method, ReferenceProfile, Table, analyze, calibrate};
+use analyzer::{
+    DriftSettings, FeatureKind, Method, ReadOptions, ReferenceProfile, Table, analyze, calibrate,
+};
 use anyhow::Context;
 
 use crate::cli::{AnalyzeArgs, GlobalArgs, ReportFormat, ThresholdArg};
-use crate::commands::{profile_options, read_data, select_features};
+use crate::commands::{Header, profile_options, read_data, read_with, select_features};
 use crate::output;
 use crate::progress::Bar;
 
@@ -27,40 +30,51 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     if args.chunk_period.is_some() {
         text_columns.insert(args.timestamp_column.clone());
     }
-    let current = read_data(&args.current, text_columns.clone(), global.quiet)?;
+    // The current file is read last, once its features and their kinds are known: only those
+    // columns, without type inference (its cost is about that of the parse).
+    let current_columns = analyzer::table::column_names(&args.current)?;
     let bar = Bar::new(global.quiet);
 
-    let (profile, features, calibration) = if reference_is_profile {
+    let (profile, features, reference) = if reference_is_profile {
         let profile = ReferenceProfile::load(&args.reference)?;
-        let features = profile_features(args, &profile, &current)?;
-        let calibration = match settings.threshold_mode {
-            ThresholdMode::Fixed => None,
-            ThresholdMode::Calibrated => {
-                Some(stored_calibration(&profile, args, &current, &settings)?)
-            }
-        };
-        (profile, features, calibration)
+        let features = profile_features(args, &profile, &current_columns)?;
+        (profile, features, None)
     } else {
-        let reference = read_data(&args.reference, text_columns, global.quiet)?;
+        let reference = read_data(&args.reference, text_columns.clone(), global.quiet)?;
         let excluded = [args.timestamp_column.as_str()];
-        let features = select_features(&args.features, &[&reference, &current], &excluded)?;
+        let header = Header {
+            path: &args.current,
+            columns: &current_columns,
+        };
+        let features = select_features(&args.features, &[&reference], &[header], &excluded)?;
         let profile =
             ReferenceProfile::fit(&reference, &features, &profile_options(&args.features)?)?;
-        let calibration = match settings.threshold_mode {
-            ThresholdMode::Fixed => None,
-            ThresholdMode::Calibrated => {
-                let size = calibration_chunk_size(args, &current, &settings)?;
-                Some(calibrate(
-                    &profile,
-                    &features,
-                    &reference,
-                    size,
-                    &settings.drift,
-                    &bar,
-                )?)
-            }
-        };
-        (profile, features, calibration)
+        (profile, features, Some(reference))
+    };
+    let current = read_with(
+        &args.current,
+        &ReadOptions {
+            text_columns: BTreeSet::new(),
+            select: Some(current_selection(&profile, &features, &text_columns)),
+        },
+        global.quiet,
+    )?;
+    let calibration = match (settings.threshold_mode, &reference) {
+        (ThresholdMode::Fixed, _) => None,
+        (ThresholdMode::Calibrated, None) => {
+            Some(stored_calibration(&profile, args, &current, &settings)?)
+        }
+        (ThresholdMode::Calibrated, Some(reference)) => {
+            let size = calibration_chunk_size(args, &current, &settings)?;
+            Some(calibrate(
+                &profile,
+                &features,
+                reference,
+                size,
+                &settings.drift,
+                &bar,
+            )?)
+        }
     };
 
     let report = analyze(
@@ -96,6 +110,32 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The current file's columns: numeric features as numbers, categorical ones as text (kept as
+/// written where declared or forced, in `text_columns`, which also holds the timestamp column when
+/// chunks are periods).
+fn current_selection(
+    profile: &ReferenceProfile,
+    features: &[String],
+    text_columns: &BTreeSet<String>,
+) -> ColumnSelection {
+    let mut select = ColumnSelection {
+        text: text_columns.clone(),
+        ..ColumnSelection::default()
+    };
+    for f in features {
+        match profile.feature(f).map(analyzer::FeatureProfile::kind) {
+            Some(FeatureKind::Numeric) => {
+                select.numeric.insert(f.clone());
+            }
+            Some(FeatureKind::Categorical) if !text_columns.contains(f) => {
+                select.categorical.insert(f.clone());
+            }
+            _ => {}
+        }
+    }
+    select
 }
 
 fn is_profile(path: &Path) -> bool {
@@ -158,7 +198,7 @@ fn shown_methods(args: &AnalyzeArgs) -> Vec<Method> {
 fn profile_features(
     args: &AnalyzeArgs,
     profile: &ReferenceProfile,
-    current: &Table,
+    current_columns: &[String],
 ) -> anyhow::Result<Vec<String>> {
     if !args.features.features.is_empty() {
         let mut problems = Vec::new();
@@ -170,11 +210,11 @@ fn profile_features(
                     profile.feature_names().join(", ")
                 ));
             }
-            if !current.has_column(f) {
+            if !current_columns.contains(f) {
                 problems.push(format!(
                     "{} has no column `{f}` (named in --features); its columns are: {}",
-                    current.path.display(),
-                    current.column_names().join(", ")
+                    args.current.display(),
+                    current_columns.join(", ")
                 ));
             }
         }

@@ -46,23 +46,39 @@ pub fn profile_options(args: &FeatureArgs) -> anyhow::Result<ProfileOptions> {
     })
 }
 
-/// The features to analyse: `--features` if given (each must be a column of every table), else
-/// the columns common to all tables minus `--exclude`, `extra_excluded` and the usual non-feature
-/// columns, in the first table's order.
+/// A file known by its header only (column names, no types): the current file of `analyze`,
+/// read after the features are chosen.
+pub struct Header<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// Its column names in file order.
+    pub columns: &'a [String],
+}
+
+/// The features to analyse: `--features` if given (each must be a column of every table and
+/// header), else the columns common to all of them minus `--exclude`, `extra_excluded` and the
+/// usual non-feature columns, in the first table's order, keeping those whose type in every
+/// table is a feature type (numbers, text, booleans) unless declared.
 pub fn select_features(
     args: &FeatureArgs,
     tables: &[&Table],
+    headers: &[Header<'_>],
     extra_excluded: &[&str],
 ) -> anyhow::Result<Vec<String>> {
+    let files: Vec<(&Path, Vec<String>)> = tables
+        .iter()
+        .map(|t| (t.path.as_path(), t.column_names()))
+        .chain(headers.iter().map(|h| (h.path, h.columns.to_vec())))
+        .collect();
     if !args.features.is_empty() {
         let mut problems = Vec::new();
-        for t in tables {
+        for (path, columns) in &files {
             for f in &args.features {
-                if !t.has_column(f) {
+                if !columns.contains(f) {
                     problems.push(format!(
                         "{} has no column `{f}` (named in --features); its columns are: {}",
-                        t.path.display(),
-                        t.column_names().join(", ")
+                        path.display(),
+                        columns.join(", ")
                     ));
                 }
             }
@@ -83,7 +99,7 @@ pub fn select_features(
     let features: Vec<String> = first
         .into_iter()
         .filter(|c| !excluded.contains(c.as_str()))
-        .filter(|c| tables.iter().all(|t| t.has_column(c)))
+        .filter(|c| files.iter().all(|(_, columns)| columns.contains(c)))
         .filter(|c| {
             // Timestamps and other non-feature types are skipped unless declared.
             args.categorical.contains(c)
@@ -114,8 +130,20 @@ pub fn read_data(
     text_columns: BTreeSet<String>,
     quiet: bool,
 ) -> anyhow::Result<Table> {
+    read_with(
+        path,
+        &ReadOptions {
+            text_columns,
+            select: None,
+        },
+        quiet,
+    )
+}
+
+/// Reads a data file with a spinner and the given options.
+pub fn read_with(path: &Path, options: &ReadOptions, quiet: bool) -> anyhow::Result<Table> {
     let spinner = Spinner::new(&format!("reading {}", path.display()), quiet);
-    let table = analyzer::read_table(path, &ReadOptions { text_columns })?;
+    let table = analyzer::read_table(path, options)?;
     spinner.finish();
     Ok(table)
 }

@@ -14,7 +14,7 @@ pub fn run(args: &ProfileArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     let options = profile_options(&args.features)?;
     let text: BTreeSet<String> = args.features.categorical.iter().cloned().collect();
     let table = read_data(&args.input, text, global.quiet)?;
-    let features = select_features(&args.features, &[&table], &[])?;
+    let features = select_features(&args.features, &[&table], &[], &[])?;
     let mut profile = ReferenceProfile::fit(&table, &features, &options)?;
     for &size in &args.calibrate_chunk_size {
         let bar = Bar::new(global.quiet);

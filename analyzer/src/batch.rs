@@ -193,21 +193,36 @@ pub fn analyze(
     let models = feature_models(profile, features)?;
     let layout = ChunkLayout::new(current, &settings.chunking)?;
     progress.start("analysing features", models.len() as u64);
-    let states = chunk_states(&models, current, &layout, progress)?;
+    // Each worker builds one feature's chunk states and evaluates them at once (sorting, KS and
+    // Wasserstein walks included), so the statistics run on every core and only about one
+    // feature's states per core are held at a time.
+    let per_feature = per_feature(models.len(), progress, |i| {
+        let model = &models[i];
+        let Some(states) = feature_states(model, current, &layout)? else {
+            let absent = absent_feature(model.profile(), &current.path.display().to_string());
+            return Ok(vec![absent; layout.len()]);
+        };
+        let calibrated = calibration
+            .filter(|_| settings.threshold_mode == ThresholdMode::Calibrated)
+            .and_then(|cal| cal.thresholds.get(model.profile().name()));
+        Ok(states
+            .iter()
+            .map(|s| evaluate(model.profile(), s, &settings.drift, calibrated))
+            .collect::<Vec<_>>())
+    })?;
     progress.finish();
 
+    let mut per_feature: Vec<std::vec::IntoIter<FeatureDrift>> =
+        per_feature.into_iter().map(Vec::into_iter).collect();
     let mut chunks = Vec::with_capacity(layout.len());
     for (c, meta) in layout.chunks.iter().enumerate() {
-        let mut drifts = Vec::with_capacity(models.len());
-        for (model, feature_states) in models.iter().zip(&states) {
-            let calibrated = calibration
-                .filter(|_| settings.threshold_mode == ThresholdMode::Calibrated)
-                .and_then(|cal| cal.thresholds.get(model.profile().name()));
-            drifts.push(match feature_states {
-                Some(s) => evaluate(model.profile(), &s[c], &settings.drift, calibrated),
-                None => absent_feature(model.profile(), &current.path.display().to_string()),
-            });
-        }
+        let drifts = per_feature
+            .iter_mut()
+            .map(|f| {
+                f.next()
+                    .ok_or_else(|| AnalyzerError::Query(format!("chunk {c} has no result")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         chunks.push(chunk_report(c, meta, drifts, settings.dataset_drift_share));
     }
     let mut drifted_chunks: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -269,19 +284,17 @@ pub fn calibrate(
     let models = feature_models(profile, features)?;
     let layout = ChunkLayout::new(reference, &Chunking::Size { rows: chunk_size })?;
     progress.start("calibrating thresholds", models.len() as u64);
-    let states = chunk_states(&models, reference, &layout, progress)?;
-    progress.finish();
     let settings = DriftSettings {
         min_samples: 0,
         ..drift.clone()
     };
-    let mut thresholds = BTreeMap::new();
-    for (model, feature_states) in models.iter().zip(&states) {
-        let Some(feature_states) = feature_states else {
-            continue;
+    let per_feature = per_feature(models.len(), progress, |i| {
+        let model = &models[i];
+        let Some(states) = feature_states(model, reference, &layout)? else {
+            return Ok(None);
         };
         let mut values: BTreeMap<Method, Vec<f64>> = BTreeMap::new();
-        for state in feature_states.iter().take(full_chunks) {
+        for state in states.iter().take(full_chunks) {
             let d = evaluate(model.profile(), state, &settings, None);
             for m in d
                 .methods
@@ -303,8 +316,10 @@ pub fn calibrate(
                 (m, mean + 3.0 * std)
             })
             .collect();
-        thresholds.insert(model.profile().name().to_string(), per_method);
-    }
+        Ok(Some((model.profile().name().to_string(), per_method)))
+    })?;
+    progress.finish();
+    let thresholds = per_feature.into_iter().flatten().collect();
     Ok(Calibration {
         chunk_size,
         chunks: full_chunks,
@@ -541,30 +556,32 @@ fn period_keys(
     Ok(keys)
 }
 
-/// Window states per feature and chunk (`None` for a feature absent from the table), computed with
-/// one worker per core pulling features from a shared counter.
-fn chunk_states(
-    models: &[FeatureModel],
-    table: &Table,
-    layout: &ChunkLayout,
+/// `work(i)` for every feature index `i < count`, in order, computed by one worker per core pulling
+/// indices from a shared counter; `progress` advances by one per feature.
+///
+/// # Errors
+/// Every feature's error, collected (one bad feature does not hide the others).
+fn per_feature<T: Send>(
+    count: usize,
     progress: &dyn Progress,
-) -> Result<Vec<Option<Vec<FeatureState>>>, AnalyzerError> {
+    work: impl Fn(usize) -> Result<T, AnalyzerError> + Sync,
+) -> Result<Vec<T>, AnalyzerError> {
     let next = AtomicUsize::new(0);
-    /// Per feature: not yet computed, or its chunk states (none when the feature is skipped).
-    type Slot = Option<Result<Option<Vec<FeatureState>>, AnalyzerError>>;
-    let results: Mutex<Vec<Slot>> = Mutex::new((0..models.len()).map(|_| None).collect());
+    /// Per feature: not yet computed, or its result.
+    type Slot<T> = Option<Result<T, AnalyzerError>>;
+    let results: Mutex<Vec<Slot<T>>> = Mutex::new((0..count).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(models.len().max(1));
+        .min(count.max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= models.len() {
+                    if i >= count {
                         break;
                     }
-                    let r = feature_states(&models[i], table, layout);
+                    let r = work(i);
                     progress.advance(1);
                     if let Ok(mut guard) = results.lock() {
                         guard[i] = Some(r);
@@ -576,7 +593,7 @@ fn chunk_states(
     let results = results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut out = Vec::with_capacity(models.len());
+    let mut out = Vec::with_capacity(count);
     let mut errors = Vec::new();
     for r in results {
         match r {

@@ -1,6 +1,7 @@
 //! Drift of one feature in one window against its reference profile: every configured statistic,
 //! its threshold and the verdict.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,9 @@ use crate::columns::FeatureKind;
 use crate::profile::FeatureProfile;
 use crate::state::FeatureState;
 use crate::stats::divergence::as_weights;
-use crate::stats::ks::ks_2samp_sorted;
-use crate::stats::wasserstein::{normalise_wasserstein, wasserstein_sorted};
+use crate::stats::ecdf::{EcdfDistances, ecdf_distances};
+use crate::stats::ks::ks_from_statistic;
+use crate::stats::wasserstein::normalise_wasserstein;
 use crate::stats::{
     Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi,
 };
@@ -317,6 +319,9 @@ struct Computed<'a> {
     reference_sample: &'a [f64],
     current_sorted: Vec<f64>,
     reference_std: f64,
+    /// KS `D` and Wasserstein of the two samples, from one walk made when the first of KS,
+    /// Wasserstein or normalised Wasserstein asks for it (`None` when a sample is empty).
+    ecdf: OnceCell<Option<EcdfDistances>>,
 }
 
 impl<'a> Computed<'a> {
@@ -335,7 +340,14 @@ impl<'a> Computed<'a> {
             reference_sample,
             current_sorted,
             reference_std,
+            ecdf: OnceCell::new(),
         }
+    }
+
+    fn ecdf(&self) -> Option<EcdfDistances> {
+        *self
+            .ecdf
+            .get_or_init(|| ecdf_distances(self.reference_sample, &self.current_sorted))
     }
 
     /// `(value, p_value, dof)` of one statistic.
@@ -360,18 +372,19 @@ impl<'a> Computed<'a> {
                 Some(r) => (Some(r.statistic), Some(r.p_value), Some(r.dof)),
                 None => (None, None, None),
             },
-            Method::Ks => match ks_2samp_sorted(self.reference_sample, &self.current_sorted) {
-                Some(r) => (Some(r.statistic), Some(r.p_value), None),
+            Method::Ks => match self.ecdf() {
+                Some(e) => {
+                    let n_current = self.current_sorted.len();
+                    let r =
+                        ks_from_statistic(self.reference_sample.len(), n_current, e.ks_statistic);
+                    (Some(r.statistic), Some(r.p_value), None)
+                }
                 None => (None, None, None),
             },
-            Method::Wasserstein => (
-                wasserstein_sorted(self.reference_sample, &self.current_sorted),
-                None,
-                None,
-            ),
+            Method::Wasserstein => (self.ecdf().map(|e| e.wasserstein), None, None),
             Method::WassersteinNormed => (
-                wasserstein_sorted(self.reference_sample, &self.current_sorted)
-                    .map(|w| normalise_wasserstein(w, self.reference_std)),
+                self.ecdf()
+                    .map(|e| normalise_wasserstein(e.wasserstein, self.reference_std)),
                 None,
                 None,
             ),

@@ -751,21 +751,28 @@ mod tests {
     use super::*;
     use datafusion::arrow::compute::concat_batches;
 
+    /// Row `i`'s `a` (integers for `i < 200`, then floats) and `b` (empty for `i < 150`, then
+    /// integers): columns whose types only a read of the whole file settles.
+    fn integers_then_floats_and_empty_then_integers(i: usize) -> (String, String) {
+        let a = if i < 200 {
+            format!("{i}")
+        } else {
+            format!("{i}.5")
+        };
+        let b = if i < 150 {
+            String::new()
+        } else {
+            format!("{}", i * 2)
+        };
+        (a, b)
+    }
+
     /// 300 data rows whose column types only whole-file inference settles: `a` integers then
     /// floats, `b` empty then integers, `c` booleans then text, `d` integers forced to text.
     fn mixed_csv() -> String {
         let mut s = String::from("a,b,c,d\n");
         for i in 0..300 {
-            let a = if i < 200 {
-                format!("{i}")
-            } else {
-                format!("{i}.5")
-            };
-            let b = if i < 150 {
-                String::new()
-            } else {
-                format!("{}", i * 2)
-            };
+            let (a, b) = integers_then_floats_and_empty_then_integers(i);
             let c = if i < 250 {
                 "true".to_string()
             } else {
@@ -839,16 +846,7 @@ mod tests {
     fn selected_csv() -> String {
         let mut s = String::from("a,b,c,d,e,f\n");
         for i in 0..300 {
-            let a = if i < 200 {
-                format!("{i}")
-            } else {
-                format!("{i}.5")
-            };
-            let b = if i < 150 {
-                String::new()
-            } else {
-                format!("{}", i * 2)
-            };
+            let (a, b) = integers_then_floats_and_empty_then_integers(i);
             let c = ["True", "false", "TRUE"][i % 3];
             let f = ["True", "maybe"][i % 2];
             s.push_str(&format!("{a},{b},{c},0{i},x{i},{f}\n"));

@@ -9,8 +9,8 @@
 //! back to the asymptotic value, as scipy does; it never returns a p-value of 1 for a large `D`
 //! (edge case E11).
 
+use super::ecdf::ecdf_distances;
 use super::kolmogorov::kolmogorov_sf;
-use crate::kernels::advance_le;
 
 /// scipy's `MAX_AUTO_N`: `method="auto"` is exact when `max(n_a, n_b)` is at most this.
 pub const MAX_EXACT_N: usize = 10_000;
@@ -41,33 +41,31 @@ pub struct KsResult {
 /// Returns `None` when either sample is empty (scipy raises `ValueError`). Sortedness is the
 /// caller's contract (checked in debug builds); use [`ks_2samp`] for raw data.
 pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Option<KsResult> {
-    debug_assert!(
-        a.is_sorted() && b.is_sorted(),
-        "ks_2samp_sorted needs sorted input"
-    );
-    let (n1, n2) = (a.len(), b.len());
-    if n1 == 0 || n2 == 0 {
-        return None;
-    }
-    let d = ecdf_max_difference(a, b);
-    let g = gcd(n1 as u64, n2 as u64);
-    if n1.max(n2) <= MAX_EXACT_N
-        && let Some((d_exact, p)) = exact_two_sided(n1 as u64, n2 as u64, g, d)
+    ecdf_distances(a, b).map(|e| ks_from_statistic(a.len(), b.len(), e.ks_statistic))
+}
+
+/// The KS test of two samples of sizes `n_a` and `n_b` (both at least 1) whose `D` is already known
+/// ([`ecdf_distances`]): the exact or asymptotic two-sided p-value as [`ks_2samp_sorted`] chooses
+/// it, with `D` snapped to the lattice `h / lcm(n_a, n_b)` when the exact method is used.
+pub fn ks_from_statistic(n_a: usize, n_b: usize, d: f64) -> KsResult {
+    let g = gcd(n_a as u64, n_b as u64);
+    if n_a.max(n_b) <= MAX_EXACT_N
+        && let Some((d_exact, p)) = exact_two_sided(n_a as u64, n_b as u64, g, d)
     {
-        return Some(KsResult {
+        return KsResult {
             statistic: d_exact,
             p_value: p,
             method: KsMethod::Exact,
-        });
+        };
     }
-    let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
+    let (m, n) = (n_a.max(n_b) as f64, n_a.min(n_b) as f64);
     let en = (m * n / (m + n)).round_ties_even();
     let p = kolmogorov_sf(en as u64, d).clamp(0.0, 1.0);
-    Some(KsResult {
+    KsResult {
         statistic: d,
         p_value: p,
         method: KsMethod::Asymptotic,
-    })
+    }
 }
 
 /// Two-sample KS test on raw samples: NaN values are dropped (callers count them as missing,
@@ -83,33 +81,6 @@ pub fn sorted_without_nan(values: &[f64]) -> Vec<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
     v.sort_unstable_by(f64::total_cmp);
     v
-}
-
-/// `max(max(F_a - F_b), max(F_b - F_a))`, walking both sorted samples once. The differences are
-/// formed as `count_a / n_a - count_b / n_b`, the same floating-point operations scipy performs, so
-/// `D` agrees bit for bit.
-pub fn ecdf_max_difference(a: &[f64], b: &[f64]) -> f64 {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
-    let (mut max_pos, mut max_neg) = (0.0f64, 0.0f64);
-    while i < a.len() || j < b.len() {
-        let x = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => break,
-        };
-        i = advance_le(a, i, x);
-        j = advance_le(b, j, x);
-        let diff = i as f64 / n1 - j as f64 / n2;
-        max_pos = max_pos.max(diff);
-        max_neg = max_neg.max(-diff);
-    }
-    if max_neg > max_pos {
-        max_neg.min(1.0)
-    } else {
-        max_pos
-    }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {

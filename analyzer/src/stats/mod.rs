@@ -5,6 +5,7 @@
 
 pub mod chi2;
 pub mod divergence;
+pub mod ecdf;
 pub mod kolmogorov;
 pub mod ks;
 pub mod wasserstein;
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use chi2::{Chi2Result, chi2_homogeneity};
 pub use divergence::{hellinger, jensen_shannon, kl, l_infinity, psi};
-pub use ks::{KsResult, ks_2samp, ks_2samp_sorted};
+pub use ecdf::{EcdfDistances, ecdf_distances};
+pub use ks::{KsResult, ks_2samp, ks_2samp_sorted, ks_from_statistic};
 pub use wasserstein::wasserstein_sorted;
 
 /// A drift statistic driftwatch computes per feature and window.

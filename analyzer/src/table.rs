@@ -186,6 +186,25 @@ fn open(path: &Path) -> Result<File, AnalyzerError> {
     })
 }
 
+/// Opens a CSV file positioned at its start.
+///
+/// # Errors
+/// [`AnalyzerError::Io`] when it cannot be opened, [`AnalyzerError::EmptyFile`] when it holds no
+/// byte (not even a header line).
+fn open_csv(path: &Path) -> Result<File, AnalyzerError> {
+    let mut file = open(path)?;
+    let mut first = [0u8; 1];
+    if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
+        return Err(AnalyzerError::EmptyFile {
+            path: path.to_path_buf(),
+            what: "no header line",
+        });
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| read_error(path, e))?;
+    Ok(file)
+}
+
 fn read_error(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
     AnalyzerError::Read {
         path: path.to_path_buf(),
@@ -539,16 +558,7 @@ fn booleans_as_inferred(
 /// [`AnalyzerError::EmptyFile`] for an empty file, [`AnalyzerError::Read`] for duplicate names or
 /// an unreadable header.
 pub fn csv_header(path: &Path) -> Result<Vec<String>, AnalyzerError> {
-    let mut file = open(path)?;
-    let mut first = [0u8; 1];
-    if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
-        return Err(AnalyzerError::EmptyFile {
-            path: path.to_path_buf(),
-            what: "no header line",
-        });
-    }
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| read_error(path, e))?;
+    let file = open_csv(path)?;
     let (schema, _) = Format::default()
         .with_header(true)
         .infer_schema(BufReader::new(file), Some(0))
@@ -615,16 +625,7 @@ impl<R: Read> Read for QuoteWatch<'_, R> {
 
 /// Reads a CSV file in one pass of whole-file type inference and one of parsing.
 fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
-    let mut file = open(path)?;
-    let mut first = [0u8; 1];
-    if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
-        return Err(AnalyzerError::EmptyFile {
-            path: path.to_path_buf(),
-            what: "no header line",
-        });
-    }
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| read_error(path, e))?;
+    let mut file = open_csv(path)?;
     let format = Format::default().with_header(true);
     let (inferred, rows) = format
         .infer_schema(BufReader::new(&mut file), None)

@@ -19,6 +19,10 @@
 //! Prints one line: events, threads, wall seconds, events per second, windows closed, and the
 //! process's peak resident memory (VmHWM) and resident memory at the end (VmRSS), in MiB.
 
+/// The allocator of the `driftwatch` binary, so the benchmark measures what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

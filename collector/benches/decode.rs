@@ -2,6 +2,10 @@
 //!
 //! `cargo bench -p driftwatch-collector --bench decode` (criterion prints events per second).
 
+/// The allocator of the `driftwatch` binary, so the benchmark measures what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use collector::batcher::{BatchConfig, Batcher, SchemaRegistry};
 use collector::decode::json::decode_events;
 use collector::replay::{ReplayOptions, events_from_file};

@@ -8,7 +8,7 @@ use analyzer::FeatureKind;
 use analyzer::event_schema::{FIXED_COLUMNS, event_schema};
 use analyzer::profile::ReferenceProfile;
 use arrow::array::{
-    ArrayRef, Float64Builder, RecordBatch, StringBuilder, StringDictionaryBuilder,
+    ArrayBuilder, ArrayRef, Float64Builder, RecordBatch, StringBuilder, StringDictionaryBuilder,
     TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{Int32Type, SchemaRef};
@@ -91,11 +91,65 @@ pub struct BatchStats {
     pub unknown_features: u64,
 }
 
+/// The column builder of one schema feature.
+enum FeatureColumn {
+    Numeric(Float64Builder),
+    Categorical(StringDictionaryBuilder<Int32Type>),
+}
+
+impl FeatureColumn {
+    fn len(&self) -> usize {
+        match self {
+            FeatureColumn::Numeric(b) => b.len(),
+            FeatureColumn::Categorical(b) => b.len(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            FeatureColumn::Numeric(b) => b.append_null(),
+            FeatureColumn::Categorical(b) => b.append_null(),
+        }
+    }
+
+    /// Appends `value`; `false` when it has the wrong type for the column (stored as missing).
+    fn append(&mut self, value: &FeatureValue, buf: &mut String) -> Result<bool, ArrowError> {
+        match self {
+            FeatureColumn::Numeric(b) => match value {
+                FeatureValue::Number(x) => b.append_value(*x),
+                FeatureValue::Null => b.append_null(),
+                FeatureValue::Bool(_) | FeatureValue::Text(_) => {
+                    b.append_null();
+                    return Ok(false);
+                }
+            },
+            FeatureColumn::Categorical(b) => match value.category(buf) {
+                Some(s) => {
+                    b.append(s)?;
+                }
+                None => b.append_null(),
+            },
+        }
+        Ok(true)
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            FeatureColumn::Numeric(mut b) => Arc::new(b.finish()),
+            FeatureColumn::Categorical(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
 /// Builds the record batch of `events` (all of one model) for `schema`.
 ///
 /// A value of the wrong type for its feature (a string in a numeric feature) is stored as missing
 /// and counted in [`BatchStats::mismatched`]: one bad feature never drops the event or hides the
 /// other features.
+///
+/// One pass over the events: each event's features (a map sorted by name) are merge-joined with
+/// the schema's features sorted by name, so a value costs one name comparison or two, and no
+/// category is copied into a `String` of its own.
 ///
 /// # Errors
 /// Arrow errors only (never for data content).
@@ -113,17 +167,18 @@ pub fn to_record_batch(
     let mut prediction = StringBuilder::with_capacity(n, n * 4);
     let mut confidence = Float64Builder::with_capacity(n);
     let mut latency = Float64Builder::with_capacity(n);
+    let mut buf = String::new();
     for e in events {
         timestamp.append_value(e.timestamp.0);
         model.append_value(&e.model);
         version.append_option(e.model_version.as_deref());
         variant.append_value(e.variant.as_str());
         request_id.append_option(e.request_id.as_deref());
-        prediction.append_option(e.prediction.as_ref().and_then(FeatureValue::as_category));
+        prediction.append_option(e.prediction.as_ref().and_then(|p| p.category(&mut buf)));
         confidence.append_option(e.confidence);
         latency.append_option(e.latency_ms);
     }
-    let mut columns: Vec<ArrayRef> = vec![
+    let mut fixed: Vec<ArrayRef> = vec![
         Arc::new(timestamp.finish()),
         Arc::new(model.finish()),
         Arc::new(version.finish()),
@@ -133,51 +188,54 @@ pub fn to_record_batch(
         Arc::new(confidence.finish()),
         Arc::new(latency.finish()),
     ];
-    // Feature values found under a schema feature; the rest of each event's features are unknown.
-    let mut known = 0u64;
-    for (name, kind) in &schema.features {
-        let mut bad = 0u64;
-        let column: ArrayRef = match kind {
-            FeatureKind::Numeric => {
-                let mut b = Float64Builder::with_capacity(n);
-                for e in events {
-                    let value = e.features.get(name);
-                    known += u64::from(value.is_some());
-                    match value {
-                        None | Some(FeatureValue::Null) => b.append_null(),
-                        Some(FeatureValue::Number(x)) => b.append_value(*x),
-                        Some(_) => {
-                            bad += 1;
-                            b.append_null();
-                        }
-                    }
-                }
-                Arc::new(b.finish())
-            }
+
+    let mut columns: Vec<FeatureColumn> = schema
+        .features
+        .iter()
+        .map(|(_, kind)| match kind {
+            FeatureKind::Numeric => FeatureColumn::Numeric(Float64Builder::with_capacity(n)),
             FeatureKind::Categorical => {
-                let mut b = StringDictionaryBuilder::<Int32Type>::new();
-                for e in events {
-                    let value = e.features.get(name);
-                    known += u64::from(value.is_some());
-                    match value.and_then(FeatureValue::as_category) {
-                        Some(s) => {
-                            b.append(&s)?;
-                        }
-                        None => b.append_null(),
+                FeatureColumn::Categorical(StringDictionaryBuilder::<Int32Type>::new())
+            }
+        })
+        .collect();
+    let mut mismatched = vec![0u64; columns.len()];
+    // Schema features by name (the order of an event's `BTreeMap`), with their column.
+    let mut by_name: Vec<(&str, usize)> = schema
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.as_str(), i))
+        .collect();
+    by_name.sort_unstable();
+    for (row, e) in events.iter().enumerate() {
+        let mut wanted = by_name.iter().peekable();
+        for (name, value) in &e.features {
+            // Skip schema features that sort before this name (missing from the event).
+            while wanted.next_if(|(w, _)| *w < name.as_str()).is_some() {}
+            match wanted.next_if(|(w, _)| *w == name.as_str()) {
+                Some(&(_, i)) => {
+                    if !columns[i].append(value, &mut buf)? {
+                        mismatched[i] += 1;
                     }
                 }
-                Arc::new(b.finish())
+                None => stats.unknown_features += 1,
             }
-        };
+        }
+        // Features the event does not have are missing.
+        for c in &mut columns {
+            if c.len() == row {
+                c.append_null();
+            }
+        }
+    }
+    for ((name, _), bad) in schema.features.iter().zip(mismatched) {
         if bad > 0 {
             stats.mismatched.insert(name.clone(), bad);
         }
-        columns.push(column);
     }
-    // Names are unique in both the schema and an event's map, so each found value is one key.
-    let keys: u64 = events.iter().map(|e| e.features.len() as u64).sum();
-    stats.unknown_features = keys.saturating_sub(known);
-    let batch = RecordBatch::try_new(schema.schema(), columns)?;
+    fixed.extend(columns.into_iter().map(FeatureColumn::finish));
+    let batch = RecordBatch::try_new(schema.schema(), fixed)?;
     Ok((batch, stats))
 }
 
@@ -231,6 +289,48 @@ mod tests {
             .as_string::<i32>();
         assert_eq!(prediction.value(0), "1");
         assert!(prediction.is_null(1));
+    }
+
+    #[test]
+    fn merge_join_fills_missing_unknown_and_mismatched_features() {
+        // Schema order differs from name order; event names sort between and after schema names.
+        let events: Vec<PredictionEvent> = [
+            r#"{"timestamp": 1, "model": "m", "features": {"a": 1, "c": "x", "e": 2}}"#,
+            r#"{"timestamp": 2, "model": "m", "features": {"d": true}}"#,
+            r#"{"timestamp": 3, "model": "m", "features": {}}"#,
+            r#"{"timestamp": 4, "model": "m", "features": {"b": "oops", "d": 3.5, "z": null}}"#,
+        ]
+        .iter()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+        let schema = FeatureSchema::new(vec![
+            ("b".into(), FeatureKind::Numeric),
+            ("d".into(), FeatureKind::Categorical),
+            ("a".into(), FeatureKind::Numeric),
+        ]);
+        let (batch, stats) = to_record_batch(&events, &schema).unwrap();
+        let a = batch
+            .column_by_name("a")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert_eq!(
+            (0..4)
+                .map(|i| a.is_valid(i).then(|| a.value(i)))
+                .collect::<Vec<_>>(),
+            [Some(1.0), None, None, None]
+        );
+        assert_eq!(batch.column_by_name("b").unwrap().null_count(), 4);
+        let d = arrow::compute::cast(batch.column_by_name("d").unwrap(), &DataType::Utf8).unwrap();
+        let d = d.as_string::<i32>();
+        assert_eq!(
+            (0..4)
+                .map(|i| d.is_valid(i).then(|| d.value(i)))
+                .collect::<Vec<_>>(),
+            [None, Some("true"), None, Some("3.5")]
+        );
+        assert_eq!(stats.mismatched, BTreeMap::from([("b".to_string(), 1)]));
+        // "c", "e" and "z" are not in the schema.
+        assert_eq!(stats.unknown_features, 3);
     }
 
     #[test]

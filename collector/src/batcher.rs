@@ -162,14 +162,20 @@ impl Batcher {
         let now = Instant::now();
         let mut touched: Vec<String> = Vec::new();
         for e in events {
-            let b = self
-                .builders
-                .entry(e.model.clone())
-                .or_insert_with(|| Builder {
-                    events: Vec::new(),
-                    offsets: Vec::new(),
-                    since: now,
-                });
+            // Look up before inserting: the model name is copied once per model, not per event.
+            if !self.builders.contains_key(&e.model) {
+                self.builders.insert(
+                    e.model.clone(),
+                    Builder {
+                        events: Vec::new(),
+                        offsets: Vec::new(),
+                        since: now,
+                    },
+                );
+            }
+            let Some(b) = self.builders.get_mut(&e.model) else {
+                continue;
+            };
             if b.events.is_empty() {
                 b.since = now;
             }
@@ -227,7 +233,10 @@ impl Batcher {
         if b.events.is_empty() {
             return None;
         }
-        let events = std::mem::take(&mut b.events);
+        // The next batch of this model likely fills as this one did: reserve its size once
+        // rather than growing (and copying) the buffer a dozen times on the way to `max_events`.
+        let next = Vec::with_capacity(b.events.len());
+        let events = std::mem::replace(&mut b.events, next);
         let offsets = std::mem::take(&mut b.offsets);
         let schema = self.schemas.schema_for(model, &events);
         match to_record_batch(&events, &schema) {

@@ -179,10 +179,23 @@ impl FeatureValue {
     /// The value as a category: text as is, bools as `true`/`false`, numbers in Rust's shortest
     /// decimal form (`1`, `0.5`). `None` for null.
     pub fn as_category(&self) -> Option<String> {
+        self.category(&mut String::new()).map(str::to_owned)
+    }
+
+    /// [`Self::as_category`] without allocating: text and bools are borrowed, a number is written
+    /// into `buf` (cleared first) and borrowed from there. The batcher's hot path.
+    pub fn category<'a>(&'a self, buf: &'a mut String) -> Option<&'a str> {
+        use std::fmt::Write as _;
         match self {
-            FeatureValue::Bool(b) => Some(b.to_string()),
-            FeatureValue::Number(x) => Some(x.to_string()),
-            FeatureValue::Text(s) => Some(s.clone()),
+            FeatureValue::Bool(true) => Some("true"),
+            FeatureValue::Bool(false) => Some("false"),
+            FeatureValue::Number(x) => {
+                buf.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(buf, "{x}");
+                Some(buf.as_str())
+            }
+            FeatureValue::Text(s) => Some(s),
             FeatureValue::Null => None,
         }
     }

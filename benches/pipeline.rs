@@ -1,5 +1,6 @@
 //! Streaming throughput through the whole in-process pipeline, from pre-encoded messages to
-//! Prometheus metrics: JSON decode -> Arrow batches (the collector's batcher) -> bounded channel ->
+//! Prometheus metrics: JSON decode -> Arrow batches (the collector's batcher, as the Kafka source
+//! drives it: `Batcher::push_json`) -> bounded channel ->
 //! event-time windows -> drift against the reference profile on every window close -> exporter
 //! metrics, encoded once at the end as a scrape would. No broker: the test broker and librdkafka's
 //! mock cluster are far slower than this pipeline and would measure themselves.
@@ -31,7 +32,6 @@ use alerting::exporter::{MetricsConfig, ModelMetrics};
 use analyzer::stream::{WindowSettings, Windows};
 use analyzer::{ProfileOptions, ReadOptions, ReferenceProfile, read_table};
 use collector::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
-use collector::decode::json::decode_events;
 use collector::replay::{ReplayOptions, events_from_file};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -166,7 +166,7 @@ async fn run(
             buf.clear();
             buf.extend_from_slice(&m.bytes);
             patch_time(&mut buf, m.at, T0 + i as i64 * WINDOW_MS / PER_WINDOW);
-            for batch in batcher.push(decode_events(&buf).unwrap().events, &[]) {
+            for batch in batcher.push_json(&buf, &[]).unwrap().ready {
                 tx.send(batch).await.unwrap();
             }
         }

@@ -1,13 +1,16 @@
 //! Decode + batch throughput for car_loan events from pre-encoded messages in memory, one core.
 //!
 //! `cargo bench -p driftwatch-collector --bench decode` (criterion prints events per second).
+//! The Kafka source's path is `decode_and_batch` ([`Batcher::push_json`]: events borrowed from the
+//! message straight into column builders); `decode_owned_then_batch` is the owned path (whole
+//! [`collector::PredictionEvent`]s first) measured side by side.
 
 /// The allocator of the `driftwatch` binary, so the benchmark measures what it runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use collector::batcher::{BatchConfig, Batcher, SchemaRegistry};
-use collector::decode::json::decode_events;
+use collector::decode::json::{decode_each, decode_events};
 use collector::replay::{ReplayOptions, events_from_file};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -33,7 +36,38 @@ fn decode(c: &mut Criterion) {
             n
         })
     });
+    group.bench_function("decode_each_json_car_loan_50000", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for m in &messages {
+                decode_each(m, |_| n += 1).unwrap();
+            }
+            n
+        })
+    });
     group.bench_function("decode_and_batch_car_loan_50000", |b| {
+        b.iter(|| {
+            let mut batcher = Batcher::new(
+                BatchConfig::default(),
+                SchemaRegistry::default(),
+                None,
+                "memory",
+            );
+            let mut rows = 0;
+            for m in &messages {
+                for batch in batcher.push_json(m, &[]).unwrap().ready {
+                    rows += batch.batch.num_rows();
+                }
+            }
+            for batch in batcher.flush() {
+                rows += batch.batch.num_rows();
+            }
+            assert_eq!(rows, messages.len());
+            rows
+        })
+    });
+    // The owned path (HTTP ingest, replay): whole events first, then the batcher.
+    group.bench_function("decode_owned_then_batch_car_loan_50000", |b| {
         b.iter(|| {
             let mut batcher = Batcher::new(
                 BatchConfig::default(),

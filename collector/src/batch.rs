@@ -14,7 +14,7 @@ use arrow::array::{
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 
-use crate::event::{FeatureValue, PredictionEvent};
+use crate::event::{EventFields, FeatureValue, PredictionEvent, ValueView};
 
 /// The features of one model's batches, in column order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,12 +113,12 @@ impl FeatureColumn {
     }
 
     /// Appends `value`; `false` when it has the wrong type for the column (stored as missing).
-    fn append(&mut self, value: &FeatureValue, buf: &mut String) -> Result<bool, ArrowError> {
+    fn append(&mut self, value: ValueView<'_>, buf: &mut String) -> Result<bool, ArrowError> {
         match self {
             FeatureColumn::Numeric(b) => match value {
-                FeatureValue::Number(x) => b.append_value(*x),
-                FeatureValue::Null => b.append_null(),
-                FeatureValue::Bool(_) | FeatureValue::Text(_) => {
+                ValueView::Number(x) => b.append_value(x),
+                ValueView::Null => b.append_null(),
+                ValueView::Bool(_) | ValueView::Text(_) => {
                     b.append_null();
                     return Ok(false);
                 }
@@ -133,23 +133,27 @@ impl FeatureColumn {
         Ok(true)
     }
 
-    fn finish(self) -> ArrayRef {
+    fn new(kind: FeatureKind, capacity: usize) -> Self {
+        match kind {
+            FeatureKind::Numeric => FeatureColumn::Numeric(Float64Builder::with_capacity(capacity)),
+            FeatureKind::Categorical => {
+                FeatureColumn::Categorical(StringDictionaryBuilder::<Int32Type>::with_capacity(
+                    capacity, 64, 1024,
+                ))
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
         match self {
-            FeatureColumn::Numeric(mut b) => Arc::new(b.finish()),
-            FeatureColumn::Categorical(mut b) => Arc::new(b.finish()),
+            FeatureColumn::Numeric(b) => Arc::new(b.finish()),
+            FeatureColumn::Categorical(b) => Arc::new(b.finish()),
         }
     }
 }
 
-/// Builds the record batch of `events` (all of one model) for `schema`.
-///
-/// A value of the wrong type for its feature (a string in a numeric feature) is stored as missing
-/// and counted in [`BatchStats::mismatched`]: one bad feature never drops the event or hides the
-/// other features.
-///
-/// One pass over the events: each event's features (a map sorted by name) are merge-joined with
-/// the schema's features sorted by name, so a value costs one name comparison or two, and no
-/// category is copied into a `String` of its own.
+/// Builds the record batch of `events` (all of one model) for `schema`: a [`BatchBuilder`] fed
+/// every event.
 ///
 /// # Errors
 /// Arrow errors only (never for data content).
@@ -157,86 +161,178 @@ pub fn to_record_batch(
     events: &[PredictionEvent],
     schema: &FeatureSchema,
 ) -> Result<(RecordBatch, BatchStats), ArrowError> {
-    let n = events.len();
-    let mut stats = BatchStats::default();
-    let mut timestamp = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut model = StringBuilder::with_capacity(n, n * 8);
-    let mut version = StringBuilder::with_capacity(n, n * 8);
-    let mut variant = StringBuilder::with_capacity(n, n * 6);
-    let mut request_id = StringBuilder::with_capacity(n, n * 16);
-    let mut prediction = StringBuilder::with_capacity(n, n * 4);
-    let mut confidence = Float64Builder::with_capacity(n);
-    let mut latency = Float64Builder::with_capacity(n);
-    let mut buf = String::new();
+    let mut builder = BatchBuilder::new(schema, events.len());
     for e in events {
-        timestamp.append_value(e.timestamp.0);
-        model.append_value(&e.model);
-        version.append_option(e.model_version.as_deref());
-        variant.append_value(e.variant.as_str());
-        request_id.append_option(e.request_id.as_deref());
-        prediction.append_option(e.prediction.as_ref().and_then(|p| p.category(&mut buf)));
-        confidence.append_option(e.confidence);
-        latency.append_option(e.latency_ms);
+        builder.append(&e.fields(), e.feature_views())?;
     }
-    let mut fixed: Vec<ArrayRef> = vec![
-        Arc::new(timestamp.finish()),
-        Arc::new(model.finish()),
-        Arc::new(version.finish()),
-        Arc::new(variant.finish()),
-        Arc::new(request_id.finish()),
-        Arc::new(prediction.finish()),
-        Arc::new(confidence.finish()),
-        Arc::new(latency.finish()),
-    ];
+    builder.finish()
+}
 
-    let mut columns: Vec<FeatureColumn> = schema
-        .features
-        .iter()
-        .map(|(_, kind)| match kind {
-            FeatureKind::Numeric => FeatureColumn::Numeric(Float64Builder::with_capacity(n)),
-            FeatureKind::Categorical => {
-                FeatureColumn::Categorical(StringDictionaryBuilder::<Int32Type>::new())
-            }
-        })
-        .collect();
-    let mut mismatched = vec![0u64; columns.len()];
-    // Schema features by name (the order of an event's `BTreeMap`), with their column.
-    let mut by_name: Vec<(&str, usize)> = schema
-        .features
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| (name.as_str(), i))
-        .collect();
-    by_name.sort_unstable();
-    for (row, e) in events.iter().enumerate() {
-        let mut wanted = by_name.iter().peekable();
-        for (name, value) in &e.features {
+/// One model's record batch in the making: events are appended as they arrive (owned or borrowed
+/// straight from a message), so no event is kept whole until its batch is cut.
+///
+/// A value of the wrong type for its feature (a string in a numeric feature) is stored as missing
+/// and counted in [`BatchStats::mismatched`]: one bad feature never drops the event or hides the
+/// other features. A feature the schema does not have is counted in
+/// [`BatchStats::unknown_features`] and ignored.
+///
+/// An event's features arrive sorted by name and are merge-joined with the schema's features
+/// sorted by name, so a value costs one name comparison or two, and no category is copied into a
+/// `String` of its own.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    schema: FeatureSchema,
+    /// Schema features by name, with their column.
+    by_name: Vec<(String, usize)>,
+    timestamp: TimestampMillisecondBuilder,
+    model: StringBuilder,
+    version: StringBuilder,
+    variant: StringBuilder,
+    request_id: StringBuilder,
+    prediction: StringBuilder,
+    confidence: Float64Builder,
+    latency: Float64Builder,
+    columns: Vec<FeatureColumn>,
+    mismatched: Vec<u64>,
+    unknown_features: u64,
+    rows: usize,
+    buf: String,
+}
+
+impl std::fmt::Debug for FeatureColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeatureColumn::Numeric(b) => write!(f, "Numeric({} rows)", b.len()),
+            FeatureColumn::Categorical(b) => write!(f, "Categorical({} rows)", b.len()),
+        }
+    }
+}
+
+impl BatchBuilder {
+    /// An empty batch for `schema`, with room for `capacity` events.
+    pub fn new(schema: &FeatureSchema, capacity: usize) -> Self {
+        let n = capacity;
+        let mut by_name: Vec<(String, usize)> = schema
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i))
+            .collect();
+        by_name.sort_unstable();
+        Self {
+            schema: schema.clone(),
+            by_name,
+            timestamp: TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC"),
+            model: StringBuilder::with_capacity(n, n * 8),
+            version: StringBuilder::with_capacity(n, n * 8),
+            variant: StringBuilder::with_capacity(n, n * 6),
+            request_id: StringBuilder::with_capacity(n, n * 16),
+            prediction: StringBuilder::with_capacity(n, n * 4),
+            confidence: Float64Builder::with_capacity(n),
+            latency: Float64Builder::with_capacity(n),
+            columns: schema
+                .features
+                .iter()
+                .map(|(_, kind)| FeatureColumn::new(*kind, n))
+                .collect(),
+            mismatched: vec![0; schema.features.len()],
+            unknown_features: 0,
+            rows: 0,
+            buf: String::new(),
+        }
+    }
+
+    /// Events appended since the last [`Self::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no event was appended since the last [`Self::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The schema the batch is built for.
+    pub fn schema(&self) -> &FeatureSchema {
+        &self.schema
+    }
+
+    /// Appends one event: its fixed fields and its features, which must come sorted by name with
+    /// each name once (as a `BTreeMap` iterates, or [`crate::decode::json::EventRef`] gives them).
+    ///
+    /// # Errors
+    /// Arrow errors only (a dictionary past `i32::MAX` categories); the batch is then unusable.
+    pub fn append<'v>(
+        &mut self,
+        fields: &EventFields<'_>,
+        features: impl IntoIterator<Item = (&'v str, ValueView<'v>)>,
+    ) -> Result<(), ArrowError> {
+        self.timestamp.append_value(fields.timestamp);
+        self.model.append_value(fields.model);
+        self.version.append_option(fields.model_version);
+        self.variant.append_value(fields.variant.as_str());
+        self.request_id.append_option(fields.request_id);
+        self.prediction
+            .append_option(fields.prediction.and_then(|p| p.category(&mut self.buf)));
+        self.confidence.append_option(fields.confidence);
+        self.latency.append_option(fields.latency_ms);
+        let row = self.rows;
+        let mut wanted = self.by_name.iter().peekable();
+        for (name, value) in features {
             // Skip schema features that sort before this name (missing from the event).
-            while wanted.next_if(|(w, _)| *w < name.as_str()).is_some() {}
-            match wanted.next_if(|(w, _)| *w == name.as_str()) {
+            while wanted.next_if(|(w, _)| w.as_str() < name).is_some() {}
+            match wanted.next_if(|(w, _)| w.as_str() == name) {
                 Some(&(_, i)) => {
-                    if !columns[i].append(value, &mut buf)? {
-                        mismatched[i] += 1;
+                    if !self.columns[i].append(value, &mut self.buf)? {
+                        self.mismatched[i] += 1;
                     }
                 }
-                None => stats.unknown_features += 1,
+                None => self.unknown_features += 1,
             }
         }
         // Features the event does not have are missing.
-        for c in &mut columns {
+        for c in &mut self.columns {
             if c.len() == row {
                 c.append_null();
             }
         }
+        self.rows += 1;
+        Ok(())
     }
-    for ((name, _), bad) in schema.features.iter().zip(mismatched) {
-        if bad > 0 {
-            stats.mismatched.insert(name.clone(), bad);
+
+    /// The record batch of the events appended so far, and what did not fit the schema; the
+    /// builder is empty afterwards and ready for the next batch.
+    ///
+    /// # Errors
+    /// Arrow errors only (never for data content).
+    pub fn finish(&mut self) -> Result<(RecordBatch, BatchStats), ArrowError> {
+        // The next batch likely fills as this one did: its columns are reserved at this size once
+        // rather than grown (and copied) a dozen times on the way there.
+        let next = BatchBuilder::new(&self.schema, self.rows);
+        let mut done = std::mem::replace(self, next);
+        let mut stats = BatchStats {
+            unknown_features: done.unknown_features,
+            ..BatchStats::default()
+        };
+        for ((name, _), bad) in done.schema.features.iter().zip(&done.mismatched) {
+            if *bad > 0 {
+                stats.mismatched.insert(name.clone(), *bad);
+            }
         }
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(done.timestamp.finish()),
+            Arc::new(done.model.finish()),
+            Arc::new(done.version.finish()),
+            Arc::new(done.variant.finish()),
+            Arc::new(done.request_id.finish()),
+            Arc::new(done.prediction.finish()),
+            Arc::new(done.confidence.finish()),
+            Arc::new(done.latency.finish()),
+        ];
+        arrays.extend(done.columns.iter_mut().map(FeatureColumn::finish));
+        let batch = RecordBatch::try_new(done.schema.schema(), arrays)?;
+        Ok((batch, stats))
     }
-    fixed.extend(columns.into_iter().map(FeatureColumn::finish));
-    let batch = RecordBatch::try_new(schema.schema(), fixed)?;
-    Ok((batch, stats))
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchStats, FeatureSchema, to_record_batch};
+use crate::batch::{BatchBuilder, BatchStats, FeatureSchema, to_record_batch};
+use crate::decode::DecodeError;
+use crate::decode::json::{BadEvent, Decoded, decode_each};
 use crate::event::PredictionEvent;
 use crate::offsets::{OffsetTracker, TopicPartition};
 
@@ -54,6 +56,11 @@ impl SchemaRegistry {
         Self {
             schemas: Arc::new(RwLock::new(fixed)),
         }
+    }
+
+    /// The schema of `model` if it is known (fixed, or inferred before).
+    pub fn get(&self, model: &str) -> Option<FeatureSchema> {
+        self.schemas.read().ok()?.get(model).cloned()
     }
 
     /// The schema of `model`, inferring it from `events` the first time.
@@ -117,21 +124,45 @@ impl SourceBatch {
     }
 }
 
+/// One model's batch in the making.
 #[derive(Debug)]
 struct Builder {
-    events: Vec<PredictionEvent>,
+    model: String,
+    /// The columns, once the model's schema is known (fixed, or inferred from its first batch).
+    columns: Option<BatchBuilder>,
+    /// Events of a model whose schema is not known yet: its first batch, kept whole to infer the
+    /// schema from.
+    pending: Vec<PredictionEvent>,
     offsets: Vec<(TopicPartition, i64)>,
     since: Instant,
+    /// Whether the message being pushed had events of this model.
+    touched: bool,
+}
+
+impl Builder {
+    fn len(&self) -> usize {
+        self.pending.len() + self.columns.as_ref().map_or(0, BatchBuilder::len)
+    }
 }
 
 /// Accumulates events per model and cuts batches.
+///
+/// Events go straight into their model's Arrow column builders ([`BatchBuilder`]) as they arrive,
+/// so no event is kept whole; only a model without a known schema keeps its first batch of
+/// events, to infer the schema from.
 #[derive(Debug)]
 pub struct Batcher {
     config: BatchConfig,
     schemas: SchemaRegistry,
     tracker: Option<OffsetTracker>,
     source: &'static str,
-    builders: HashMap<String, Builder>,
+    builders: Vec<Builder>,
+    /// Model name to its index in `builders`.
+    index: HashMap<String, usize>,
+    /// The builder of the last event (consecutive events are mostly of one model).
+    last: Option<usize>,
+    /// Builders the current message touched.
+    touched: Vec<usize>,
 }
 
 impl Batcher {
@@ -147,7 +178,10 @@ impl Batcher {
             schemas,
             tracker,
             source,
-            builders: HashMap::new(),
+            builders: Vec::new(),
+            index: HashMap::new(),
+            last: None,
+            touched: Vec::new(),
         }
     }
 
@@ -160,88 +194,154 @@ impl Batcher {
         offsets: &[(TopicPartition, i64)],
     ) -> Vec<SourceBatch> {
         let now = Instant::now();
-        let mut touched: Vec<String> = Vec::new();
         for e in events {
-            // Look up before inserting: the model name is copied once per model, not per event.
-            if !self.builders.contains_key(&e.model) {
-                self.builders.insert(
-                    e.model.clone(),
-                    Builder {
-                        events: Vec::new(),
+            self.add(Decoded::Owned(e), now);
+        }
+        self.end_message(offsets)
+    }
+
+    /// Decodes one message of driftwatch JSON events ([`decode_each`]) straight into the batches,
+    /// with the offsets it came from, as [`Self::push`] does with decoded events. Returns the
+    /// batches that became full, the bad events (line and error, as [`decode_events`] names
+    /// them), and how many events were good.
+    ///
+    /// [`decode_events`]: crate::decode::json::decode_events
+    ///
+    /// # Errors
+    /// As [`decode_each`]: the whole message is not JSON; nothing was added.
+    pub fn push_json(
+        &mut self,
+        payload: &[u8],
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<PushedJson, DecodeError> {
+        let now = Instant::now();
+        let mut good = 0;
+        let bad = decode_each(payload, |event| {
+            good += 1;
+            self.add(event, now);
+        })?;
+        let ready = self.end_message(offsets);
+        Ok(PushedJson { ready, bad, good })
+    }
+
+    /// Appends one event to its model's batch.
+    fn add(&mut self, event: Decoded<'_>, now: Instant) {
+        let fields = event.fields();
+        let i = match self.last {
+            Some(i) if self.builders[i].model == fields.model => i,
+            _ => match self.index.get(fields.model) {
+                Some(&i) => i,
+                None => {
+                    let model = fields.model.to_string();
+                    let columns = self
+                        .schemas
+                        .get(&model)
+                        .map(|s| BatchBuilder::new(&s, self.config.max_events.min(1024)));
+                    self.builders.push(Builder {
+                        model: model.clone(),
+                        columns,
+                        pending: Vec::new(),
                         offsets: Vec::new(),
                         since: now,
-                    },
-                );
-            }
-            let Some(b) = self.builders.get_mut(&e.model) else {
-                continue;
-            };
-            if b.events.is_empty() {
-                b.since = now;
-            }
-            if !touched.contains(&e.model) {
-                touched.push(e.model.clone());
-            }
-            b.events.push(e);
+                        touched: false,
+                    });
+                    self.index.insert(model, self.builders.len() - 1);
+                    self.builders.len() - 1
+                }
+            },
+        };
+        self.last = Some(i);
+        let b = &mut self.builders[i];
+        if b.len() == 0 {
+            b.since = now;
         }
-        for model in &touched {
-            if let Some(b) = self.builders.get_mut(model) {
-                b.offsets.extend_from_slice(offsets);
-                if let Some(t) = &self.tracker {
-                    t.hold(offsets);
+        if !b.touched {
+            b.touched = true;
+            self.touched.push(i);
+        }
+        match &mut b.columns {
+            Some(columns) => {
+                let appended = match &event {
+                    Decoded::Borrowed(e) => columns.append(&fields, e.feature_views()),
+                    Decoded::Owned(e) => columns.append(&fields, e.feature_views()),
+                };
+                if let Err(e) = appended {
+                    // Arrow refused a value (a bug, not bad data); the batch fails when cut.
+                    tracing::error!(model = %b.model, error = %e, "cannot append an event to a record batch");
                 }
             }
+            None => b.pending.push(event.into_owned()),
         }
-        let full: Vec<String> = touched
-            .into_iter()
-            .filter(|m| {
-                self.builders
-                    .get(m)
-                    .is_some_and(|b| b.events.len() >= self.config.max_events)
-            })
-            .collect();
-        full.into_iter().filter_map(|m| self.cut(&m)).collect()
+    }
+
+    /// Ends a message: the touched batches hold its offsets; returns the batches that are full.
+    fn end_message(&mut self, offsets: &[(TopicPartition, i64)]) -> Vec<SourceBatch> {
+        let touched = std::mem::take(&mut self.touched);
+        let mut full = Vec::new();
+        for &i in &touched {
+            let b = &mut self.builders[i];
+            b.touched = false;
+            b.offsets.extend_from_slice(offsets);
+            if let Some(t) = &self.tracker {
+                t.hold(offsets);
+            }
+            if b.len() >= self.config.max_events {
+                full.extend(self.cut(i));
+            }
+        }
+        self.touched = touched;
+        self.touched.clear();
+        full
     }
 
     /// Batches whose oldest event has waited `max_wait`.
     pub fn due(&mut self) -> Vec<SourceBatch> {
         let now = Instant::now();
-        let due: Vec<String> = self
-            .builders
-            .iter()
-            .filter(|(_, b)| {
-                !b.events.is_empty() && now.duration_since(b.since) >= self.config.max_wait
+        (0..self.builders.len())
+            .filter(|&i| {
+                let b = &self.builders[i];
+                b.len() > 0 && now.duration_since(b.since) >= self.config.max_wait
             })
-            .map(|(m, _)| m.clone())
-            .collect();
-        due.into_iter().filter_map(|m| self.cut(&m)).collect()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|i| self.cut(i))
+            .collect()
     }
 
     /// Every non-empty batch, now (shutdown, rebalance).
     pub fn flush(&mut self) -> Vec<SourceBatch> {
-        let models: Vec<String> = self.builders.keys().cloned().collect();
-        models.into_iter().filter_map(|m| self.cut(&m)).collect()
+        (0..self.builders.len())
+            .filter_map(|i| self.cut(i))
+            .collect()
     }
 
     /// Events waiting in the batcher.
     pub fn buffered(&self) -> usize {
-        self.builders.values().map(|b| b.events.len()).sum()
+        self.builders.iter().map(Builder::len).sum()
     }
 
-    fn cut(&mut self, model: &str) -> Option<SourceBatch> {
-        let b = self.builders.get_mut(model)?;
-        if b.events.is_empty() {
+    fn cut(&mut self, i: usize) -> Option<SourceBatch> {
+        let b = &mut self.builders[i];
+        let n = b.len();
+        if n == 0 {
             return None;
         }
-        // The next batch of this model likely fills as this one did: reserve its size once
-        // rather than growing (and copying) the buffer a dozen times on the way to `max_events`.
-        let next = Vec::with_capacity(b.events.len());
-        let events = std::mem::replace(&mut b.events, next);
         let offsets = std::mem::take(&mut b.offsets);
-        let schema = self.schemas.schema_for(model, &events);
-        match to_record_batch(&events, &schema) {
+        let built = match &mut b.columns {
+            Some(columns) => columns.finish(),
+            None => {
+                // The model's first batch: its schema is inferred from these events (or another
+                // source registered one meanwhile), and its later events go straight to columns.
+                let events = std::mem::take(&mut b.pending);
+                let schema = self.schemas.schema_for(&b.model, &events);
+                let built = to_record_batch(&events, &schema);
+                b.columns = Some(BatchBuilder::new(&schema, n));
+                built
+            }
+        };
+        match built {
             Ok((batch, stats)) => Some(SourceBatch {
-                model: model.to_string(),
+                model: b.model.clone(),
                 batch,
                 stats,
                 source: self.source,
@@ -251,7 +351,7 @@ impl Batcher {
             Err(e) => {
                 // Arrow refused the columns (a bug, not bad data): drop the batch but never stall
                 // the partition.
-                tracing::error!(model, error = %e, "cannot build a record batch; dropping {} events", events.len());
+                tracing::error!(model = %b.model, error = %e, "cannot build a record batch; dropping {n} events");
                 if let Some(t) = &self.tracker {
                     t.complete(&offsets);
                 }
@@ -259,6 +359,17 @@ impl Batcher {
             }
         }
     }
+}
+
+/// What [`Batcher::push_json`] did with a message.
+#[derive(Debug)]
+pub struct PushedJson {
+    /// Batches that became full.
+    pub ready: Vec<SourceBatch>,
+    /// Events that did not decode or validate, with their lines.
+    pub bad: Vec<BadEvent>,
+    /// Events added.
+    pub good: usize,
 }
 
 #[cfg(test)]
@@ -318,5 +429,96 @@ mod tests {
         let due = b.due();
         assert_eq!(due.len(), 1);
         assert_eq!(b.buffered(), 0);
+    }
+
+    /// Batches of the NDJSON `lines` cut by `max_events` 2, through `push_json` (one message per
+    /// line) or through `decode_events` and `push`.
+    fn batches(
+        lines: &[&str],
+        schemas: SchemaRegistry,
+        json: bool,
+    ) -> Vec<(String, RecordBatch, BatchStats)> {
+        let config = BatchConfig {
+            max_events: 2,
+            ..BatchConfig::default()
+        };
+        let mut b = Batcher::new(config, schemas, None, "kafka");
+        let mut out = Vec::new();
+        for line in lines {
+            let ready = if json {
+                b.push_json(line.as_bytes(), &[]).unwrap().ready
+            } else {
+                let events = crate::decode::json::decode_events(line.as_bytes())
+                    .unwrap()
+                    .events;
+                b.push(events, &[])
+            };
+            out.extend(ready);
+        }
+        out.extend(b.flush());
+        out.into_iter()
+            .map(|s| (s.model, s.batch, s.stats))
+            .collect()
+    }
+
+    #[test]
+    fn json_straight_to_columns_equals_whole_events() {
+        let lines = [
+            r#"{"timestamp": 1, "model": "a", "features": {"x": 1.5, "c": "u"}, "prediction": 1, "confidence": 0.5}"#,
+            r#"{"timestamp": 2, "model": "b", "features": {"y": true}}"#,
+            r#"{"timestamp": 3, "model": "a", "model_version": "v2", "variant": "canary", "features": {"c": "w", "x": "bad", "z": 1}}"#,
+            r#"{"timestamp": 4, "model": "a", "features": {}}"#,
+            r#"{"timestamp": 5, "model": "a", "features": {"x": 2, "c": "\u0076"}, "latency_ms": 3}"#,
+            r#"{"timestamp": 6, "model": "b", "features": {"y": false, "w": 2}}"#,
+        ];
+        // Model a has a fixed schema (columns from its first event); model b's is inferred from
+        // its first batch (kept as events until then).
+        let fixed = HashMap::from([(
+            "a".to_string(),
+            FeatureSchema::new(vec![
+                ("x".into(), analyzer::FeatureKind::Numeric),
+                ("c".into(), analyzer::FeatureKind::Categorical),
+            ]),
+        )]);
+        let fast = batches(&lines, SchemaRegistry::new(fixed.clone()), true);
+        let slow = batches(&lines, SchemaRegistry::new(fixed), false);
+        assert_eq!(fast, slow);
+        let shape: Vec<(&str, usize)> = fast
+            .iter()
+            .map(|(m, b, _)| (m.as_str(), b.num_rows()))
+            .collect();
+        assert_eq!(shape, [("a", 2), ("a", 2), ("b", 2)]);
+        // Model a's first batch: one mismatched x ("bad"), one unknown feature (z).
+        assert_eq!(
+            fast[0].2.mismatched,
+            std::collections::BTreeMap::from([("x".to_string(), 1)])
+        );
+        assert_eq!(fast[0].2.unknown_features, 1);
+        // Model b: its schema was inferred from the two events of its first batch.
+        assert_eq!(fast[2].1.schema().fields().len(), 8 + 2);
+    }
+
+    #[test]
+    fn push_json_reports_bad_lines_and_keeps_the_good_ones() {
+        let mut b = Batcher::new(
+            BatchConfig::default(),
+            SchemaRegistry::default(),
+            None,
+            "kafka",
+        );
+        let payload = b"{\"timestamp\": 1, \"model\": \"m\", \"features\": {}}\n{\"timestamp\": 2, \"features\": {}}\n{\"timestamp\": 3, \"model\": \"m\", \"features\": {\"a\": 1}}";
+        let pushed = b.push_json(payload, &[]).unwrap();
+        assert_eq!(pushed.good, 2);
+        assert_eq!(pushed.bad.len(), 1);
+        assert_eq!(
+            (pushed.bad[0].line, pushed.bad[0].error.reason),
+            (2, "missing_field")
+        );
+        assert_eq!(b.buffered(), 2);
+        assert_eq!(
+            b.push_json(b"\x00\x01", &[]).unwrap_err().reason,
+            "wrong_encoding"
+        );
+        assert_eq!(b.buffered(), 2);
     }
 }

@@ -185,18 +185,54 @@ impl FeatureValue {
     /// [`Self::as_category`] without allocating: text and bools are borrowed, a number is written
     /// into `buf` (cleared first) and borrowed from there. The batcher's hot path.
     pub fn category<'a>(&'a self, buf: &'a mut String) -> Option<&'a str> {
+        self.view().category(buf)
+    }
+
+    /// The value borrowed, as the batcher appends it.
+    pub fn view(&self) -> ValueView<'_> {
+        match self {
+            FeatureValue::Bool(b) => ValueView::Bool(*b),
+            FeatureValue::Number(x) => ValueView::Number(*x),
+            FeatureValue::Text(s) => ValueView::Text(s),
+            FeatureValue::Null => ValueView::Null,
+        }
+    }
+}
+
+/// A feature value (or a prediction) borrowed from an owned [`FeatureValue`] or straight from a
+/// message's bytes ([`crate::decode::json::decode_each`]): what the batcher appends to a column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueView<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// Text.
+    Text(&'a str),
+    /// Missing.
+    Null,
+}
+
+impl<'a> ValueView<'a> {
+    /// The value as a category, as [`FeatureValue::as_category`]: text is borrowed, bools are
+    /// `true`/`false`, a number is written into `buf` (cleared first) in Rust's shortest decimal
+    /// form and borrowed from there. `None` for null.
+    pub fn category<'b>(self, buf: &'b mut String) -> Option<&'b str>
+    where
+        'a: 'b,
+    {
         use std::fmt::Write as _;
         match self {
-            FeatureValue::Bool(true) => Some("true"),
-            FeatureValue::Bool(false) => Some("false"),
-            FeatureValue::Number(x) => {
+            ValueView::Bool(true) => Some("true"),
+            ValueView::Bool(false) => Some("false"),
+            ValueView::Number(x) => {
                 buf.clear();
                 // Writing to a String cannot fail.
                 let _ = write!(buf, "{x}");
                 Some(buf.as_str())
             }
-            FeatureValue::Text(s) => Some(s),
-            FeatureValue::Null => None,
+            ValueView::Text(s) => Some(s),
+            ValueView::Null => None,
         }
     }
 }
@@ -316,6 +352,69 @@ impl InvalidEvent {
     }
 }
 
+/// The fields of an event other than its features, borrowed from a [`PredictionEvent`] or from a
+/// message's bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventFields<'a> {
+    /// Event time, epoch milliseconds.
+    pub timestamp: i64,
+    /// The model's name.
+    pub model: &'a str,
+    /// The model version.
+    pub model_version: Option<&'a str>,
+    /// The deployment variant.
+    pub variant: Variant,
+    /// The request's id.
+    pub request_id: Option<&'a str>,
+    /// The model's output.
+    pub prediction: Option<ValueView<'a>>,
+    /// The model's confidence, in [0, 1].
+    pub confidence: Option<f64>,
+    /// Time the model took to answer, in milliseconds.
+    pub latency_ms: Option<f64>,
+}
+
+/// [`PredictionEvent::validate`] on borrowed parts: the same rules in the same order, so a
+/// borrowed event and its owned copy are judged alike.
+///
+/// # Errors
+/// The first rule broken.
+pub fn validate_event<'a>(
+    fields: &EventFields<'_>,
+    features: impl IntoIterator<Item = (&'a str, ValueView<'a>)>,
+) -> Result<(), InvalidEvent> {
+    if fields.model.is_empty() || fields.model.len() > MAX_NAME_LEN {
+        return Err(InvalidEvent::Model);
+    }
+    if fields.model_version.is_some_and(|v| v.len() > MAX_NAME_LEN) {
+        return Err(InvalidEvent::TooLong("model_version"));
+    }
+    if fields.request_id.is_some_and(|v| v.len() > MAX_NAME_LEN) {
+        return Err(InvalidEvent::TooLong("request_id"));
+    }
+    if let Some(c) = fields.confidence
+        && !(0.0..=1.0).contains(&c)
+    {
+        return Err(InvalidEvent::Confidence(c));
+    }
+    if let Some(l) = fields.latency_ms
+        && !(l.is_finite() && l >= 0.0)
+    {
+        return Err(InvalidEvent::Latency(l));
+    }
+    for (name, value) in features {
+        if name.is_empty() || RESERVED_COLUMNS.contains(&name) {
+            return Err(InvalidEvent::FeatureName(name.to_string()));
+        }
+        if let ValueView::Number(x) = value
+            && !x.is_finite()
+        {
+            return Err(InvalidEvent::FeatureNotFinite(name.to_string()));
+        }
+    }
+    Ok(())
+}
+
 impl PredictionEvent {
     /// Checks the rules JSON Schema cannot express well: name lengths, confidence in [0, 1],
     /// non-negative finite latency, feature names.
@@ -323,44 +422,26 @@ impl PredictionEvent {
     /// # Errors
     /// The first rule broken.
     pub fn validate(&self) -> Result<(), InvalidEvent> {
-        if self.model.is_empty() || self.model.len() > MAX_NAME_LEN {
-            return Err(InvalidEvent::Model);
+        validate_event(&self.fields(), self.feature_views())
+    }
+
+    /// The fields other than the features, borrowed.
+    pub fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            timestamp: self.timestamp.0,
+            model: &self.model,
+            model_version: self.model_version.as_deref(),
+            variant: self.variant,
+            request_id: self.request_id.as_deref(),
+            prediction: self.prediction.as_ref().map(FeatureValue::view),
+            confidence: self.confidence,
+            latency_ms: self.latency_ms,
         }
-        if self
-            .model_version
-            .as_ref()
-            .is_some_and(|v| v.len() > MAX_NAME_LEN)
-        {
-            return Err(InvalidEvent::TooLong("model_version"));
-        }
-        if self
-            .request_id
-            .as_ref()
-            .is_some_and(|v| v.len() > MAX_NAME_LEN)
-        {
-            return Err(InvalidEvent::TooLong("request_id"));
-        }
-        if let Some(c) = self.confidence
-            && !(0.0..=1.0).contains(&c)
-        {
-            return Err(InvalidEvent::Confidence(c));
-        }
-        if let Some(l) = self.latency_ms
-            && !(l.is_finite() && l >= 0.0)
-        {
-            return Err(InvalidEvent::Latency(l));
-        }
-        for (name, value) in &self.features {
-            if name.is_empty() || RESERVED_COLUMNS.contains(&name.as_str()) {
-                return Err(InvalidEvent::FeatureName(name.clone()));
-            }
-            if let FeatureValue::Number(x) = value
-                && !x.is_finite()
-            {
-                return Err(InvalidEvent::FeatureNotFinite(name.clone()));
-            }
-        }
-        Ok(())
+    }
+
+    /// The features borrowed, sorted by name (each name once).
+    pub fn feature_views(&self) -> impl Iterator<Item = (&str, ValueView<'_>)> {
+        self.features.iter().map(|(n, v)| (n.as_str(), v.view()))
     }
 
     /// The JSON Schema of an event, pretty-printed.

@@ -34,10 +34,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
+use crate::batcher::{BatchConfig, Batcher, PushedJson, SchemaRegistry, SourceBatch};
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::{Half, Offer, Pairer};
-use crate::decode::{DecodeError, Encoding, json};
+use crate::decode::{DecodeError, Encoding};
 use crate::offsets::{Observed, OffsetTracker, Snapshot, TopicPartition};
 use crate::telemetry::CollectorMetrics;
 
@@ -637,40 +637,41 @@ impl Worker {
             return;
         }
         match (topic.encoding, topic.role) {
-            (Encoding::Json, _) => match json::decode_events(payload) {
-                Ok(decoded) => {
-                    let n_bad = decoded.bad.len();
-                    if let Some(first) = decoded.bad.first() {
-                        for b in &decoded.bad {
-                            self.metrics.decode_error(b.error.reason);
+            (Encoding::Json, _) => {
+                // The batcher's lock ends with this statement (never held across the send).
+                let pushed = self
+                    .lock_batcher()
+                    .push_json(payload, &[(tp.clone(), offset)]);
+                match pushed {
+                    Ok(PushedJson { ready, bad, good }) => {
+                        if let Some(first) = bad.first() {
+                            for b in &bad {
+                                self.metrics.decode_error(b.error.reason);
+                            }
+                            tracing::debug!(topic = %tp.topic, partition = tp.partition, offset, bad = bad.len(), first = %first.error, "bad events in a message");
                         }
-                        tracing::debug!(topic = %tp.topic, partition = tp.partition, offset, bad = n_bad, first = %first.error, "bad events in a message");
+                        self.metrics.decoded(good as u64);
+                        if let Some(first) = bad.first().map(|b| b.error.clone()) {
+                            // Keep the good events; the whole message is dead-lettered for inspection.
+                            let lines: Vec<String> =
+                                bad.iter().map(|b| b.line.to_string()).collect();
+                            self.dead_letter_with(message, &tp, &first, Some(lines.join(",")));
+                        } else {
+                            // The message's own hold ends before its batch can be acknowledged:
+                            // completed after the send, the last offset of a partition could become
+                            // absorbed after the downstream had already marked its state durable, and
+                            // stay uncommitted until another batch came (regression test in
+                            // tests/mock_cluster.rs).
+                            self.tracker.complete(&[(tp, offset)]);
+                        }
+                        self.send(ready);
                     }
-                    let good = decoded.events.len();
-                    self.metrics.decoded(good as u64);
-                    let ready = self
-                        .lock_batcher()
-                        .push(decoded.events, &[(tp.clone(), offset)]);
-                    if let Some(first) = decoded.bad.first().map(|b| b.error.clone()) {
-                        // Keep the good events; the whole message is dead-lettered for inspection.
-                        let lines: Vec<String> =
-                            decoded.bad.iter().map(|b| b.line.to_string()).collect();
-                        self.dead_letter_with(message, &tp, &first, Some(lines.join(",")));
-                    } else {
-                        // The message's own hold ends before its batch can be acknowledged:
-                        // completed after the send, the last offset of a partition could become
-                        // absorbed after the downstream had already marked its state durable, and
-                        // stay uncommitted until another batch came (regression test in
-                        // tests/mock_cluster.rs).
-                        self.tracker.complete(&[(tp, offset)]);
+                    Err(err) => {
+                        self.metrics.decode_error(err.reason);
+                        self.dead_letter(message, &tp, &err);
                     }
-                    self.send(ready);
                 }
-                Err(err) => {
-                    self.metrics.decode_error(err.reason);
-                    self.dead_letter(message, &tp, &err);
-                }
-            },
+            }
             (encoding, Some(role)) => {
                 let response = role == TopicRole::Response;
                 match oip::decode_message(payload, encoding, response) {

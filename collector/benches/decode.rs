@@ -9,7 +9,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use collector::batcher::{BatchConfig, Batcher, SchemaRegistry};
+use collector::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
 use collector::decode::json::{decode_each, decode_events};
 use collector::replay::{ReplayOptions, events_from_file};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -21,6 +21,33 @@ fn messages() -> Vec<Vec<u8>> {
         .iter()
         .map(|e| serde_json::to_vec(e).unwrap())
         .collect()
+}
+
+/// Every message through a fresh batcher by `push`, then a flush; returns the rows batched.
+fn batch_all(
+    messages: &[Vec<u8>],
+    mut push: impl FnMut(&mut Batcher, &[u8]) -> Vec<SourceBatch>,
+) -> usize {
+    let mut batcher = Batcher::new(
+        BatchConfig::default(),
+        SchemaRegistry::default(),
+        None,
+        "memory",
+    );
+    let mut rows = 0;
+    for m in messages {
+        rows += push(&mut batcher, m)
+            .iter()
+            .map(|b| b.batch.num_rows())
+            .sum::<usize>();
+    }
+    rows += batcher
+        .flush()
+        .iter()
+        .map(|b| b.batch.num_rows())
+        .sum::<usize>();
+    assert_eq!(rows, messages.len());
+    rows
 }
 
 fn decode(c: &mut Criterion) {
@@ -47,45 +74,17 @@ fn decode(c: &mut Criterion) {
     });
     group.bench_function("decode_and_batch_car_loan_50000", |b| {
         b.iter(|| {
-            let mut batcher = Batcher::new(
-                BatchConfig::default(),
-                SchemaRegistry::default(),
-                None,
-                "memory",
-            );
-            let mut rows = 0;
-            for m in &messages {
-                for batch in batcher.push_json(m, &[]).unwrap().ready {
-                    rows += batch.batch.num_rows();
-                }
-            }
-            for batch in batcher.flush() {
-                rows += batch.batch.num_rows();
-            }
-            assert_eq!(rows, messages.len());
-            rows
+            batch_all(&messages, |batcher, m| {
+                batcher.push_json(m, &[]).unwrap().ready
+            })
         })
     });
     // The owned path (HTTP ingest, replay): whole events first, then the batcher.
     group.bench_function("decode_owned_then_batch_car_loan_50000", |b| {
         b.iter(|| {
-            let mut batcher = Batcher::new(
-                BatchConfig::default(),
-                SchemaRegistry::default(),
-                None,
-                "memory",
-            );
-            let mut rows = 0;
-            for m in &messages {
-                for batch in batcher.push(decode_events(m).unwrap().events, &[]) {
-                    rows += batch.batch.num_rows();
-                }
-            }
-            for batch in batcher.flush() {
-                rows += batch.batch.num_rows();
-            }
-            assert_eq!(rows, messages.len());
-            rows
+            batch_all(&messages, |batcher, m| {
+                batcher.push(decode_events(m).unwrap().events, &[])
+            })
         })
     });
     group.finish();

@@ -165,7 +165,7 @@ pub fn to_record_batch(
     for e in events {
         builder.append(&e.fields(), e.feature_views())?;
     }
-    builder.finish()
+    builder.finish(0)
 }
 
 /// One model's record batch in the making: events are appended as they arrive (owned or borrowed
@@ -252,6 +252,11 @@ impl BatchBuilder {
         self.rows == 0
     }
 
+    /// Events the columns have room for before they grow.
+    pub fn capacity(&self) -> usize {
+        self.timestamp.capacity()
+    }
+
     /// The schema the batch is built for.
     pub fn schema(&self) -> &FeatureSchema {
         &self.schema
@@ -301,14 +306,15 @@ impl BatchBuilder {
     }
 
     /// The record batch of the events appended so far, and what did not fit the schema; the
-    /// builder is empty afterwards and ready for the next batch.
+    /// builder is empty afterwards, with room for `next_capacity` events.
     ///
     /// # Errors
     /// Arrow errors only (never for data content).
-    pub fn finish(&mut self) -> Result<(RecordBatch, BatchStats), ArrowError> {
-        // The next batch likely fills as this one did: its columns are reserved at this size once
-        // rather than grown (and copied) a dozen times on the way there.
-        let next = BatchBuilder::new(&self.schema, self.rows);
+    pub fn finish(
+        &mut self,
+        next_capacity: usize,
+    ) -> Result<(RecordBatch, BatchStats), ArrowError> {
+        let next = BatchBuilder::new(&self.schema, next_capacity);
         let mut done = std::mem::replace(self, next);
         let mut stats = BatchStats {
             unknown_features: done.unknown_features,

@@ -233,10 +233,7 @@ impl Batcher {
                 Some(&i) => i,
                 None => {
                     let model = fields.model.to_string();
-                    let columns = self
-                        .schemas
-                        .get(&model)
-                        .map(|s| BatchBuilder::new(&s, self.config.max_events.min(1024)));
+                    let columns = self.schemas.get(&model).map(|s| BatchBuilder::new(&s, 0));
                     self.builders.push(Builder {
                         model: model.clone(),
                         columns,
@@ -327,15 +324,19 @@ impl Batcher {
             return None;
         }
         let offsets = std::mem::take(&mut b.offsets);
+        // A model that filled its batch likely fills the next: its columns are reserved at this
+        // size once rather than grown (and copied) a dozen times on the way. Any other model's
+        // columns start empty, so idle models hold no buffers.
+        let next = if n >= self.config.max_events { n } else { 0 };
         let built = match &mut b.columns {
-            Some(columns) => columns.finish(),
+            Some(columns) => columns.finish(next),
             None => {
                 // The model's first batch: its schema is inferred from these events (or another
                 // source registered one meanwhile), and its later events go straight to columns.
                 let events = std::mem::take(&mut b.pending);
                 let schema = self.schemas.schema_for(&b.model, &events);
                 let built = to_record_batch(&events, &schema);
-                b.columns = Some(BatchBuilder::new(&schema, n));
+                b.columns = Some(BatchBuilder::new(&schema, next));
                 built
             }
         };
@@ -520,5 +521,32 @@ mod tests {
             "wrong_encoding"
         );
         assert_eq!(b.buffered(), 2);
+    }
+
+    #[test]
+    fn only_models_that_fill_a_batch_keep_room_for_the_next() {
+        // Regression: every cut reserved the next batch at the last one's size, and a new model
+        // 1,024 rows, so thousands of idle models held their columns' buffers.
+        let fixed = HashMap::from([(
+            "m".to_string(),
+            FeatureSchema::new(vec![("x".into(), analyzer::FeatureKind::Numeric)]),
+        )]);
+        let config = BatchConfig {
+            max_events: 4,
+            max_wait: Duration::ZERO,
+            ..BatchConfig::default()
+        };
+        let mut b = Batcher::new(config, SchemaRegistry::new(fixed), None, "http");
+        let line = br#"{"timestamp": 1, "model": "m", "features": {"x": 1}}"#;
+        b.push_json(line, &[]).unwrap();
+        let capacity = |b: &Batcher| b.builders[0].columns.as_ref().map(BatchBuilder::capacity);
+        assert_eq!(b.due().len(), 1);
+        assert_eq!(capacity(&b), Some(0));
+        let full: Vec<SourceBatch> = (0..4)
+            .flat_map(|_| b.push_json(line, &[]).unwrap().ready)
+            .collect();
+        assert_eq!(full.len(), 1);
+        assert_eq!(full[0].batch.num_rows(), 4);
+        assert!(capacity(&b).is_some_and(|c| c >= 4), "{:?}", capacity(&b));
     }
 }

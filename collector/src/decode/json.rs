@@ -194,6 +194,9 @@ impl<'a> EventRef<'a> {
     /// Parsed with sonic-rs (SIMD string scanning and number parsing, correctly rounded as
     /// serde_json's `float_roundtrip`), through the same serde types as the exact decoder.
     pub fn parse(line: &'a str) -> Option<Self> {
+        if fast_path_may_differ(line) {
+            return None;
+        }
         let mut event: EventRef<'a> = sonic_rs::from_str(line).ok()?;
         event.features.normalize();
         validate_event(&event.fields(), event.feature_views()).ok()?;
@@ -244,6 +247,39 @@ impl<'a> EventRef<'a> {
             latency_ms: self.latency_ms,
         }
     }
+}
+
+/// Whether sonic-rs might read `line` differently from serde_json, which decides then:
+/// - sonic-rs skips an ignored value's `\u` escapes without checking their four hex digits
+///   (serde_json rejects `"\uZZZZ"` even in a field it ignores);
+/// - sonic-rs reads a negative zero (`-0`, `-0.0`, `-0e3`) as `0.0`, serde_json as `-0.0`, which
+///   differ as a category (`"-0"`) and in their bits.
+///
+/// Conservative: an escaped backslash before `u`, or `-0` inside a string, also declines, which
+/// costs only the exact decoder's time.
+fn fast_path_may_differ(line: &str) -> bool {
+    let bad_escape = line.contains('\\')
+        && line.match_indices("\\u").any(|(at, _)| {
+            let hex = line.as_bytes().get(at + 2..at + 6);
+            !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        });
+    bad_escape
+        || line.match_indices("-0").any(|(at, _)| {
+            let mut rest = &line.as_bytes()[at + 2..];
+            match rest.first() {
+                // `-01...` is no JSON number (a date inside a string, say).
+                Some(b'0'..=b'9') => return false,
+                Some(b'.') => {
+                    rest = &rest[1..];
+                    while let Some((b'0', tail)) = rest.split_first() {
+                        rest = tail;
+                    }
+                }
+                _ => {}
+            }
+            // Zero unless a non-zero digit follows the zeros.
+            !matches!(rest.first(), Some(b'1'..=b'9'))
+        })
 }
 
 /// A JSON string, borrowed when it has no escapes.
@@ -538,6 +574,41 @@ mod tests {
         // The good ones: the surrogate pair, the two exact floats, the signed zero and underflow,
         // the nested unknown field, the large integer, the repeated feature.
         assert_eq!(exact.events.len(), 7, "{:?}", exact.bad);
+    }
+
+    #[test]
+    fn negative_zero_and_bad_escapes_in_ignored_fields_go_to_the_exact_decoder() {
+        // Regression: sonic-rs read `-0` as `0.0` (category "0", serde_json "-0") and skipped
+        // `\uZZZZ` in an ignored field, which serde_json rejects.
+        let payload = concat!(
+            "{\"timestamp\": 1, \"model\": \"m\", \"features\": {\"c\": -0, \"d\": -0.00e1, \"e\": -0.05}, \"prediction\": -0}\n",
+            "{\"timestamp\": 2, \"model\": \"m\", \"features\": {}, \"extra\": \"\\uZZZZ\"}\n",
+            "{\"timestamp\": 3, \"model\": \"m\", \"features\": {}, \"extra\": \"\\\\uZZZZ 2018-01-05\"}",
+        );
+        let (fast, exact) = both(payload.as_bytes());
+        assert_eq!(fast, exact);
+        assert_eq!(exact.bad.iter().map(|b| b.line).collect::<Vec<_>>(), [2]);
+        let e = &fast.events[0];
+        assert_eq!(
+            e.features["c"].as_f64().map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(
+            e.features["d"].as_f64().map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+        assert_eq!(
+            e.prediction
+                .as_ref()
+                .and_then(FeatureValue::as_category)
+                .as_deref(),
+            Some("-0")
+        );
+        assert!(fast_path_may_differ("{\"a\": -0}"));
+        assert!(fast_path_may_differ("{\"a\": \"\\u12G4\"}"));
+        assert!(!fast_path_may_differ(
+            "{\"a\": -0.05, \"t\": \"2018-01-05\", \"s\": \"\\u20ac\"}"
+        ));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Decode + batch throughput for car_loan events from pre-encoded messages in memory, one core.
 //!
 //! `cargo bench -p driftwatch-collector --bench decode` (criterion prints events per second).
-//! The Kafka source's path is `decode_and_batch` ([`Batcher::push_json`]: events borrowed from the
-//! message straight into column builders); `decode_owned_then_batch` is the owned path (whole
-//! [`collector::PredictionEvent`]s first) measured side by side.
+//! `decode_and_batch` is [`Batcher::push_json`] (events borrowed from the message straight into
+//! column builders); `decode_owned_then_batch` is the owned path the Kafka source and HTTP ingest
+//! use (whole [`collector::PredictionEvent`]s first), measured side by side.
 
 /// The allocator of the `driftwatch` binary, so the benchmark measures what it runs.
 #[global_allocator]

@@ -102,8 +102,13 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
     let checkpointer = match &config.checkpoint {
         Some(c) => {
             if let Some(restored) = Checkpointer::restore(&c.dir)? {
-                tracing::info!(dir = %c.dir.display(), windows = restored.windows.len(), written_at = %restored.written_at, "restoring checkpoint");
                 resume = serde_json::from_value(restored.offsets).unwrap_or_default();
+                let rows: Vec<(i64, u64)> = restored
+                    .windows
+                    .iter()
+                    .map(|(_, start, w)| (*start, w.rows))
+                    .collect();
+                tracing::info!(dir = %c.dir.display(), windows = ?rows, offsets = ?resume.partitions, written_at = %restored.written_at, "restoring checkpoint (window start ms, events)");
                 windows.restore(restored.clocks, restored.windows);
                 history = restored.history;
             }
@@ -291,6 +296,7 @@ impl Analyzer {
         match self.windows.absorb(&batch.model, &batch.batch) {
             Ok(a) => {
                 if a.late > 0 {
+                    tracing::debug!(model = %batch.model, late = a.late, offsets = ?batch.offsets(), "late events: their windows have closed");
                     self.metrics.late_events(&batch.model, a.late, now);
                 }
             }
@@ -326,6 +332,7 @@ impl Analyzer {
         let began = Instant::now();
         match self.windows.finish(key.clone(), start, window).await {
             Ok(closed) => {
+                tracing::debug!(model = %key.model, version = %key.version, variant = %key.variant, start, requests = closed.report.requests, "window closed");
                 self.metrics.observe_window(&closed, Instant::now());
                 self.metrics.observe_window_close(began.elapsed());
                 let transitions = self.rules.observe(&closed.report).await;

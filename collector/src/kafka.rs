@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use crate::batcher::{BatchConfig, Batcher, PushedJson, SchemaRegistry, SourceBatch};
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::{Half, Offer, Pairer};
-use crate::decode::{DecodeError, Encoding, json};
+use crate::decode::{DecodeError, Encoding};
 use crate::offsets::{Observed, OffsetTracker, Snapshot, TopicPartition};
 use crate::telemetry::CollectorMetrics;
 
@@ -404,9 +404,14 @@ impl ConsumerContext for Context {
         // The checkpoint's position holds for the first assignment after the start only; later
         // ones start from the group's committed offsets.
         let mut resume = self.resume.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut resumed = Vec::new();
         for e in list.elements() {
             let tp = TopicPartition::new(e.topic(), e.partition());
-            self.tracker.assign(&tp, resume.take(&tp).as_ref());
+            let position = resume.take(&tp);
+            if let Some(p) = &position {
+                resumed.push((tp.clone(), p.watermark));
+            }
+            self.tracker.assign(&tp, position.as_ref());
         }
         // librdkafka keeps an application pause across unassign and assign: give the new
         // partitions the current backpressure state.
@@ -418,7 +423,7 @@ impl ConsumerContext for Context {
         if let Err(e) = result {
             tracing::warn!(error = %e, "cannot apply the backpressure state to new partitions");
         }
-        tracing::info!(partitions = list.count(), "partitions assigned");
+        tracing::info!(partitions = list.count(), from_checkpoint = ?resumed, "partitions assigned");
     }
 }
 
@@ -638,19 +643,10 @@ impl Worker {
         }
         match (topic.encoding, topic.role) {
             (Encoding::Json, _) => {
-                // Owned events, not `Batcher::push_json`: with the borrowed fast path the E21
-                // kill-and-restart test (tests/e2e_kafka.rs) lost events in 2 of 5 runs, and the
-                // cause is not found yet. The batcher's lock ends with its statement (never held
-                // across the send).
-                let pushed = json::decode_events(payload).map(|d| {
-                    let good = d.events.len();
-                    let ready = self.lock_batcher().push(d.events, &[(tp.clone(), offset)]);
-                    PushedJson {
-                        ready,
-                        bad: d.bad,
-                        good,
-                    }
-                });
+                // The batcher's lock ends with this statement (never held across the send).
+                let pushed = self
+                    .lock_batcher()
+                    .push_json(payload, &[(tp.clone(), offset)]);
                 match pushed {
                     Ok(PushedJson { ready, bad, good }) => {
                         if let Some(first) = bad.first() {

@@ -208,7 +208,10 @@ pub fn serve(dir: &Path, config: &str, port: u16) -> Service {
     let mut child = Command::new(driftwatch_bin())
         .args(["serve", "--config"])
         .arg(&cfg)
-        .env("DRIFTWATCH_LOG", "info")
+        .env(
+            "DRIFTWATCH_LOG",
+            "info,driftwatch::serve=debug,analyzer::stream=debug",
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

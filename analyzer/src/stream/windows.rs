@@ -264,6 +264,9 @@ impl Windows {
         let mut watermarks: HashMap<String, i64> = HashMap::new();
         for (name, m) in &self.models {
             let idle_now = now.duration_since(m.last_arrival) >= idle;
+            if idle_now && self.open.keys().any(|(k, _)| &k.model == name) {
+                tracing::debug!(model = %name, idle = ?now.duration_since(m.last_arrival), "model idle: closing its open windows");
+            }
             let wm = if idle_now {
                 i64::MAX
             } else {

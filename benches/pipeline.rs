@@ -1,6 +1,7 @@
 //! Streaming throughput through the whole in-process pipeline, from pre-encoded messages to
 //! Prometheus metrics: JSON decode -> Arrow batches (the collector's batcher through
-//! `Batcher::push_json`, the borrowed fast path the Kafka source uses) -> bounded channel ->
+//! `Batcher::push_json`, the borrowed fast path; the Kafka source still decodes owned events, see
+//! BENCHMARKS.md) -> bounded channel ->
 //! event-time windows -> drift against the reference profile on every window close -> exporter
 //! metrics, encoded once at the end as a scrape would. No broker: the test broker and librdkafka's
 //! mock cluster are far slower than this pipeline and would measure themselves.

@@ -210,7 +210,7 @@ pub fn serve(dir: &Path, config: &str, port: u16) -> Service {
         .arg(&cfg)
         .env(
             "DRIFTWATCH_LOG",
-            "info,driftwatch::serve=debug,analyzer::stream=debug",
+            "info,driftwatch::serve=debug,analyzer::stream=debug,collector::kafka=debug",
         )
         .stdout(Stdio::null())
         .stderr(log)

@@ -258,14 +258,20 @@ impl<'a> EventRef<'a> {
 /// Conservative: an escaped backslash before `u`, or `-0` inside a string, also declines, which
 /// costs only the exact decoder's time.
 fn fast_path_may_differ(line: &str) -> bool {
-    let bad_escape = line.contains('\\')
-        && line.match_indices("\\u").any(|(at, _)| {
-            let hex = line.as_bytes().get(at + 2..at + 6);
+    // memchr scans, not `str::match_indices`: its two-way substring search was about 2.6k
+    // instructions per car_loan event, a fifth of the fast path (callgrind, decode bench).
+    let bytes = line.as_bytes();
+    let bad_escape = memchr::memchr(b'\\', bytes).is_some()
+        && memchr::memmem::find_iter(bytes, b"\\u").any(|at| {
+            let hex = bytes.get(at + 2..at + 6);
             !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
         });
     bad_escape
-        || line.match_indices("-0").any(|(at, _)| {
-            let mut rest = &line.as_bytes()[at + 2..];
+        || memchr::memchr_iter(b'-', bytes).any(|at| {
+            if bytes.get(at + 1) != Some(&b'0') {
+                return false;
+            }
+            let mut rest = &bytes[at + 2..];
             match rest.first() {
                 // `-01...` is no JSON number (a date inside a string, say).
                 Some(b'0'..=b'9') => return false,
@@ -718,6 +724,37 @@ mod tests {
                 let (fast, exact) = both(payload.as_bytes());
                 prop_assert_eq!(fast, exact);
             }
+
+            /// The memchr scan of `fast_path_may_differ` declines exactly the lines the
+            /// `str::match_indices` scan it replaced declined.
+            #[test]
+            fn may_differ_scan_equals_match_indices(line in "[-0.1e\\\\ua9Z\"x]{0,24}") {
+                prop_assert_eq!(super::super::fast_path_may_differ(&line), by_match_indices(&line));
+            }
+        }
+
+        /// The scan before memchr (27c9d61), as the reference.
+        fn by_match_indices(line: &str) -> bool {
+            let bad_escape = line.contains('\\')
+                && line.match_indices("\\u").any(|(at, _)| {
+                    let hex = line.as_bytes().get(at + 2..at + 6);
+                    !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                });
+            bad_escape
+                || line.match_indices("-0").any(|(at, _)| {
+                    let mut rest = &line.as_bytes()[at + 2..];
+                    match rest.first() {
+                        Some(b'0'..=b'9') => return false,
+                        Some(b'.') => {
+                            rest = &rest[1..];
+                            while let Some((b'0', tail)) = rest.split_first() {
+                                rest = tail;
+                            }
+                        }
+                        _ => {}
+                    }
+                    !matches!(rest.first(), Some(b'1'..=b'9'))
+                })
         }
     }
 }

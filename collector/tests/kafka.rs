@@ -544,3 +544,112 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
         "clients connected through TLS"
     );
 }
+
+/// Backpressure against the real broker: a slow downstream keeps the batch channel full, so the
+/// source pauses and resumes its partition many times while a backlog of 20,000 messages is read
+/// (as after a restart, E21). Every message is absorbed exactly once: librdkafka resumes a paused
+/// partition from the last message handed to the application, and none may be skipped.
+///
+/// **Fails today (known bug, the cause of the E21 losses):** every pause loses the messages from
+/// the last one read to the end of the fetched batch, e.g. offsets 1800-2047, 4048-4095, ...,
+/// 18384-18431 (9 pauses, 1,632-1,832 of 20,000 messages). Seeking to the next offset after
+/// `resume` did not help. Ignored until fixed; run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: a paused partition resumes past unread messages against tansu"]
+async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
+    let broker = Broker::start();
+    broker.create_topic("backlog", 1).await;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let mut options = ReplayOptions::new(data, "car-loan");
+    options.limit = Some(20_000);
+    let events = replay::events_from_file(&options, 0).unwrap();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: "backlog".into(),
+    };
+    let summary = replay::send(events, &target, &options, &replay::Quiet)
+        .await
+        .unwrap();
+    assert_eq!(summary.sent, 20_000);
+
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("collector=debug,rdkafka=info")
+        .try_init();
+    let (tx, mut rx) = mpsc::channel(8);
+    let batch = BatchConfig {
+        max_events: 200,
+        max_wait: Duration::from_millis(100),
+        channel_capacity: 8,
+    };
+    let source = kafka::start(
+        config(&broker, "g-backpressure", vec![json_topic("backlog")]),
+        batch,
+        SchemaRegistry::default(),
+        tx,
+        Snapshot::default(),
+        CollectorMetrics::default(),
+    )
+    .unwrap();
+    let tracker = source.tracker().clone();
+    // Rows, distinct offsets, offsets seen twice, the most batches queued at once.
+    let seen = Arc::new(Mutex::new((0u64, BTreeSet::new(), 0u64, 0usize)));
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            {
+                let mut s = seen.lock().unwrap();
+                s.0 += batch.batch.num_rows() as u64;
+                for (_, o) in batch.offsets() {
+                    if !s.1.insert(*o) {
+                        s.2 += 1;
+                    }
+                }
+                s.3 = s.3.max(rx.len() + 1);
+            }
+            batch.acknowledge();
+            let snapshot = tracker.snapshot();
+            tracker.mark_durable(&snapshot);
+            // Slower than the source: the channel stays full and the source pauses.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    // Until every event is in, or nothing more came for 20 s.
+    let (mut last, mut since) = (0, std::time::Instant::now());
+    loop {
+        let rows = out.lock().unwrap().0;
+        if rows >= 20_000 || since.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        if rows != last {
+            (last, since) = (rows, std::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let anything read twice or late arrive before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    source.shutdown();
+    let s = out.lock().unwrap();
+    let missing: Vec<i64> = (0..20_000).filter(|o| !s.1.contains(o)).collect();
+    let runs: Vec<(i64, i64)> = missing.iter().fold(Vec::new(), |mut r, &o| {
+        match r.last_mut() {
+            Some((_, end)) if *end + 1 == o => *end = o,
+            _ => r.push((o, o)),
+        }
+        r
+    });
+    eprintln!("missing runs {runs:?}");
+    assert_eq!(
+        s.0,
+        20_000,
+        "events absorbed; {} offsets missing, from {:?} to {:?}; most batches queued {}",
+        missing.len(),
+        missing.first(),
+        missing.last(),
+        s.3
+    );
+    assert_eq!(s.1.len(), 20_000, "distinct offsets absorbed");
+    assert_eq!(s.1.last(), Some(&19_999));
+    assert_eq!(s.2, 0, "offsets absorbed twice");
+    assert_eq!(s.3, 8, "the channel was full (the source paused)");
+}

@@ -655,9 +655,9 @@ impl Worker {
                 // Owned events, not `Batcher::push_json`: with the borrowed fast path the E21
                 // kill-and-restart test (tests/e2e_kafka.rs) lost events in 3 of 4 CI runs (never
                 // in 15 local runs): offsets above the checkpoint's watermark never reached the
-                // analyzer after the restart, with no late events and no idle close. The evidence
-                // points at the test broker: a fetch from an offset inside a record batch skips to
-                // the next batch (ignored test in tests/kafka.rs), and the faster path pauses more
+                // analyzer after the restart, with no late events and no idle close. The cause is the
+                // test broker: tansu 0.6 answers a fetch from an offset inside a record batch with
+                // the next batch (ignored tests in tests/kafka.rs), and the faster path pauses more
                 // often and resumes mid-batch. The batcher's lock ends with its
                 // statement (never held across the send).
                 let pushed = json::decode_events(payload).map(|d| {

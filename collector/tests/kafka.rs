@@ -545,6 +545,24 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
     );
 }
 
+/// Creates `topic` with one partition and replays the first `rows` car_loan analysis rows into
+/// it; returns how many messages the broker acknowledged.
+async fn replay_into_one_partition(broker: &Broker, topic: &str, rows: usize) -> u64 {
+    broker.create_topic(topic, 1).await;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
+    let mut options = ReplayOptions::new(data, "car-loan");
+    options.limit = Some(rows);
+    let events = replay::events_from_file(&options, 0).unwrap();
+    let target = Target::Kafka {
+        brokers: broker.address.clone(),
+        topic: topic.into(),
+    };
+    replay::send(events, &target, &options, &replay::Quiet)
+        .await
+        .unwrap()
+        .sent
+}
+
 /// Backpressure against the real broker: a slow downstream keeps the batch channel full, so the
 /// source pauses and resumes its partition many times while a backlog of 20,000 messages is read
 /// (as after a restart, E21). Every message is absorbed exactly once: librdkafka resumes a paused
@@ -562,19 +580,10 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
 #[ignore = "tansu 0.6 skips to the next record batch on a fetch from inside one"]
 async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
     let broker = Broker::start();
-    broker.create_topic("backlog", 1).await;
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
-    let mut options = ReplayOptions::new(data, "car-loan");
-    options.limit = Some(20_000);
-    let events = replay::events_from_file(&options, 0).unwrap();
-    let target = Target::Kafka {
-        brokers: broker.address.clone(),
-        topic: "backlog".into(),
-    };
-    let summary = replay::send(events, &target, &options, &replay::Quiet)
-        .await
-        .unwrap();
-    assert_eq!(summary.sent, 20_000);
+    assert_eq!(
+        replay_into_one_partition(&broker, "backlog", 20_000).await,
+        20_000
+    );
 
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -667,18 +676,10 @@ async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
 #[ignore = "tansu 0.6 answers a fetch from inside a record batch with the next batch"]
 async fn a_fetch_from_inside_a_record_batch_starts_at_that_offset() {
     let broker = Broker::start();
-    broker.create_topic("probe", 1).await;
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
-    let mut options = ReplayOptions::new(data, "car-loan");
-    options.limit = Some(5_000);
-    let events = replay::events_from_file(&options, 0).unwrap();
-    let target = Target::Kafka {
-        brokers: broker.address.clone(),
-        topic: "probe".into(),
-    };
-    replay::send(events, &target, &options, &replay::Quiet)
-        .await
-        .unwrap();
+    assert_eq!(
+        replay_into_one_partition(&broker, "probe", 5_000).await,
+        5_000
+    );
     let mut first = Vec::new();
     for start in [0i64, 1800, 2000, 2047, 2048, 3000] {
         let consumer: BaseConsumer = client(&broker, &[])

@@ -222,6 +222,65 @@ async fn window_queries_aggregate_in_one_pass_without_repartitioning() {
     assert!(!text.contains("RepartitionExec"), "{text}");
 }
 
+/// A window query planned once gives, over other batches, exactly what planning it again over
+/// them gives: counts, quantiles and the drift report of each window's own rows, none of the
+/// batches it was planned over.
+#[tokio::test]
+async fn a_prepared_window_query_run_over_new_batches_equals_a_fresh_query() {
+    let profile = reference();
+    let settings = DriftSettings {
+        min_samples: 10,
+        ..DriftSettings::default()
+    };
+    let ctx = sql::session(Arc::new(ProfileSet::new(&profile, settings)));
+    let text = "SELECT count(*) AS n, count(x) AS xn, quantile(x, 0.5) AS q, \
+                feature_drift(x, 'x') AS dx, feature_drift(c, 'c') AS dc FROM t";
+    let first = batch(&times(0, 300, 1), |i| i as f64, |_| "a");
+    let second = [
+        batch(&times(0, 120, 1), |i| (i % 40) as f64 + 5.0, |_| "b"),
+        batch(
+            &times(120, 80, 1),
+            |i| (i % 7) as f64,
+            |i| if i % 2 == 0 { "a" } else { "new" },
+        ),
+    ];
+    let prepared = sql::PreparedQuery::new(&ctx, "t", vec![first.clone()], text)
+        .await
+        .unwrap();
+    assert!(prepared.is_for(&first.schema(), text));
+    assert!(!prepared.is_for(&first.schema(), "SELECT 1"));
+    for batches in [second.to_vec(), vec![first.clone()], second.to_vec()] {
+        let rows = prepared.run(&ctx, batches.clone()).await.unwrap();
+        let fresh = sql::query(&ctx, "t", batches.clone(), text).await.unwrap();
+        let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(sql::scalar_f64(&rows, "n"), Some(n as f64));
+        assert_eq!(sql::scalar_f64(&rows, "xn"), Some(n as f64));
+        for column in ["n", "xn", "q"] {
+            assert_eq!(
+                sql::scalar_f64(&rows, column),
+                sql::scalar_f64(&fresh, column),
+                "{column}"
+            );
+        }
+        for column in ["dx", "dc"] {
+            let report = sql::parse_report(&sql::scalar_text(&rows, column).unwrap()).unwrap();
+            let expected = sql::parse_report(&sql::scalar_text(&fresh, column).unwrap()).unwrap();
+            assert_eq!(report, expected, "{column}");
+        }
+    }
+    // 200 rows of the second window: 120 + 80.
+    let rows = prepared.run(&ctx, second.to_vec()).await.unwrap();
+    assert_eq!(sql::scalar_f64(&rows, "n"), Some(200.0));
+    // Batches of another schema are refused, not misread.
+    let other = RecordBatch::try_from_iter(vec![(
+        "x",
+        Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
+    )])
+    .unwrap();
+    let err = prepared.run(&ctx, vec![other]).await.unwrap_err();
+    assert!(err.to_string().contains("schema"), "{err}");
+}
+
 #[tokio::test]
 async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
     let profile = reference();

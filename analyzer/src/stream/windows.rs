@@ -106,6 +106,9 @@ struct ModelState {
     last_arrival: Instant,
     ctx: Option<SessionContext>,
     features: Vec<String>,
+    /// The last window's query, planned once ([`sql::PreparedQuery`]); planned again when a
+    /// window's schema or feature list differs.
+    window_query: Option<sql::PreparedQuery>,
 }
 
 /// What [`Windows::absorb`] did with a batch.
@@ -172,6 +175,7 @@ impl Windows {
                 last_arrival: Instant::now(),
                 ctx,
                 features,
+                window_query: None,
             }
         })
     }
@@ -315,6 +319,7 @@ impl Windows {
         let state = self.model(&key.model);
         let features = state.features.clone();
         let ctx = state.ctx.clone().unwrap_or_default();
+        let prepared = state.window_query.take();
         let to_utc = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
         let report = WindowReport {
             key: key.clone(),
@@ -359,9 +364,29 @@ impl Windows {
                 lit = quote_literal(f)
             ));
         }
-        let table = format!("window_{}", start.unsigned_abs());
-        let sql_text = format!("SELECT {} FROM {}", select.join(", "), table);
-        let result = sql::query(&ctx, &table, window.batches.clone(), &sql_text).await?;
+        let sql_text = format!("SELECT {} FROM window_events", select.join(", "));
+        let prepared = match prepared {
+            Some(q) if q.is_for(&schema, &sql_text) => Some(q),
+            _ => match sql::PreparedQuery::new(
+                &ctx,
+                "window_events",
+                window.batches.clone(),
+                &sql_text,
+            )
+            .await
+            {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    tracing::debug!(model = %key.model, error = %e, "window query not prepared; planned at every close");
+                    None
+                }
+            },
+        };
+        let result = match &prepared {
+            Some(q) => q.run(&ctx, window.batches.clone()).await?,
+            None => sql::query(&ctx, "window_events", window.batches.clone(), &sql_text).await?,
+        };
+        self.model(&key.model).window_query = prepared;
         let n = sql::scalar_f64(&result, "n").unwrap_or(0.0);
         closed.report.latency_ms = quantiles(&result, "latency");
         closed.report.confidence = quantiles(&result, "confidence");

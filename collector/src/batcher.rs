@@ -205,9 +205,6 @@ impl Batcher {
     /// batches that became full, the bad events (line and error, as [`decode_events`] names
     /// them), and how many events were good.
     ///
-    /// Not yet used by the Kafka source: with it, the E21 kill-and-restart test
-    /// (`tests/e2e_kafka.rs`) lost events in CI runs, cause not found (BENCHMARKS.md).
-    ///
     /// [`decode_events`]: crate::decode::json::decode_events
     ///
     /// # Errors

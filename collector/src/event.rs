@@ -213,6 +213,9 @@ pub enum ValueView<'a> {
     Null,
 }
 
+/// 2^53: every integer of smaller magnitude is an exact `f64` and an exact `i64`.
+const INTEGER_EXACT: f64 = 9_007_199_254_740_992.0;
+
 impl<'a> ValueView<'a> {
     /// The value as a category, as [`FeatureValue::as_category`]: text is borrowed, bools are
     /// `true`/`false`, a number is written into `buf` (cleared first) in Rust's shortest decimal
@@ -227,8 +230,17 @@ impl<'a> ValueView<'a> {
             ValueView::Bool(false) => Some("false"),
             ValueView::Number(x) => {
                 buf.clear();
-                // Writing to a String cannot fail.
-                let _ = write!(buf, "{x}");
+                if x.fract() == 0.0
+                    && x.abs() < INTEGER_EXACT
+                    && !(x == 0.0 && x.is_sign_negative())
+                {
+                    // A class label: the same digits as `{x}` (no exponent, no `.0`) through
+                    // itoa, without the float formatter (about a tenth of the cost).
+                    buf.push_str(itoa::Buffer::new().format(x as i64));
+                } else {
+                    // Writing to a String cannot fail.
+                    let _ = write!(buf, "{x}");
+                }
                 Some(buf.as_str())
             }
             ValueView::Text(s) => Some(s),
@@ -454,6 +466,45 @@ impl PredictionEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The integer fast path of [`ValueView::category`] writes what Rust's float formatter
+        /// writes, for any float (integers near 2^53, negative zero, fractions, huge values).
+        #[test]
+        fn number_categories_are_rusts_float_display(
+            x in prop_oneof![
+                any::<f64>(),
+                (-1_000_000i64..1_000_000).prop_map(|i| i as f64),
+                (-(1i64 << 54)..(1i64 << 54)).prop_map(|i| i as f64),
+                Just(-0.0),
+                Just(INTEGER_EXACT),
+                Just(-INTEGER_EXACT),
+                Just(INTEGER_EXACT - 1.0),
+                Just(f64::INFINITY),
+                Just(f64::NAN),
+            ]
+        ) {
+            let mut buf = String::new();
+            let display = format!("{x}");
+            prop_assert_eq!(ValueView::Number(x).category(&mut buf), Some(display.as_str()));
+        }
+    }
+
+    #[test]
+    fn class_labels_and_negative_zero_are_written_as_rust_writes_them() {
+        let mut buf = String::new();
+        for (x, text) in [
+            (1.0, "1"),
+            (-3.0, "-3"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (2.5, "2.5"),
+            (1e20, "100000000000000000000"),
+        ] {
+            assert_eq!(ValueView::Number(x).category(&mut buf), Some(text), "{x}");
+        }
+    }
 
     #[test]
     fn feature_values_take_their_json_type() {

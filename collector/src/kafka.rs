@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use crate::batcher::{BatchConfig, Batcher, PushedJson, SchemaRegistry, SourceBatch};
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::{Half, Offer, Pairer};
-use crate::decode::{DecodeError, Encoding, json};
+use crate::decode::{DecodeError, Encoding};
 use crate::offsets::{Observed, OffsetTracker, Snapshot, TopicPartition};
 use crate::telemetry::CollectorMetrics;
 
@@ -652,23 +652,10 @@ impl Worker {
         }
         match (topic.encoding, topic.role) {
             (Encoding::Json, _) => {
-                // Owned events, not `Batcher::push_json`: with the borrowed fast path the E21
-                // kill-and-restart test (tests/e2e_kafka.rs) lost events in 3 of 4 CI runs (never
-                // in 15 local runs): offsets above the checkpoint's watermark never reached the
-                // analyzer after the restart, with no late events and no idle close. The cause is the
-                // test broker: tansu 0.6 answers a fetch from an offset inside a record batch with
-                // the next batch (ignored tests in tests/kafka.rs), and the faster path pauses more
-                // often and resumes mid-batch. The batcher's lock ends with its
-                // statement (never held across the send).
-                let pushed = json::decode_events(payload).map(|d| {
-                    let good = d.events.len();
-                    let ready = self.lock_batcher().push(d.events, &[(tp.clone(), offset)]);
-                    PushedJson {
-                        ready,
-                        bad: d.bad,
-                        good,
-                    }
-                });
+                // The batcher's lock ends with this statement (never held across the send).
+                let pushed = self
+                    .lock_batcher()
+                    .push_json(payload, &[(tp.clone(), offset)]);
                 match pushed {
                     Ok(PushedJson { ready, bad, good }) => {
                         if let Some(first) = bad.first() {

@@ -545,13 +545,34 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
     );
 }
 
+/// How the replay producer groups messages into record batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batching {
+    /// replay's own settings: many messages per record batch.
+    Default,
+    /// `batch.num.messages=1`: every message is its own record batch, so every offset starts one
+    /// (what the tests that resume inside a backlog need from tansu 0.6, see
+    /// [`a_fetch_from_inside_a_record_batch_starts_at_that_offset`]).
+    OneRecordPerBatch,
+}
+
 /// Creates `topic` with one partition and replays the first `rows` car_loan analysis rows into
-/// it; returns how many messages the broker acknowledged.
-async fn replay_into_one_partition(broker: &Broker, topic: &str, rows: usize) -> u64 {
+/// it, grouped as `batching` says; returns how many messages the broker acknowledged.
+async fn replay_into_one_partition(
+    broker: &Broker,
+    topic: &str,
+    rows: usize,
+    batching: Batching,
+) -> u64 {
     broker.create_topic(topic, 1).await;
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/analysis.csv");
     let mut options = ReplayOptions::new(data, "car-loan");
     options.limit = Some(rows);
+    if batching == Batching::OneRecordPerBatch {
+        options
+            .kafka_client
+            .insert("batch.num.messages".into(), "1".into());
+    }
     let events = replay::events_from_file(&options, 0).unwrap();
     let target = Target::Kafka {
         brokers: broker.address.clone(),
@@ -568,20 +589,15 @@ async fn replay_into_one_partition(broker: &Broker, topic: &str, rows: usize) ->
 /// (as after a restart, E21). Every message is absorbed exactly once: librdkafka resumes a paused
 /// partition from the last message handed to the application, and none may be skipped.
 ///
-/// **Fails against tansu 0.6 (the cause of the E21 losses), ignored until solved:** every pause
-/// loses the messages from the last one read to the end of its record batch, offsets 1800-2047,
-/// 4048-4095, ..., 18384-18431 (9 pauses, 1,632 to 1,832 of 20,000 messages). Seeking to the
-/// next offset before or after `resume` did not help, and neither did seeking back when the next
-/// message skipped ahead: the seek to offset 2000 was answered from 2048 again. The broker
-/// answers a fetch from an offset inside a record batch with the next batch (see
-/// `a_fetch_from_inside_a_record_batch_starts_at_that_offset`; Kafka returns the batch holding
-/// the offset). Run it with `--ignored`.
+/// Each message is its own record batch: tansu 0.6 answers a fetch from inside a record batch
+/// with the next batch, and with replay's default batching every pause lost the rest of its
+/// batch (offsets 1800-2047, 4048-4095, ..., 9 pauses, 1,632 to 1,832 of 20,000 messages),
+/// which no seek before or after `resume` avoided. Kafka returns the batch holding the offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 skips to the next record batch on a fetch from inside one"]
 async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
     let broker = Broker::start();
     assert_eq!(
-        replay_into_one_partition(&broker, "backlog", 20_000).await,
+        replay_into_one_partition(&broker, "backlog", 20_000, Batching::OneRecordPerBatch).await,
         20_000
     );
 
@@ -667,27 +683,17 @@ async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
     assert_eq!(s.3, 8, "the channel was full (the source paused)");
 }
 
-/// The broker itself, with a plain librdkafka consumer: a partition assigned at an offset inside a
-/// record batch delivers that offset first, as Kafka does. tansu 0.6 fails it: assigned at 1800,
-/// 2000 or 2047 it delivers 2048 first, and at 3000 it delivers 3072 (it answers with the next
-/// record batch). This is what loses messages after a backpressure pause or a restart from a
-/// checkpoint watermark inside a batch in the tests above and in E21.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 answers a fetch from inside a record batch with the next batch"]
-async fn a_fetch_from_inside_a_record_batch_starts_at_that_offset() {
-    let broker = Broker::start();
-    assert_eq!(
-        replay_into_one_partition(&broker, "probe", 5_000).await,
-        5_000
-    );
+/// The offset of the first message a plain librdkafka consumer receives when assigned `topic`'s
+/// partition 0 at each of `starts`, as `(assigned at, first delivered)`.
+async fn first_offsets_delivered(broker: &Broker, topic: &str, starts: &[i64]) -> Vec<(i64, i64)> {
     let mut first = Vec::new();
-    for start in [0i64, 1800, 2000, 2047, 2048, 3000] {
-        let consumer: BaseConsumer = client(&broker, &[])
-            .set("group.id", format!("probe-{start}"))
+    for &start in starts {
+        let consumer: BaseConsumer = client(broker, &[])
+            .set("group.id", format!("{topic}-{start}"))
             .create()
             .unwrap();
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset("probe", 0, Offset::Offset(start))
+        list.add_partition_offset(topic, 0, Offset::Offset(start))
             .unwrap();
         consumer.assign(&list).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -699,6 +705,42 @@ async fn a_fetch_from_inside_a_record_batch_starts_at_that_offset() {
             assert!(std::time::Instant::now() < deadline, "nothing from {start}");
         }
     }
+    first
+}
+
+/// Offsets the probes below assign at: batch starts and offsets inside replay's default batches.
+const PROBE_STARTS: [i64; 6] = [0, 1800, 2000, 2047, 2048, 3000];
+
+/// The broker itself, with a plain librdkafka consumer: a partition assigned at an offset inside a
+/// record batch delivers that offset first, as Kafka does. tansu 0.6 fails it: assigned at 1800,
+/// 2000 or 2047 it delivers 2048 first, and at 3000 it delivers 3072 (it answers with the next
+/// record batch). This is what lost messages after a backpressure pause or a restart from a
+/// checkpoint watermark inside a batch, and why the tests that resume inside a backlog (above, and
+/// E21 in tests/e2e_kafka.rs) produce one record per batch
+/// ([`a_fetch_from_any_offset_starts_there_when_each_record_is_its_own_batch`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tansu 0.6 answers a fetch from inside a record batch with the next batch"]
+async fn a_fetch_from_inside_a_record_batch_starts_at_that_offset() {
+    let broker = Broker::start();
+    assert_eq!(
+        replay_into_one_partition(&broker, "probe", 5_000, Batching::Default).await,
+        5_000
+    );
+    let first = first_offsets_delivered(&broker, "probe", &PROBE_STARTS).await;
     let expected: Vec<(i64, i64)> = first.iter().map(|&(s, _)| (s, s)).collect();
+    assert_eq!(first, expected, "(assigned at, first offset delivered)");
+}
+
+/// The tests' way around the tansu 0.6 fetch bug: with one record per batch, a partition assigned
+/// at any offset delivers that offset first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_from_any_offset_starts_there_when_each_record_is_its_own_batch() {
+    let broker = Broker::start();
+    assert_eq!(
+        replay_into_one_partition(&broker, "probe", 5_000, Batching::OneRecordPerBatch).await,
+        5_000
+    );
+    let first = first_offsets_delivered(&broker, "probe", &PROBE_STARTS).await;
+    let expected: Vec<(i64, i64)> = PROBE_STARTS.iter().map(|&s| (s, s)).collect();
     assert_eq!(first, expected, "(assigned at, first offset delivered)");
 }

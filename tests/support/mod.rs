@@ -322,6 +322,18 @@ pub fn next_window_start() -> i64 {
 /// `skip..skip+limit` (all with `None`) to `to` (`http://...` or `kafka://host:port/topic`) as
 /// model `car-loan` v1: the first row at event time `start_ms`, then one chunk per window.
 pub fn replay_car_loan(file: &str, to: &str, start_ms: i64, skip: usize, limit: Option<usize>) {
+    replay_car_loan_with(file, to, start_ms, skip, limit, &[]);
+}
+
+/// [`replay_car_loan`] with `extra` arguments for `driftwatch replay`.
+pub fn replay_car_loan_with(
+    file: &str,
+    to: &str,
+    start_ms: i64,
+    skip: usize,
+    limit: Option<usize>,
+    extra: &[&str],
+) {
     let input = root()
         .join("data/car_loan")
         .join(file)
@@ -354,6 +366,7 @@ pub fn replay_car_loan(file: &str, to: &str, start_ms: i64, skip: usize, limit: 
     if let Some(l) = &limit {
         args.extend(["--limit", l.as_str()]);
     }
+    args.extend(extra);
     replay(&args);
 }
 

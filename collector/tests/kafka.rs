@@ -683,17 +683,23 @@ async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
     assert_eq!(s.3, 8, "the channel was full (the source paused)");
 }
 
-/// The offset of the first message a plain librdkafka consumer receives when assigned `topic`'s
-/// partition 0 at each of `starts`, as `(assigned at, first delivered)`.
-async fn first_offsets_delivered(broker: &Broker, topic: &str, starts: &[i64]) -> Vec<(i64, i64)> {
+/// Fills a fresh broker's one-partition topic with 5,000 messages grouped as `batching` says, then
+/// assigns a plain librdkafka consumer at each offset of [`PROBE_STARTS`] and asserts that the
+/// first message it receives is the one at that offset.
+async fn assert_fetches_start_where_assigned(batching: Batching) {
+    let broker = Broker::start();
+    assert_eq!(
+        replay_into_one_partition(&broker, "probe", 5_000, batching).await,
+        5_000
+    );
     let mut first = Vec::new();
-    for &start in starts {
-        let consumer: BaseConsumer = client(broker, &[])
-            .set("group.id", format!("{topic}-{start}"))
+    for start in PROBE_STARTS {
+        let consumer: BaseConsumer = client(&broker, &[])
+            .set("group.id", format!("probe-{start}"))
             .create()
             .unwrap();
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, 0, Offset::Offset(start))
+        list.add_partition_offset("probe", 0, Offset::Offset(start))
             .unwrap();
         consumer.assign(&list).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -705,7 +711,8 @@ async fn first_offsets_delivered(broker: &Broker, topic: &str, starts: &[i64]) -
             assert!(std::time::Instant::now() < deadline, "nothing from {start}");
         }
     }
-    first
+    let expected: Vec<(i64, i64)> = PROBE_STARTS.iter().map(|&s| (s, s)).collect();
+    assert_eq!(first, expected, "(assigned at, first offset delivered)");
 }
 
 /// Offsets the probes below assign at: batch starts and offsets inside replay's default batches.
@@ -721,26 +728,12 @@ const PROBE_STARTS: [i64; 6] = [0, 1800, 2000, 2047, 2048, 3000];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "tansu 0.6 answers a fetch from inside a record batch with the next batch"]
 async fn a_fetch_from_inside_a_record_batch_starts_at_that_offset() {
-    let broker = Broker::start();
-    assert_eq!(
-        replay_into_one_partition(&broker, "probe", 5_000, Batching::Default).await,
-        5_000
-    );
-    let first = first_offsets_delivered(&broker, "probe", &PROBE_STARTS).await;
-    let expected: Vec<(i64, i64)> = first.iter().map(|&(s, _)| (s, s)).collect();
-    assert_eq!(first, expected, "(assigned at, first offset delivered)");
+    assert_fetches_start_where_assigned(Batching::Default).await;
 }
 
 /// The tests' way around the tansu 0.6 fetch bug: with one record per batch, a partition assigned
 /// at any offset delivers that offset first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetch_from_any_offset_starts_there_when_each_record_is_its_own_batch() {
-    let broker = Broker::start();
-    assert_eq!(
-        replay_into_one_partition(&broker, "probe", 5_000, Batching::OneRecordPerBatch).await,
-        5_000
-    );
-    let first = first_offsets_delivered(&broker, "probe", &PROBE_STARTS).await;
-    let expected: Vec<(i64, i64)> = PROBE_STARTS.iter().map(|&s| (s, s)).collect();
-    assert_eq!(first, expected, "(assigned at, first offset delivered)");
+    assert_fetches_start_where_assigned(Batching::OneRecordPerBatch).await;
 }

@@ -501,9 +501,13 @@ impl PreparedQuery {
         })
     }
 
-    /// Whether this is `sql` over batches of `schema`.
-    pub fn is_for(&self, schema: &SchemaRef, sql: &str) -> bool {
-        self.sql == sql && (Arc::ptr_eq(&self.schema, schema) || self.schema == *schema)
+    /// Whether this is `sql` over `batches`: every batch has the schema it was planned for.
+    pub fn is_for(&self, batches: &[RecordBatch], sql: &str) -> bool {
+        self.sql == sql && batches.iter().all(|b| self.planned_for(&b.schema()))
+    }
+
+    fn planned_for(&self, schema: &SchemaRef) -> bool {
+        Arc::ptr_eq(&self.schema, schema) || self.schema == *schema
     }
 
     /// Runs the plan over `batches`, which must all have the schema it was planned for.
@@ -515,10 +519,7 @@ impl PreparedQuery {
         ctx: &SessionContext,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>, AnalyzerError> {
-        if let Some(b) = batches
-            .iter()
-            .find(|b| !Arc::ptr_eq(&b.schema(), &self.schema) && *b.schema() != *self.schema)
-        {
+        if let Some(b) = batches.iter().find(|b| !self.planned_for(&b.schema())) {
             return Err(AnalyzerError::Query(format!(
                 "a batch's schema {:?} is not the prepared query's {:?}",
                 b.schema(),

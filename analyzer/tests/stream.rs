@@ -247,8 +247,9 @@ async fn a_prepared_window_query_run_over_new_batches_equals_a_fresh_query() {
     let prepared = sql::PreparedQuery::new(&ctx, "t", vec![first.clone()], text)
         .await
         .unwrap();
-    assert!(prepared.is_for(&first.schema(), text));
-    assert!(!prepared.is_for(&first.schema(), "SELECT 1"));
+    assert!(prepared.is_for(std::slice::from_ref(&first), text));
+    assert!(prepared.is_for(&second, text));
+    assert!(!prepared.is_for(std::slice::from_ref(&first), "SELECT 1"));
     for batches in [second.to_vec(), vec![first.clone()], second.to_vec()] {
         let rows = prepared.run(&ctx, batches.clone()).await.unwrap();
         let fresh = sql::query(&ctx, "t", batches.clone(), text).await.unwrap();
@@ -277,6 +278,7 @@ async fn a_prepared_window_query_run_over_new_batches_equals_a_fresh_query() {
         Arc::new(Float64Array::from(vec![1.0])) as ArrayRef,
     )])
     .unwrap();
+    assert!(!prepared.is_for(&[first.clone(), other.clone()], text));
     let err = prepared.run(&ctx, vec![other]).await.unwrap_err();
     assert!(err.to_string().contains("schema"), "{err}");
 }

@@ -366,7 +366,7 @@ impl Windows {
         }
         let sql_text = format!("SELECT {} FROM window_events", select.join(", "));
         let prepared = match prepared {
-            Some(q) if q.is_for(&schema, &sql_text) => Some(q),
+            Some(q) if q.is_for(&window.batches, &sql_text) => Some(q),
             _ => match sql::PreparedQuery::new(
                 &ctx,
                 "window_events",
@@ -382,7 +382,11 @@ impl Windows {
                 }
             },
         };
-        let result = match &prepared {
+        // A window whose batches differ in schema (none do today) is planned on its own.
+        let result = match prepared
+            .as_ref()
+            .filter(|q| q.is_for(&window.batches, &sql_text))
+        {
             Some(q) => q.run(&ctx, window.batches.clone()).await?,
             None => sql::query(&ctx, "window_events", window.batches.clone(), &sql_text).await?,
         };

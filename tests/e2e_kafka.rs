@@ -115,7 +115,11 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
     let broker = broker(broker_port);
     // One partition: events arrive in event-time order, so windows close as the stream passes.
     // Static membership (`group.instance.id`) hands the restarted process its partition at
-    // once; without it tansu 0.6 sometimes left the partition with the killed member.
+    // once; without it tansu 0.6 sometimes left the partition with the killed member. The
+    // session timeout must outlast the restart (as with any static member): tansu 0.6 gives the
+    // rejoining process the killed member's id without refreshing its last contact, so with the
+    // default 10 s its first heartbeat, about 17 s after the kill, expelled it, and the rebalance
+    // that followed never completed (CI run of c859c66).
     create_topic(broker_port, "predictions", 1);
     let profile = car_loan_profile(dir.path());
     let t0 = next_window_start();
@@ -129,6 +133,7 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
         &profile,
         &format!(
             "[kafka.client]\n\"group.instance.id\" = \"driftwatch-e21\"\n\
+             \"session.timeout.ms\" = \"60000\"\n\
              [windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"10s\"\n\
              [checkpoint]\ndir = \"{}\"\ninterval = \"200ms\"\n",
             checkpoint.display()

@@ -3,7 +3,8 @@
 //! `cargo bench -p driftwatch-analyzer --bench kernels` (criterion prints elements per second).
 
 use analyzer::kernels::{
-    advance_le, advance_le_scalar, histogram, histogram_scalar, sum_lanes, sum_lanes_scalar,
+    advance_le, advance_le_scalar, histogram, histogram_scalar, sort_total, sum_lanes,
+    sum_lanes_scalar,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::SmallRng;
@@ -77,6 +78,27 @@ fn kernels(c: &mut Criterion) {
             }
             i
         })
+    });
+    group.finish();
+
+    // Sorting one chunk's values (100,000, as in `bench/compare`'s chunks): the radix sort of
+    // `sort_total` against the comparison sort it replaced.
+    let chunk = &values[..100_000];
+    let mut group = c.benchmark_group("sort_100000");
+    group.throughput(Throughput::Elements(chunk.len() as u64));
+    group.bench_function("sort_total_radix", |b| {
+        b.iter_batched_ref(
+            || chunk.to_vec(),
+            |v| sort_total(v),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("sort_unstable_by_total_cmp", |b| {
+        b.iter_batched_ref(
+            || chunk.to_vec(),
+            |v| v.sort_unstable_by(f64::total_cmp),
+            criterion::BatchSize::LargeInput,
+        )
     });
     group.finish();
 }

@@ -198,13 +198,19 @@ pub fn analyze(
     // feature's states per core are held at a time.
     let per_feature = per_feature(models.len(), progress, |i| {
         let model = &models[i];
-        let Some(states) = feature_states(model, current, &layout)? else {
+        let Some(mut states) = feature_states(model, current, &layout)? else {
             let absent = absent_feature(model.profile(), &current.path.display().to_string());
             return Ok(vec![absent; layout.len()]);
         };
         let calibrated = calibration
             .filter(|_| settings.threshold_mode == ThresholdMode::Calibrated)
             .and_then(|cal| cal.thresholds.get(model.profile().name()));
+        // Sorted in place, each chunk's values are walked without a sorted copy.
+        for state in &mut states {
+            if let FeatureState::Numeric(s) = state {
+                s.sort_values();
+            }
+        }
         Ok(states
             .iter()
             .map(|s| evaluate(model.profile(), s, &settings.drift, calibrated))

@@ -1,6 +1,7 @@
 //! Drift of one feature in one window against its reference profile: every configured statistic,
 //! its threshold and the verdict.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
@@ -317,7 +318,9 @@ struct Computed<'a> {
     reference: Vec<u64>,
     current: &'a [u64],
     reference_sample: &'a [f64],
-    current_sorted: Vec<f64>,
+    /// The window's values sorted by `total_cmp`: borrowed when the state holds them sorted
+    /// already ([`crate::state::NumericState::sort_values`]), else a sorted copy.
+    current_sorted: Cow<'a, [f64]>,
     reference_std: f64,
     /// KS `D` and Wasserstein of the two samples, from one walk made when the first of KS,
     /// Wasserstein or normalised Wasserstein asks for it (`None` when a sample is empty).
@@ -328,11 +331,16 @@ impl<'a> Computed<'a> {
     fn new(profile: &'a FeatureProfile, state: &'a FeatureState) -> Self {
         let (reference_sample, current_sorted, reference_std) = match (profile, state) {
             (FeatureProfile::Numeric(p), FeatureState::Numeric(s)) => {
-                let mut v = s.values.clone();
-                v.sort_unstable_by(f64::total_cmp);
-                (p.sample.as_slice(), v, p.std.unwrap_or(0.0))
+                let sorted = if s.values.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+                    Cow::Borrowed(s.values.as_slice())
+                } else {
+                    let mut v = s.values.clone();
+                    crate::kernels::sort_total(&mut v);
+                    Cow::Owned(v)
+                };
+                (p.sample.as_slice(), sorted, p.std.unwrap_or(0.0))
             }
-            _ => (&[][..], Vec::new(), 0.0),
+            _ => (&[][..], Cow::Borrowed(&[][..]), 0.0),
         };
         Self {
             reference: profile.reference_histogram(),

@@ -227,7 +227,7 @@ impl NumericProfile {
                 finite.push(v);
             }
         }
-        finite.sort_unstable_by(f64::total_cmp);
+        crate::kernels::sort_total(&mut finite);
         Self::from_sorted(name, finite, missing + nan, infinite, options)
     }
 
@@ -651,7 +651,7 @@ fn merge_numeric(
         let mut all = Vec::with_capacity(a.sample.len() + b.sample.len());
         all.extend_from_slice(&a.sample);
         all.extend_from_slice(&b.sample);
-        all.sort_unstable_by(f64::total_cmp);
+        crate::kernels::sort_total(&mut all);
         return Ok(NumericProfile::from_sorted(
             &a.name, all, missing, infinite, options,
         ));
@@ -691,7 +691,7 @@ fn merge_numeric(
     let take_b = cap.saturating_sub(take_a);
     let mut sample = stride_sample(&a.sample, take_a);
     sample.extend(stride_sample(&b.sample, take_b));
-    sample.sort_unstable_by(f64::total_cmp);
+    crate::kernels::sort_total(&mut sample);
     Ok(NumericProfile {
         name: a.name.clone(),
         count: a.count + b.count,

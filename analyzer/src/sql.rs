@@ -352,7 +352,7 @@ pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(f64::total_cmp);
+    crate::kernels::sort_total(values);
     let pos = q * (values.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = (lo + 1).min(values.len() - 1);

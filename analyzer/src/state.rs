@@ -34,12 +34,23 @@ pub enum FeatureState {
 pub struct NumericState {
     /// Count per reference bin (underflow, bins, overflow); empty when the reference has no data.
     pub counts: Vec<u64>,
-    /// The window's finite values, in arrival order.
+    /// The window's finite values, in arrival order, or sorted once
+    /// [`NumericState::sort_values`] ran.
     pub values: Vec<f64>,
     /// Null or NaN values.
     pub missing: u64,
     /// Infinite values (dropped, counted apart).
     pub infinite: u64,
+}
+
+impl NumericState {
+    /// Sorts [`NumericState::values`] in place by `total_cmp` ([`crate::kernels::sort_total`]).
+    /// Evaluating a sorted state walks its values where they are instead of sorting a copy; the
+    /// statistics are the same either way. For a state that is evaluated once and dropped (a
+    /// chunk of `driftwatch analyze`).
+    pub fn sort_values(&mut self) {
+        crate::kernels::sort_total(&mut self.values);
+    }
 }
 
 /// Window state of a categorical feature.

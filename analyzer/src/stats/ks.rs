@@ -79,7 +79,7 @@ pub fn ks_2samp(a: &[f64], b: &[f64]) -> Option<KsResult> {
 /// Copies `values` without NaN and sorts them ascending (total order).
 pub fn sorted_without_nan(values: &[f64]) -> Vec<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    v.sort_unstable_by(f64::total_cmp);
+    crate::kernels::sort_total(&mut v);
     v
 }
 

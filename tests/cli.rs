@@ -314,3 +314,65 @@ fn replay_kafka_option_is_refused_for_an_http_target() {
             "--kafka-option applies only to a kafka:// target, not http://127.0.0.1:1",
         ));
 }
+
+/// `analyze` with every feature named and declared reads the reference without type inference
+/// (only those columns, typed as declared): the report equals the one read with inference (one
+/// feature left undeclared), and a bad value in a declared numeric reference column is named by
+/// file, line and column either way.
+#[test]
+fn a_reference_read_by_the_declared_kinds_gives_the_inferred_reads_report() {
+    let features = "car_value,salary_range,debt_to_income_ratio,loan_length,\
+                    repaid_loan_on_prev_car,size_of_downpayment,driver_tenure";
+    let categorical = "salary_range,repaid_loan_on_prev_car,size_of_downpayment";
+    let report = |reference: &Path, numeric: &str| {
+        driftwatch()
+            .args(["analyze", "--reference"])
+            .arg(reference)
+            .args([
+                "--current",
+                "data/car_loan/analysis.csv",
+                "--chunk-size",
+                "5000",
+            ])
+            .args(["--features", features, "--categorical", categorical])
+            .args(["--numeric", numeric, "--format", "json"])
+            .assert()
+    };
+    let reference = Path::new("data/car_loan/reference.csv");
+    let all = "car_value,debt_to_income_ratio,loan_length,driver_tenure";
+    let declared = report(reference, all).success();
+    let inferred = report(reference, "car_value,debt_to_income_ratio,loan_length").success();
+    let declared: serde_json::Value =
+        serde_json::from_slice(&declared.get_output().stdout).unwrap();
+    let inferred: serde_json::Value =
+        serde_json::from_slice(&inferred.get_output().stdout).unwrap();
+    assert_eq!(declared["chunks"].as_array().unwrap().len(), 10);
+    assert_eq!(declared, inferred);
+
+    // Row 48 of the reference (line 50 of the file) with a car_value that is not a number.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(reference).unwrap();
+    let bad: Vec<String> = text
+        .lines()
+        .take(200)
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == 50 {
+                let (id, rest) = l.split_once(',').unwrap();
+                let (_, rest) = rest.split_once(',').unwrap();
+                format!("{id},oops,{rest}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let bad = write(dir.path(), "ref.csv", &(bad.join("\n") + "\n"));
+    for numeric in [all, "car_value"] {
+        report(&bad, numeric)
+            .code(1)
+            .stderr(predicate::str::contains(
+                "ref.csv, line 50, column `car_value`: `oops` is not a number",
+            ))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+}

@@ -245,8 +245,10 @@ impl WithSimd for SumLanes<'_> {
 /// The first index `>= from` of sorted `values` whose value is greater than `x` (so the number of
 /// values `<= x` when `from` starts at the previous count): the step of the ECDF walk. The SIMD
 /// path skips whole vectors of values `<= x`; identical to [`advance_le_scalar`].
+#[inline(always)]
 pub fn advance_le(values: &[f64], from: usize, x: f64) -> usize {
-    // Short runs (the common case for interleaved samples) do not pay for a dispatch.
+    // Short runs (the common case for interleaved samples) do not pay for a call or a dispatch:
+    // this part is inlined into the walk, the vector loop is not.
     let mut i = from;
     for _ in 0..8 {
         match values.get(i) {
@@ -254,7 +256,12 @@ pub fn advance_le(values: &[f64], from: usize, x: f64) -> usize {
             _ => return i,
         }
     }
-    Arch::new().dispatch(AdvanceLe { values, from: i, x })
+    advance_le_simd(values, i, x)
+}
+
+#[inline(never)]
+fn advance_le_simd(values: &[f64], from: usize, x: f64) -> usize {
+    Arch::new().dispatch(AdvanceLe { values, from, x })
 }
 
 /// The scalar reference of [`advance_le`].

@@ -58,6 +58,15 @@ fn batch(
     RecordBatch::try_new(event_schema(&features()), cols).unwrap()
 }
 
+/// Drift settings of these tests: the defaults, with verdicts from 10 values on (the windows here
+/// are small).
+fn drift_settings() -> DriftSettings {
+    DriftSettings {
+        min_samples: 10,
+        ..DriftSettings::default()
+    }
+}
+
 fn reference() -> Arc<ReferenceProfile> {
     let b = batch(
         &vec![0; 1000],
@@ -80,10 +89,7 @@ fn settings() -> WindowSettings {
         size: Duration::from_secs(60),
         allowed_lateness: Duration::from_secs(5),
         idle_close_after: Duration::from_secs(3600),
-        drift: DriftSettings {
-            min_samples: 10,
-            ..DriftSettings::default()
-        },
+        drift: drift_settings(),
         ..WindowSettings::default()
     }
 }
@@ -228,10 +234,7 @@ async fn window_queries_aggregate_in_one_pass_without_repartitioning() {
 #[tokio::test]
 async fn a_prepared_window_query_run_over_new_batches_equals_a_fresh_query() {
     let profile = reference();
-    let settings = DriftSettings {
-        min_samples: 10,
-        ..DriftSettings::default()
-    };
+    let settings = drift_settings();
     let ctx = sql::session(Arc::new(ProfileSet::new(&profile, settings)));
     let text = "SELECT count(*) AS n, count(x) AS xn, quantile(x, 0.5) AS q, \
                 feature_drift(x, 'x') AS dx, feature_drift(c, 'c') AS dc FROM t";
@@ -286,10 +289,7 @@ async fn a_prepared_window_query_run_over_new_batches_equals_a_fresh_query() {
 #[tokio::test]
 async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
     let profile = reference();
-    let settings = DriftSettings {
-        min_samples: 10,
-        ..DriftSettings::default()
-    };
+    let settings = drift_settings();
     let set = Arc::new(ProfileSet::new(&profile, settings.clone()));
     let ctx = sql::session(set);
     // Two batches in two partitions: DataFusion aggregates each and merges the states.

@@ -567,7 +567,7 @@ fn period_keys(
 ///
 /// # Errors
 /// Every feature's error, collected (one bad feature does not hide the others).
-fn per_feature<T: Send>(
+pub(crate) fn per_feature<T: Send>(
     count: usize,
     progress: &dyn Progress,
     work: impl Fn(usize) -> Result<T, AnalyzerError> + Sync,

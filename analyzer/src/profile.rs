@@ -371,8 +371,8 @@ impl ReferenceProfile {
     /// Fits a profile for `features` of `table`.
     ///
     /// Feature kinds come from `options.kinds` where declared, else from the column type
-    /// ([`infer_kind`]). Every problem is collected before returning, so one bad feature does not
-    /// hide the others.
+    /// ([`infer_kind`]). Features are fitted in parallel, one worker per core. Every problem is
+    /// collected before returning, so one bad feature does not hide the others.
     ///
     /// # Errors
     /// [`AnalyzerError::MissingColumn`] for a feature that is not a column,
@@ -384,15 +384,10 @@ impl ReferenceProfile {
         features: &[String],
         options: &ProfileOptions,
     ) -> Result<Self, AnalyzerError> {
-        let mut profiles = Vec::with_capacity(features.len());
-        let mut errors = Vec::new();
-        for name in features {
-            match fit_feature(table, name, options) {
-                Ok(p) => profiles.push(p),
-                Err(e) => errors.push(e),
-            }
-        }
-        AnalyzerError::collect(errors)?;
+        // One worker per core: each numeric feature's sort is independent of the others.
+        let profiles = crate::batch::per_feature(features.len(), &crate::batch::NoProgress, |i| {
+            fit_feature(table, &features[i], options)
+        })?;
         Ok(Self {
             format: PROFILE_FORMAT.to_string(),
             version: PROFILE_VERSION,

@@ -665,19 +665,30 @@ fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, Analyzer
     })
 }
 
+/// Parquet files of at least this many rows are decoded in column groups, one thread per core.
+const PARQUET_PARALLEL_MIN_ROWS: i64 = 256 * 1024;
+
 fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
-    let file = open(path)?;
     let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read_error(path, e))?;
-    let reader = builder
-        .with_batch_size(READ_BATCH_ROWS)
-        .build()
-        .map_err(|e| read_error(path, e))?;
-    let file_schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
+        ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| read_error(path, e))?;
+    let file_schema = builder.schema().clone();
+    let parts = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(8))
+        .min(file_schema.fields().len());
+    let rows = builder.metadata().file_metadata().num_rows();
+    let raw = if parts > 1 && rows >= PARQUET_PARALLEL_MIN_ROWS {
+        read_parquet_columns(path, parts)?
+    } else {
+        builder
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| read_error(path, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| read_error(path, e))?
+    };
     let schema = Arc::new(force_text(&file_schema, &options.text_columns));
-    let mut batches = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| read_error(path, e))?;
+    let mut batches = Vec::with_capacity(raw.len());
+    for batch in raw {
         let columns = batch
             .columns()
             .iter()
@@ -708,6 +719,65 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
         num_rows,
         has_header_line: false,
     })
+}
+
+/// Decodes a Parquet file's top-level columns in `parts` contiguous groups, each on its own
+/// thread with its own reader, and joins the groups' batches side by side. Every group reads the
+/// same row groups with the same batch size, so batch `k` of each group holds the same rows; the
+/// join checks that it does.
+fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, AnalyzerError> {
+    use datafusion::parquet::arrow::ProjectionMask;
+    let read_group = |group: usize| -> Result<(SchemaRef, Vec<RecordBatch>), AnalyzerError> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
+            .map_err(|e| read_error(path, e))?;
+        let columns = builder.schema().fields().len();
+        let roots = (columns * group / parts)..(columns * (group + 1) / parts);
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| read_error(path, e))?;
+        let schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| read_error(path, e))?;
+        Ok((schema, batches))
+    };
+    let groups: Vec<Result<(SchemaRef, Vec<RecordBatch>), AnalyzerError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..parts)
+                .map(|g| scope.spawn(move || read_group(g)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(read_error(path, "a reading thread panicked")))
+                })
+                .collect()
+        });
+    let groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let schema = Arc::new(
+        Schema::try_merge(groups.iter().map(|(s, _)| s.as_ref().clone()))
+            .map_err(|e| read_error(path, e))?,
+    );
+    let count = groups[0].1.len();
+    if groups.iter().any(|(_, b)| b.len() != count) {
+        return Err(read_error(
+            path,
+            "column groups decoded to different batch counts",
+        ));
+    }
+    (0..count)
+        .map(|k| {
+            let columns: Vec<ArrayRef> = groups
+                .iter()
+                .flat_map(|(_, b)| b[k].columns().iter().cloned())
+                .collect();
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| read_error(path, e))
+        })
+        .collect()
 }
 
 fn force_text(schema: &Schema, text_columns: &BTreeSet<String>) -> Schema {
@@ -974,6 +1044,74 @@ mod tests {
         let t = read_csv_selected(&path, &none, 1, 0).unwrap();
         assert_eq!((t.num_rows, t.has_column("nope")), (300, false));
         assert_eq!(column_names(&path).unwrap(), ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    /// A Parquet file of `rows` rows in row groups of 40,000: an integer, a float with nulls, text
+    /// with nulls, a bool and a dictionary-encoded text column.
+    fn write_parquet(rows: usize) -> (tempfile::TempDir, PathBuf) {
+        use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::properties::WriterProperties;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.parquet");
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i as i64))),
+            Arc::new(Float64Array::from_iter(
+                (0..rows).map(|i| (i % 7 != 0).then_some(i as f64 * 0.5)),
+            )),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 5 != 0).then(|| format!("t{i}"))),
+            )),
+            Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 3 == 0)))),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| ["A", "B", "C"][i % 3]),
+            )),
+        ];
+        let batch =
+            RecordBatch::try_from_iter(["i", "x", "t", "b", "c"].into_iter().zip(columns)).unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_size(40_000)
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
+                .unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn parquet_column_groups_join_to_the_serial_read() {
+        use datafusion::arrow::compute::concat_batches;
+        let rows = 150_000;
+        let (_dir, path) = write_parquet(rows);
+        let serial: Vec<RecordBatch> =
+            ParquetRecordBatchReaderBuilder::try_new(open(&path).unwrap())
+                .unwrap()
+                .with_batch_size(READ_BATCH_ROWS)
+                .build()
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let schema = serial[0].schema();
+        let whole = concat_batches(&schema, &serial).unwrap();
+        for parts in [2, 3, 5] {
+            let grouped = read_parquet_columns(&path, parts).unwrap();
+            assert_eq!(grouped.len(), serial.len(), "parts {parts}");
+            let joined = concat_batches(&grouped[0].schema(), &grouped).unwrap();
+            assert_eq!(joined.num_rows(), rows, "parts {parts}");
+            assert_eq!(joined.columns(), whole.columns(), "parts {parts}");
+            assert_eq!(joined.schema().fields(), schema.fields(), "parts {parts}");
+        }
+        // Large enough for read_table to take the column groups.
+        assert!(rows as i64 <= PARQUET_PARALLEL_MIN_ROWS);
+        let (_dir, path) = write_parquet(PARQUET_PARALLEL_MIN_ROWS as usize + 1);
+        let table = read_table(&path, &ReadOptions::default()).unwrap();
+        assert_eq!(table.num_rows, PARQUET_PARALLEL_MIN_ROWS as usize + 1);
+        assert_eq!(table.column_names(), ["i", "x", "t", "b", "c"]);
+        let x = floats(&table, "x");
+        assert_eq!((x[7], x[8]), (None, Some(4.0)));
+        assert_eq!(strings(&table, "t")[5..7], [None, Some("t6".to_string())]);
     }
 
     #[test]

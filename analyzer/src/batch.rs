@@ -623,7 +623,19 @@ fn feature_states(
     let Some(arrays) = table.column(name) else {
         return Ok(None);
     };
-    let mut states: Vec<FeatureState> = (0..layout.len()).map(|_| model.new_state()).collect();
+    // Room for every row of its chunk: values are pushed without the copies of a growing Vec.
+    let mut states: Vec<FeatureState> = layout
+        .chunks
+        .iter()
+        .map(|chunk| {
+            let mut state = model.new_state();
+            if let FeatureState::Numeric(s) = &mut state {
+                s.values
+                    .reserve_exact(usize::try_from(chunk.rows).unwrap_or(0));
+            }
+            state
+        })
+        .collect();
     let mut row = 0usize;
     for array in &arrays {
         add_rows(

@@ -1070,7 +1070,7 @@ mod tests {
         let batch =
             RecordBatch::try_from_iter(["i", "x", "t", "b", "c"].into_iter().zip(columns)).unwrap();
         let props = WriterProperties::builder()
-            .set_max_row_group_size(40_000)
+            .set_max_row_group_row_count(Some(40_000))
             .build();
         let mut writer =
             ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))

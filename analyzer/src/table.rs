@@ -724,7 +724,7 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
 /// Decodes a Parquet file's top-level columns in `parts` contiguous groups, each on its own
 /// thread with its own reader, and joins the groups' batches side by side. Every group reads the
 /// same row groups with the same batch size, so batch `k` of each group holds the same rows; the
-/// join checks that it does.
+/// join checks the batch counts, and each joined batch its row counts.
 fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, AnalyzerError> {
     use datafusion::parquet::arrow::ProjectionMask;
     let read_group = |group: usize| -> Result<(SchemaRef, Vec<RecordBatch>), AnalyzerError> {
@@ -758,10 +758,13 @@ fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, A
                 .collect()
         });
     let groups = groups.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let schema = Arc::new(
-        Schema::try_merge(groups.iter().map(|(s, _)| s.as_ref().clone()))
-            .map_err(|e| read_error(path, e))?,
-    );
+    // The groups' fields in file order (not merged by name: a file may repeat a name).
+    let schema = Arc::new(Schema::new(
+        groups
+            .iter()
+            .flat_map(|(s, _)| s.fields().iter().cloned())
+            .collect::<Vec<_>>(),
+    ));
     let count = groups[0].1.len();
     if groups.iter().any(|(_, b)| b.len() != count) {
         return Err(read_error(

@@ -82,6 +82,11 @@ pub struct ServeArgs {
     /// Listen address, overriding `server.listen`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// When the checkpoint (`[checkpoint] dir`) cannot be read, set it aside (its manifest is
+    /// renamed `manifest.json.discarded-<time>`) and resume from the offsets committed to Kafka,
+    /// instead of refusing to start. Events absorbed after the last commit are counted again.
+    #[arg(long)]
+    pub reset_checkpoint: bool,
 }
 
 /// Arguments of `driftwatch demo`.

@@ -28,6 +28,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Monitored models and their reference profiles.
     pub models: Vec<ModelConfig>,
+    /// Which models without a profile may create state and series.
+    pub admission: AdmissionConfig,
     /// Event-time windows and drift settings.
     pub windows: WindowSettings,
     /// Batching between the sources and the analyzer.
@@ -47,6 +49,24 @@ pub struct Config {
     pub alertmanager: Option<alerting::alertmanager::AlertmanagerConfig>,
     /// The Alertmanager webhook receiver (`POST /v1/alertmanager`).
     pub webhook: alerting::webhook::WebhookConfig,
+}
+
+/// Which models may create state and series (the `[admission]` section).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    /// Models without a profile in `[[models]]` that are admitted on their first event (their
+    /// features inferred), default 100; events of any further model are refused with the reason
+    /// `unknown_model` (HTTP 400, Kafka dead letter) and counted. 0: configured models only.
+    pub max_discovered_models: usize,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            max_discovered_models: collector::batcher::DEFAULT_MAX_DISCOVERED_MODELS,
+        }
+    }
 }
 
 /// HTTP server settings.
@@ -172,6 +192,12 @@ impl Config {
         if self.batch.channel_capacity == 0 {
             anyhow::bail!("invalid configuration: `batch.channel_capacity` must be at least 1");
         }
+        // Credentials are resolved (files read, variables looked up) here too, so that
+        // `check-config` refuses an empty token or an unreadable secret file.
+        if self.http.enabled {
+            self.http.ingest.credentials()?;
+        }
+        collector::auth::Credentials::resolve(&self.webhook.auth, "webhook.auth")?;
         if !self.http.enabled && self.kafka.is_none() {
             anyhow::bail!(
                 "invalid configuration: no source: enable `http.enabled` or configure `[kafka]`"

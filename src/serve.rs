@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use alerting::AlertTrigger;
 use alerting::alertmanager::AlertmanagerHandle;
-use alerting::exporter::{InvalidField, ModelMetrics, Readiness};
+use alerting::exporter::{EventTimeRejection, InvalidField, ModelMetrics, Readiness};
 use alerting::rules::RuleEngine;
 use analyzer::ReferenceProfile;
 use analyzer::stream::{Checkpointer, ClosedWindow, Windows};
@@ -24,10 +24,11 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use collector::FeatureSchema;
+use collector::auth::{Authenticator, Credentials, authenticate};
 use collector::batcher::{Batcher, SchemaRegistry, SourceBatch};
 use collector::http::HttpIngest;
 use collector::kafka::{self, KafkaSource};
-use collector::offsets::{OffsetTracker, Snapshot};
+use collector::offsets::{OffsetTracker, SourceOffsets};
 use collector::telemetry::CollectorMetrics;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
@@ -75,6 +76,9 @@ pub struct Hooks {
     pub on_window: Option<WindowHook>,
     /// Receives every alert trigger (else they are logged and recorded on the status page).
     pub triggers: Option<mpsc::Sender<AlertTrigger>>,
+    /// `serve --reset-checkpoint`: an unreadable checkpoint is set aside (its manifest renamed)
+    /// and the service resumes from the offsets committed to Kafka, instead of refusing to start.
+    pub reset_checkpoint: bool,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -97,12 +101,24 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
 
     // Checkpoint: restore windows, history and source offsets.
     let mut windows = Windows::new(config.windows.clone(), profiles.clone());
-    let mut resume = Snapshot::default();
+    let mut resume = SourceOffsets::default();
     let mut history = Vec::new();
     let checkpointer = match &config.checkpoint {
         Some(c) => {
-            if let Some(restored) = Checkpointer::restore(&c.dir)? {
-                resume = serde_json::from_value(restored.offsets).unwrap_or_default();
+            let restored = match Checkpointer::restore(&c.dir) {
+                Ok(restored) => restored,
+                Err(e) if hooks.reset_checkpoint => {
+                    let aside = Checkpointer::discard(&c.dir)?;
+                    tracing::warn!(dir = %c.dir.display(), error = %e, set_aside = ?aside, "--reset-checkpoint: the checkpoint is unreadable and was set aside; resuming from the offsets committed to Kafka (events absorbed since the last commit are counted again)");
+                    None
+                }
+                Err(e) => anyhow::bail!(
+                    "cannot restore the checkpoint in {}: {e}\n  driftwatch does not start from a damaged checkpoint, which would lose or double-count events; to set it aside and resume from the offsets committed to Kafka, start once with `driftwatch serve --reset-checkpoint`",
+                    c.dir.display()
+                ),
+            };
+            if let Some(restored) = restored {
+                resume = restored.offsets;
                 let rows: Vec<(i64, u64)> = restored
                     .windows
                     .iter()
@@ -138,10 +154,11 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         profiles
             .iter()
             .map(|(m, p): (&String, &Arc<ReferenceProfile>)| {
-                (m.clone(), FeatureSchema::from_profile(p))
+                (m.clone(), FeatureSchema::new(p.feature_kinds()))
             })
             .collect::<HashMap<_, _>>(),
-    );
+    )
+    .with_max_discovered_models(config.admission.max_discovered_models);
     let kafka = match &config.kafka {
         Some(k) => Some(
             kafka::start(
@@ -159,9 +176,16 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
     let tracker = kafka.as_ref().map(|k| k.tracker().clone());
 
     let registry = Arc::new(registry);
+    let mut webhook = alerting::webhook::router(triggers_tx, &config.webhook);
+    if let Some(credentials) = Credentials::resolve(&config.webhook.auth, "webhook.auth")? {
+        webhook = webhook.route_layer(axum::middleware::from_fn_with_state(
+            Authenticator::new(credentials, collector_metrics.clone()),
+            authenticate,
+        ));
+    }
     let mut app = Router::new()
         .merge(alerting::exporter::router(registry, readiness.clone()))
-        .merge(alerting::webhook::router(triggers_tx, &config.webhook))
+        .merge(webhook)
         .merge(status_router(status.clone(), config.server.listen));
     let ingest = if config.http.enabled {
         let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
@@ -170,7 +194,7 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
             batcher,
             tx.clone(),
             collector_metrics.clone(),
-        );
+        )?;
         app = app.merge(ingest.router());
         tokio::spawn(collector::http::run_ticker(ingest.clone()));
         Some(ingest)
@@ -295,6 +319,13 @@ impl Analyzer {
         let now = Instant::now();
         match self.windows.absorb(&batch.model, &batch.batch) {
             Ok(a) => {
+                if a.future + a.too_old > 0 {
+                    tracing::warn!(model = %batch.model, future = a.future, too_old = a.too_old, offsets = ?batch.offsets(), "events refused: their event time is outside the accepted range around this service's clock (windows.max_future_skew, windows.max_event_age)");
+                    self.metrics
+                        .event_time_rejected(EventTimeRejection::Future, a.future);
+                    self.metrics
+                        .event_time_rejected(EventTimeRejection::TooOld, a.too_old);
+                }
                 if a.late > 0 {
                     tracing::debug!(model = %batch.model, late = a.late, offsets = ?batch.offsets(), "late events: their windows have closed");
                     self.metrics.late_events(&batch.model, a.late, now);
@@ -357,8 +388,7 @@ impl Analyzer {
             .as_ref()
             .map(OffsetTracker::snapshot)
             .unwrap_or_default();
-        let offsets = serde_json::to_value(&snapshot).unwrap_or_default();
-        match c.write(&mut self.windows, offsets, &self.status.history()) {
+        match c.write(&mut self.windows, snapshot.clone(), &self.status.history()) {
             Ok(()) => {
                 if let Some(t) = &self.tracker {
                     t.mark_durable(&snapshot);

@@ -134,7 +134,7 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
         &format!(
             "[kafka.client]\n\"group.instance.id\" = \"driftwatch-e21\"\n\
              \"session.timeout.ms\" = \"60000\"\n\
-             [windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"10s\"\n\
+             [windows]\nsize = \"10m\"\nmax_future_skew = \"1d\"\nallowed_lateness = \"0s\"\nidle_close_after = \"10s\"\n\
              [checkpoint]\ndir = \"{}\"\ninterval = \"200ms\"\n",
             checkpoint.display()
         ),
@@ -297,7 +297,7 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
             "e2e",
             &profile,
             &format!(
-                "[windows]\nsize = \"10m\"\nallowed_lateness = \"2h\"\nidle_close_after = \"3s\"\n\
+                "[windows]\nsize = \"10m\"\nmax_future_skew = \"1d\"\nallowed_lateness = \"2h\"\nidle_close_after = \"3s\"\n\
                  [rules]\nbuiltin_for = {{ ModelDataDrift = \"0s\" }}\n\
                  [alertmanager]\nurl = \"http://127.0.0.1:{am_port}\"\nresend_interval = \"5s\"\n"
             ),

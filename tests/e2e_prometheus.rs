@@ -30,7 +30,7 @@ fn drift_alerts_flow_through_prometheus_and_alertmanager_and_resolve() {
         &format!(
             "[server]\nlisten = \"127.0.0.1:{dw_port}\"\n\
              [[models]]\nname = \"car-loan\"\nprofile = \"{}\"\n\
-             [windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"3s\"\n\
+             [windows]\nsize = \"10m\"\nmax_future_skew = \"1d\"\nallowed_lateness = \"0s\"\nidle_close_after = \"3s\"\n\
              [alertmanager]\nurl = \"http://127.0.0.1:{am_port}\"\nresend_interval = \"5s\"\n",
             profile.display()
         ),

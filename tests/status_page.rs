@@ -100,7 +100,7 @@ fn status_page_shows_exactly_the_drifted_features_as_drifting() {
         &format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n\
              [[models]]\nname = \"car-loan\"\nprofile = \"{}\"\n\
-             [windows]\nsize = \"10m\"\nallowed_lateness = \"0s\"\nidle_close_after = \"2s\"\n",
+             [windows]\nsize = \"10m\"\nmax_future_skew = \"1d\"\nallowed_lateness = \"0s\"\nidle_close_after = \"2s\"\n",
             profile.display()
         ),
         port,

@@ -27,9 +27,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use analyzer::drift::FeatureDrift;
-use analyzer::stats::Direction;
-use analyzer::stream::{ClosedWindow, SeriesKey};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -43,9 +40,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use types::drift::Direction;
+use types::drift::FeatureDrift;
+use types::report::{ClosedWindow, SeriesKey};
 
 use crate::error::AlertingError;
 use crate::trigger::AlertStatus;
+use types::names::metric;
 
 /// The content type of `GET /metrics` (OpenMetrics text 1.0.0).
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -113,6 +114,31 @@ impl InvalidField {
             InvalidField::Feature => "feature",
         }
     }
+}
+
+/// Why an event was refused on its event time, in
+/// `driftwatch_event_time_rejected_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventTimeRejection {
+    /// Further ahead of the service's clock than `windows.max_future_skew`.
+    Future,
+    /// Further behind the service's clock than `windows.max_event_age`.
+    TooOld,
+}
+
+impl EventTimeRejection {
+    /// The label value: `event_time_future` or `event_time_too_old`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventTimeRejection::Future => "event_time_future",
+            EventTimeRejection::TooOld => "event_time_too_old",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -223,6 +249,7 @@ pub struct ModelMetrics {
     custom: Family<CustomMetricLabels, F64Gauge>,
     window_events: Family<ModelLabels, Gauge>,
     invalid_values: Family<FieldLabel, Counter>,
+    event_time_rejected: Family<ReasonLabel, Counter>,
     window_close: Histogram,
     checkpoint_age: F64Gauge,
     late_events: Family<ModelOnlyLabel, Counter>,
@@ -249,6 +276,7 @@ impl ModelMetrics {
             custom: Family::default(),
             window_events: Family::default(),
             invalid_values: Family::default(),
+            event_time_rejected: Family::default(),
             window_close: Histogram::new(WINDOW_CLOSE_BUCKETS_S),
             checkpoint_age: F64Gauge::default(),
             late_events: Family::default(),
@@ -259,52 +287,52 @@ impl ModelMetrics {
         };
         let r = registry;
         r.register(
-            "model_requests",
+            metric::REQUESTS,
             "Predictions absorbed, by event-time window close",
             m.requests.clone(),
         );
         r.register(
-            "model_request_duration_seconds",
+            metric::REQUEST_DURATION_SECONDS,
             "Prediction latency in seconds",
             m.duration.clone(),
         );
         r.register(
-            "model_prediction_confidence",
+            metric::PREDICTION_CONFIDENCE,
             "Prediction confidence",
             m.confidence.clone(),
         );
         r.register(
-            "model_data_drift",
+            metric::DATA_DRIFT,
             "The latest closed window's drift statistic per feature and method",
             m.drift.clone(),
         );
         r.register(
-            "model_data_drift_p_value",
+            metric::DATA_DRIFT_P_VALUE,
             "p-value of the ks and chi2 tests of the latest closed window",
             m.drift_p_value.clone(),
         );
         r.register(
-            "model_data_drift_threshold",
+            metric::DATA_DRIFT_THRESHOLD,
             "Threshold of each voting drift method whose drift is above it",
             m.drift_threshold.clone(),
         );
         r.register(
-            "model_feature_drift",
+            metric::FEATURE_DRIFT,
             "The latest closed window's drift verdict per feature (1 drift, 0 no drift)",
             m.feature_drift.clone(),
         );
         r.register(
-            "model_feature_missing_ratio",
+            metric::FEATURE_MISSING_RATIO,
             "Share of missing values of a feature in the latest closed window",
             m.missing_ratio.clone(),
         );
         r.register(
-            "model_window_metric",
+            metric::WINDOW_METRIC,
             "A user-defined per-window metric (`windows.custom_metrics`) of the latest closed window",
             m.custom.clone(),
         );
         r.register(
-            "model_window_events",
+            metric::WINDOW_EVENTS,
             "Events in the latest closed window",
             m.window_events.clone(),
         );
@@ -322,6 +350,11 @@ impl ModelMetrics {
             "driftwatch_checkpoint_age_seconds",
             "Seconds since the last successful checkpoint",
             m.checkpoint_age.clone(),
+        );
+        r.register(
+            "driftwatch_event_time_rejected",
+            "Events refused because their event time lies outside the accepted range around the service's clock",
+            m.event_time_rejected.clone(),
         );
         r.register(
             "driftwatch_late_events",
@@ -539,6 +572,28 @@ impl ModelMetrics {
         }
     }
 
+    /// Counts `n` events refused on their event time in
+    /// `driftwatch_event_time_rejected_total{reason}` (no model label: a bad producer cannot grow
+    /// the series count).
+    pub fn event_time_rejected(&self, reason: EventTimeRejection, n: u64) {
+        if n > 0 {
+            self.event_time_rejected
+                .get_or_create(&ReasonLabel {
+                    reason: reason.as_str(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// The current value of `driftwatch_event_time_rejected_total{reason}`.
+    pub fn event_time_rejected_total(&self, reason: EventTimeRejection) -> u64 {
+        self.event_time_rejected
+            .get(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .map_or(0, |c| c.get())
+    }
+
     /// Counts `n` events of `model` that arrived behind the watermark by more than the allowed
     /// lateness (`driftwatch_late_events_total{model}`). `now` keeps the series alive for the TTL.
     pub fn late_events(&self, model: &str, n: u64, now: Instant) {
@@ -622,6 +677,69 @@ pub fn encode_registry(registry: &Registry) -> Result<String, AlertingError> {
     Ok(text)
 }
 
+/// The content type of `GET /metrics` in the Prometheus text format 0.0.4.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Rewrites OpenMetrics text (as [`encode_registry`] writes it) in the Prometheus text format
+/// 0.0.4, for scrapers and tools that ask for it (`promtool check metrics`, older Prometheus):
+/// a counter family's `# HELP` and `# TYPE` lines name its `_total` samples (in OpenMetrics they
+/// name the family without the suffix, which the 0.0.4 parser reports as "no help text"), its
+/// `_created` samples are dropped, `# UNIT` lines and the closing `# EOF` are dropped, and an
+/// `info` family becomes a gauge. Samples and label escaping are the same in both formats.
+/// Sources: the OpenMetrics 1.0 specification (counters, `# EOF`) and Prometheus' "Exposition
+/// formats" (text format 0.0.4).
+pub fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
+    let mut counters = HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+            && kind == "counter"
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        let rewritten = if line == "# EOF" || line.starts_with("# UNIT ") {
+            None
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            Some(if counters.contains(name) {
+                format!("# HELP {name}_total {help}")
+            } else {
+                line.to_string()
+            })
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            Some(match rest.split_once(' ') {
+                Some((name, "counter")) => format!("# TYPE {name}_total counter"),
+                Some((name, "info")) => format!("# TYPE {name}_info gauge"),
+                _ => line.to_string(),
+            })
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let created = name
+                .strip_suffix("_created")
+                .is_some_and(|family| counters.contains(family));
+            (!created).then(|| line.to_string())
+        };
+        if let Some(l) = rewritten {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Whether an `Accept` header asks for the Prometheus text format rather than OpenMetrics: it
+/// names `text/plain` and does not name `application/openmetrics-text`. Without an `Accept`
+/// header, or with `*/*`, `/metrics` answers OpenMetrics.
+fn wants_prometheus_text(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        let a = a.to_ascii_lowercase();
+        a.contains("text/plain") && !a.contains("application/openmetrics-text")
+    })
+}
+
 /// Whether the process is ready to serve: shared between the component that decides it (e.g. the
 /// binary once sources are connected and state restored) and `GET /readyz`. Cloning shares it.
 #[derive(Clone, Debug)]
@@ -685,8 +803,17 @@ pub fn router(registry: Arc<Registry>, readiness: Readiness) -> Router {
         })
 }
 
-async fn metrics_handler(State(state): State<ExporterState>) -> Response {
+async fn metrics_handler(
+    State(state): State<ExporterState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     match encode_registry(&state.registry) {
+        Ok(text) if wants_prometheus_text(accept) => (
+            [(header::CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE)],
+            openmetrics_to_prometheus_text(&text),
+        )
+            .into_response(),
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], text).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode metrics");
@@ -714,15 +841,15 @@ async fn readyz_handler(State(state): State<ExporterState>) -> Response {
 mod tests {
     use std::collections::BTreeMap;
 
-    use analyzer::FeatureKind;
-    use analyzer::drift::{FeatureStatus, MethodResult, Threshold, ThresholdSource};
-    use analyzer::stats::Method;
-    use analyzer::stream::{Quantiles, WindowReport};
     use axum::body::Body;
     use axum::http::Request;
     use chrono::{TimeZone, Utc};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
+    use types::FeatureKind;
+    use types::drift::Method;
+    use types::drift::{FeatureStatus, MethodResult, Threshold, ThresholdSource};
+    use types::report::{Quantiles, WindowReport};
 
     use super::*;
 
@@ -1050,6 +1177,92 @@ mod tests {
         );
         assert_eq!(metrics.prune(t0 + Duration::from_secs(5400)), 1);
         assert!(!text(&registry).contains("model_requests_total{"));
+    }
+
+    /// Issue 19, finding 8: `/metrics` answered OpenMetrics to `Accept: text/plain;version=0.0.4`,
+    /// and `promtool check metrics` failed on every counter ("no help text"). Asked for text
+    /// 0.0.4, it now answers that format, and promtool (installed by scripts/test.sh) passes it.
+    #[tokio::test]
+    async fn metrics_endpoint_negotiates_the_prometheus_text_format_and_promtool_passes_it() {
+        let (registry, metrics) = setup();
+        let closed = ClosedWindow {
+            report: report(key(), 5),
+            latencies_s: vec![0.01, 0.2],
+            confidences: vec![0.9, 0.4],
+        };
+        metrics.observe_window(&closed, Instant::now());
+        metrics.late_events("m", 2, Instant::now());
+        metrics.event_time_rejected(EventTimeRejection::Future, 1);
+        let app = router(Arc::new(registry), Readiness::new());
+        let get = |accept: &'static str| {
+            app.clone().oneshot(
+                Request::get("/metrics")
+                    .header(header::ACCEPT, accept)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+        };
+        let res = get("text/plain;version=0.0.4").await.unwrap();
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            PROMETHEUS_TEXT_CONTENT_TYPE
+        );
+        let body = axum::body::to_bytes(res.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("# HELP model_requests_total "), "{text}");
+        assert!(
+            text.contains("# TYPE model_requests_total counter"),
+            "{text}"
+        );
+        assert!(text.contains("model_requests_total{"), "{text}");
+        assert!(!text.contains("# EOF"));
+        let mut promtool = std::process::Command::new(
+            std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into()),
+        )
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/install-test-services.sh installs it; or set PROMTOOL)");
+        use std::io::Write as _;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Prometheus' own Accept header prefers OpenMetrics.
+        let res = get(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            OPENMETRICS_CONTENT_TYPE
+        );
+    }
+
+    #[test]
+    fn openmetrics_counters_become_total_families_in_text_format() {
+        let om = "# HELP c Things.\n# TYPE c counter\nc_total{a=\"1\"} 3\nc_created{a=\"1\"} 1.5e9\n# HELP g Level.\n# TYPE g gauge\n# UNIT g seconds\ng 2.5\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_prometheus_text(om),
+            "# HELP c_total Things.\n# TYPE c_total counter\nc_total{a=\"1\"} 3\n# HELP g Level.\n# TYPE g gauge\ng 2.5\n"
+        );
+        assert!(wants_prometheus_text(Some("text/plain; version=0.0.4")));
+        assert!(!wants_prometheus_text(Some("*/*")));
+        assert!(!wants_prometheus_text(None));
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use alerting::{RuleEngine, RulesConfig};
-//! use analyzer::stream::{Quantiles, SeriesKey, WindowReport};
+//! use types::report::{Quantiles, SeriesKey, WindowReport};
 //! use chrono::{TimeDelta, TimeZone, Utc};
 //!
 //! let mut engine = RuleEngine::new(&RulesConfig::default()).unwrap();
@@ -46,15 +46,14 @@ pub mod alertmanager;
 pub mod error;
 pub mod exporter;
 pub mod rules;
-pub mod trigger;
 pub mod webhook;
 
 pub use alertmanager::{AlertNotification, AlertmanagerConfig, AlertmanagerHandle, FlushReport};
 pub use error::AlertingError;
-pub use exporter::{InvalidField, MetricsConfig, ModelMetrics, Readiness};
+pub use exporter::{EventTimeRejection, InvalidField, MetricsConfig, ModelMetrics, Readiness};
 pub use rules::{
     ActiveAlert, AlertState, AlertsView, Operator, RuleConfig, RuleEngine, RulesConfig, Transition,
     WindowMetric,
 };
-pub use trigger::{AlertStatus, AlertTrigger, TriggerSource, fingerprint};
+pub use types::alert::{self as trigger, AlertStatus, AlertTrigger, TriggerSource, fingerprint};
 pub use webhook::{WebhookAlert, WebhookConfig, WebhookPayload};

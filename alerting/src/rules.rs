@@ -40,22 +40,17 @@ use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use analyzer::stats::Method;
-use analyzer::stream::{SeriesKey, WindowReport};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use types::drift::Method;
+use types::report::{SeriesKey, WindowReport};
 
 use crate::alertmanager::{AlertNotification, AlertmanagerHandle};
 use crate::error::AlertingError;
 use crate::trigger::{AlertStatus, AlertTrigger, TriggerSource, fingerprint};
 
-/// Name of the built-in latency rule.
-pub const HIGH_MODEL_LATENCY: &str = "HighModelLatency";
-/// Name of the built-in drift rule.
-pub const MODEL_DATA_DRIFT: &str = "ModelDataDrift";
-/// Name of the built-in confidence rule.
-pub const LOW_PREDICTION_CONFIDENCE: &str = "LowPredictionConfidence";
+pub use types::names::alert::{HIGH_MODEL_LATENCY, LOW_PREDICTION_CONFIDENCE, MODEL_DATA_DRIFT};
 
 /// The rule engine's settings (the `[rules]` section of the configuration).
 ///
@@ -1117,10 +1112,10 @@ fn candidates(rule: &Rule, report: &WindowReport) -> Vec<Candidate> {
 
 #[cfg(test)]
 mod tests {
-    use analyzer::FeatureKind;
-    use analyzer::drift::{FeatureDrift, FeatureStatus, MethodResult, Threshold, ThresholdSource};
-    use analyzer::stream::Quantiles;
     use chrono::TimeZone;
+    use types::FeatureKind;
+    use types::drift::{FeatureDrift, FeatureStatus, MethodResult, Threshold, ThresholdSource};
+    use types::report::Quantiles;
 
     use super::*;
 

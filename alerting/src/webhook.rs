@@ -53,6 +53,12 @@ pub struct WebhookConfig {
     /// At most this many keys are remembered (the oldest are forgotten first). Default 100000.
     #[serde(default = "default_capacity")]
     pub dedup_capacity: usize,
+    /// Credentials `POST /v1/alertmanager` requires (default: none, open): set them whenever the
+    /// controller acts on alerts, and give Alertmanager the same in its receiver's
+    /// `http_config` (`authorization` for a bearer token, or `basic_auth`). The binary applies
+    /// them; see [`types::auth::AuthConfig`].
+    #[serde(default)]
+    pub auth: types::auth::AuthConfig,
 }
 
 fn default_retention() -> Duration {
@@ -68,6 +74,7 @@ impl Default for WebhookConfig {
         Self {
             dedup_retention: default_retention(),
             dedup_capacity: default_capacity(),
+            auth: types::auth::AuthConfig::default(),
         }
     }
 }

@@ -20,7 +20,6 @@ use alerting::{
     MetricsConfig, ModelMetrics, RuleEngine, RulesConfig, TriggerSource, WebhookConfig,
     fingerprint,
 };
-use analyzer::stream::{Quantiles, SeriesKey, WindowReport};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, header};
@@ -30,6 +29,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
+use types::report::{Quantiles, SeriesKey, WindowReport};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 

@@ -17,6 +17,9 @@ use crate::stats::wasserstein::normalise_wasserstein;
 use crate::stats::{
     Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi,
 };
+pub use types::drift::{
+    FeatureDrift, FeatureStatus, MethodResult, NewCategory, Threshold, ThresholdSource,
+};
 
 /// Default minimum number of values a window needs before it gets a verdict.
 ///
@@ -79,120 +82,6 @@ impl DriftSettings {
             .get(&method)
             .copied()
             .unwrap_or_else(|| method.default_threshold())
-    }
-}
-
-/// Where a threshold came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThresholdSource {
-    /// A fixed value (default or configured).
-    Fixed,
-    /// `mean + 3 std` over reference chunks of the same size.
-    Calibrated,
-}
-
-/// A threshold as applied.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Threshold {
-    /// The value compared with the statistic (`Above`) or the p-value (`Below`).
-    pub value: f64,
-    /// How the comparison goes.
-    pub direction: Direction,
-    /// Where the value came from.
-    pub source: ThresholdSource,
-}
-
-/// Whether a window could be judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum FeatureStatus {
-    /// Statistics computed and judged.
-    Ok,
-    /// Fewer values than the minimum sample size: statistics are shown, no verdict (edge case E9).
-    InsufficientData {
-        /// The minimum that was not reached.
-        min_samples: u64,
-    },
-    /// The window has no usable value for this feature (edge case E6).
-    NoData {
-        /// Why.
-        reason: String,
-    },
-    /// The reference has no usable value for this feature (edge case E5).
-    NoReference {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// One statistic of one feature in one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MethodResult {
-    /// The statistic.
-    pub method: Method,
-    /// The distance, or the test statistic (KS `D`, chi-square). `None` when undefined.
-    pub value: Option<f64>,
-    /// The p-value of a test (KS, chi-square).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p_value: Option<f64>,
-    /// Degrees of freedom (chi-square).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dof: Option<u64>,
-    /// The threshold applied.
-    pub threshold: Threshold,
-    /// Whether this method votes on the feature's verdict.
-    pub verdict_method: bool,
-    /// Whether the value crosses its threshold; `None` without a value or a verdict.
-    pub drift: Option<bool>,
-}
-
-impl MethodResult {
-    /// The number compared with the threshold: the p-value for tests, else the value.
-    pub fn compared_value(&self) -> Option<f64> {
-        match self.threshold.direction {
-            Direction::Below => self.p_value,
-            Direction::Above => self.value,
-        }
-    }
-}
-
-/// A category seen in the window but not in the reference (edge case E8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewCategory {
-    /// The category.
-    pub value: String,
-    /// How often it appeared in the window.
-    pub count: u64,
-}
-
-/// Drift of one feature in one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureDrift {
-    /// Feature name.
-    pub feature: String,
-    /// Numeric or categorical.
-    pub kind: FeatureKind,
-    /// Whether it could be judged.
-    #[serde(flatten)]
-    pub status: FeatureStatus,
-    /// Usable values in the window.
-    pub count: u64,
-    /// Missing values in the window (null, NaN, infinities).
-    pub missing: u64,
-    /// The verdict: any verdict method crossed its threshold. `None` when not judged.
-    pub drift: Option<bool>,
-    /// Every computed statistic.
-    pub methods: Vec<MethodResult>,
-    /// Categories the reference never had, most frequent first (categorical features).
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub new_categories: Vec<NewCategory>,
-}
-
-impl FeatureDrift {
-    /// The result of `method`, if computed.
-    pub fn method(&self, method: Method) -> Option<&MethodResult> {
-        self.methods.iter().find(|m| m.method == method)
     }
 }
 

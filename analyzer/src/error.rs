@@ -93,6 +93,21 @@ pub enum AnalyzerError {
     Query(String),
 }
 
+impl From<tables::TableError> for AnalyzerError {
+    /// The file readers' errors keep their variant, message and [`AnalyzerError::kind`].
+    fn from(e: tables::TableError) -> Self {
+        match e {
+            tables::TableError::Io { path, source } => AnalyzerError::Io { path, source },
+            tables::TableError::EmptyFile { path, what } => AnalyzerError::EmptyFile { path, what },
+            tables::TableError::Read { path, message } => AnalyzerError::Read { path, message },
+            other => AnalyzerError::Read {
+                path: std::path::PathBuf::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl AnalyzerError {
     /// Folds a list of errors into one: none, the single error, or [`AnalyzerError::Multiple`].
     pub fn collect(mut errors: Vec<AnalyzerError>) -> Result<(), AnalyzerError> {

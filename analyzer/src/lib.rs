@@ -16,18 +16,18 @@
 #![warn(missing_docs)]
 
 pub mod batch;
-pub mod columns;
 pub mod drift;
 pub mod error;
-pub mod event_schema;
 pub mod kernels;
 pub mod profile;
 pub mod sql;
 pub mod state;
 pub mod stats;
 pub mod stream;
-pub mod table;
-pub mod time;
+
+// The shared contracts and the file readers, re-exported where the analyzer has always had them.
+pub use tables::{columns, table, time};
+pub use types::event as event_schema;
 
 pub use batch::{AnalysisReport, AnalysisSettings, Chunking, ThresholdMode, analyze, calibrate};
 pub use columns::FeatureKind;

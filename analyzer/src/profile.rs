@@ -368,6 +368,15 @@ fn sample_sorted(sorted: &[f64], cap: usize, seed: u64) -> (Vec<f64>, bool) {
 }
 
 impl ReferenceProfile {
+    /// The profile's features and their kinds, in profile order: the feature columns of the
+    /// model's event batches ([`types::event::event_schema`]).
+    pub fn feature_kinds(&self) -> Vec<(String, FeatureKind)> {
+        self.features
+            .iter()
+            .map(|f| (f.name().to_string(), f.kind()))
+            .collect()
+    }
+
     /// Fits a profile for `features` of `table`.
     ///
     /// Feature kinds come from `options.kinds` where declared, else from the column type

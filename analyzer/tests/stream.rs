@@ -418,13 +418,20 @@ async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
         first.absorb("m", p).unwrap();
         reports.extend(close_all(&mut first).await);
     }
-    ckpt.write(&mut first, serde_json::json!({"resume_at": 3}), &reports)
-        .unwrap();
+    let mut resume_at = types::offsets::SourceOffsets::default();
+    resume_at.partitions.insert(
+        "predictions/0".into(),
+        types::offsets::PartitionPosition {
+            watermark: 3,
+            absorbed_above: Vec::new(),
+        },
+    );
+    ckpt.write(&mut first, resume_at, &reports).unwrap();
     first.absorb("m", &parts[3]).unwrap();
     drop(first); // killed: part 3 was absorbed but never checkpointed.
 
     let restored = Checkpointer::restore(dir.path()).unwrap().unwrap();
-    assert_eq!(restored.offsets["resume_at"], 3);
+    assert_eq!(restored.offsets.partitions["predictions/0"].watermark, 3);
     let mut second = windows();
     second.restore(restored.clocks, restored.windows);
     let mut after = restored.history;
@@ -439,4 +446,210 @@ async fn restart_from_checkpoint_gives_the_uninterrupted_reports() {
     };
     assert_eq!(counts(&after), counts(&expected));
     assert_eq!(after, expected);
+}
+
+/// Issue "One spine", item 7: the manifest's source offsets are typed. Garbled offsets were
+/// restored with `unwrap_or_default()` (every partition silently resumed from the committed
+/// offset); now restore fails naming the manifest, and `discard` sets the checkpoint aside.
+#[test]
+fn garbled_checkpoint_offsets_are_an_error_naming_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = windows();
+    w.absorb("m", &batch(&times(0, 10, 10), |i| i as f64, |_| "a"))
+        .unwrap();
+    let mut ckpt = Checkpointer::new(dir.path()).unwrap();
+    let mut offsets = types::offsets::SourceOffsets::default();
+    offsets.partitions.insert(
+        "predictions/0".into(),
+        types::offsets::PartitionPosition {
+            watermark: 10,
+            absorbed_above: vec![12],
+        },
+    );
+    ckpt.write(&mut w, offsets.clone(), &[]).unwrap();
+    let restored = Checkpointer::restore(dir.path()).unwrap().unwrap();
+    assert_eq!(restored.offsets, offsets);
+    assert_eq!(restored.windows.len(), 1);
+    assert_eq!(restored.windows[0].2.rows, 10);
+
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // Garbled with a valid checksum, as a manifest written by a buggy build would be.
+    let inner = text
+        .split_once("\"manifest\":")
+        .unwrap()
+        .1
+        .strip_suffix('}')
+        .unwrap()
+        .replace("\"predictions/0\"", "\"predictions-0\"");
+    let garbled = format!(
+        "{{\"crc32\":{},\"manifest\":{inner}}}",
+        crc32fast::hash(inner.as_bytes())
+    );
+    assert_ne!(garbled, text);
+    std::fs::write(&manifest, garbled).unwrap();
+    let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&manifest.display().to_string()), "{err}");
+    assert!(
+        err.contains("`predictions-0` is not `topic/partition`"),
+        "{err}"
+    );
+
+    let aside = Checkpointer::discard(dir.path()).unwrap().unwrap();
+    assert!(
+        aside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("manifest.json.discarded-")
+    );
+    assert!(aside.exists());
+    assert!(Checkpointer::restore(dir.path()).unwrap().is_none());
+    assert!(Checkpointer::discard(dir.path()).unwrap().is_none());
+}
+
+/// Issue 19, finding 2: one event from a bad clock (year 3000) moved the watermark so that every
+/// later event was late, and one at i64::MAX wrapped a window end and opened a window at 1970.
+/// Events outside `[now - max_event_age, now + max_future_skew]` are now refused and counted, and
+/// never move the watermark.
+#[tokio::test]
+async fn events_from_a_bad_clock_are_refused_and_never_move_the_watermark() {
+    let now = 1_800_000_000_000_i64; // 2027-01-15
+    let year_3000 = 32_503_680_000_000_i64;
+    let mut w = windows();
+    let bad = w
+        .absorb_at(
+            "m",
+            &batch(&[year_3000, i64::MAX], |i| i as f64, |_| "a"),
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        (bad.accepted, bad.future, bad.too_old, bad.late),
+        (0, 2, 0, 0)
+    );
+    assert_eq!(w.open_count(), 0, "no window opened for a refused event");
+    let good = w
+        .absorb_at(
+            "m",
+            &batch(&times(now, 3000, 10), |i| i as f64, |_| "a"),
+            now,
+        )
+        .unwrap();
+    assert_eq!((good.accepted, good.future, good.late), (3000, 0, 0));
+    assert_eq!(w.clocks()["m"].max_event_ms, Some(now + 29_990));
+    assert_eq!(w.late_events()["m"], 0);
+
+    // One hour ahead is the default limit: at it accepted, a millisecond past it refused.
+    let hour = 3_600_000;
+    let edge = w
+        .absorb_at(
+            "m",
+            &batch(&[now + hour, now + hour + 1], |i| i as f64, |_| "a"),
+            now,
+        )
+        .unwrap();
+    assert_eq!((edge.accepted, edge.future), (1, 1));
+
+    // A maximum age, when set, refuses events older than it.
+    let mut aged = Windows::new(
+        WindowSettings {
+            max_event_age: Some(Duration::from_secs(7 * 24 * 3600)),
+            ..settings()
+        },
+        HashMap::from([("m".to_string(), reference())]),
+    );
+    let week = 7 * 24 * hour;
+    let a = aged
+        .absorb_at(
+            "m",
+            &batch(&[0, now - week - 1, now - week, now], |i| i as f64, |_| "a"),
+            now,
+        )
+        .unwrap();
+    assert_eq!((a.accepted, a.too_old, a.future), (2, 2, 0));
+}
+
+/// Issue 19, finding 7: 256 flipped bytes in a window's Arrow file were restored silently, and a
+/// manifest whose `rows` was multiplied by 1000 reported 1000 times the stored events. Both are
+/// now errors naming the file.
+#[test]
+fn damaged_checkpoint_files_and_edited_manifests_are_errors_naming_the_file() {
+    let write = || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = windows();
+        // One checkpointer appends to the window's file: the checksum covers every append.
+        let mut ckpt = Checkpointer::new(dir.path()).unwrap();
+        for part in 0..3 {
+            w.absorb(
+                "m",
+                &batch(&times(part * 1000, 100, 1), |i| i as f64, |_| "a"),
+            )
+            .unwrap();
+            ckpt.write(&mut w, types::offsets::SourceOffsets::default(), &[])
+                .unwrap();
+        }
+        let restored = Checkpointer::restore(dir.path()).unwrap().unwrap();
+        assert_eq!(restored.windows.len(), 1);
+        assert_eq!(restored.windows[0].2.rows, 300);
+        assert_eq!(restored.windows[0].2.batches.len(), 3);
+        dir
+    };
+
+    // Flipped bytes inside a window file.
+    let dir = write();
+    let file = std::fs::read_dir(dir.path().join("windows"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut data = std::fs::read(&file).unwrap();
+    let middle = data.len() / 2;
+    for b in &mut data[middle..middle + 16] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&file, &data).unwrap();
+    let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("the file is damaged"), "{err}");
+
+    // A truncated window file.
+    let dir = write();
+    let file = std::fs::read_dir(dir.path().join("windows"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let data = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &data[..data.len() - 10]).unwrap();
+    let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("the manifest counts"), "{err}");
+
+    // An edited manifest: `rows` multiplied by 1000.
+    let dir = write();
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let edited = text.replace("\"rows\":300", "\"rows\":300000");
+    assert_ne!(edited, text);
+    std::fs::write(&manifest, &edited).unwrap();
+    let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(&manifest.display().to_string()), "{err}");
+    assert!(
+        err.contains("the manifest is damaged or was edited"),
+        "{err}"
+    );
+
+    // The same edit without the checksum envelope.
+    let inner = edited
+        .split_once("\"manifest\":")
+        .unwrap()
+        .1
+        .strip_suffix('}')
+        .unwrap()
+        .to_string();
+    std::fs::write(&manifest, inner).unwrap();
+    let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("without its checksum envelope"), "{err}");
 }

@@ -67,7 +67,7 @@ fn decode(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for m in &messages {
-                decode_each(m, |_| n += 1).unwrap();
+                decode_each(m, |_, _| n += 1).unwrap();
             }
             n
         })

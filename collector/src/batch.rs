@@ -1,18 +1,17 @@
 //! Prediction events to Arrow: one [`RecordBatch`] per model with the layout of
-//! [`analyzer::event_schema`].
+//! [`types::event`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use analyzer::FeatureKind;
-use analyzer::event_schema::{FIXED_COLUMNS, event_schema};
-use analyzer::profile::ReferenceProfile;
 use arrow::array::{
     ArrayBuilder, ArrayRef, Float64Builder, RecordBatch, StringBuilder, StringDictionaryBuilder,
     TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::error::ArrowError;
+use types::FeatureKind;
+use types::event::{FIXED_COLUMNS, event_schema};
 
 use crate::event::{EventFields, FeatureValue, PredictionEvent, ValueView};
 
@@ -32,17 +31,6 @@ impl FeatureSchema {
             .collect();
         let schema = event_schema(&features);
         Self { features, schema }
-    }
-
-    /// The features and kinds of a reference profile.
-    pub fn from_profile(profile: &ReferenceProfile) -> Self {
-        Self::new(
-            profile
-                .features
-                .iter()
-                .map(|f| (f.name().to_string(), f.kind()))
-                .collect(),
-        )
     }
 
     /// Infers kinds from the events themselves: a feature is numeric when every non-null value is

@@ -6,8 +6,8 @@
 //! [`OffsetTracker`]. A batch dropped without acknowledgement leaves its offsets pending, so they
 //! are never committed and are read again after a restart.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -43,19 +43,87 @@ impl Default for BatchConfig {
     }
 }
 
-/// Feature schemas per model: fixed ones from reference profiles, inferred ones for other models
-/// (from their first batch, then kept so columns stay stable).
-#[derive(Debug, Clone, Default)]
+/// Default of [`SchemaRegistry::with_max_discovered_models`]: models without a configured profile
+/// that may create state and series.
+pub const DEFAULT_MAX_DISCOVERED_MODELS: usize = 100;
+
+/// Feature schemas per model, and which models may create state at all.
+///
+/// Configured models (those with a reference profile) have fixed schemas and are always admitted.
+/// Other models are *discovered*: admitted on their first event, with a schema inferred from their
+/// first batch, up to a cap ([`SchemaRegistry::with_max_discovered_models`], default
+/// [`DEFAULT_MAX_DISCOVERED_MODELS`]). Events of any further model are refused with the reason
+/// `unknown_model`, so distinct `model` values cannot grow the service's state and series without
+/// bound (issue 19, finding 3). Cloning shares the registry.
+#[derive(Debug, Clone)]
 pub struct SchemaRegistry {
     schemas: Arc<RwLock<HashMap<String, FeatureSchema>>>,
+    /// Models admitted without a profile, in admission order.
+    discovered: Arc<RwLock<HashSet<String>>>,
+    max_discovered: usize,
+}
+
+impl Default for SchemaRegistry {
+    fn default() -> Self {
+        Self::new(HashMap::new())
+    }
 }
 
 impl SchemaRegistry {
-    /// A registry with the given fixed schemas.
+    /// A registry with the given fixed schemas (the configured models).
     pub fn new(fixed: HashMap<String, FeatureSchema>) -> Self {
         Self {
             schemas: Arc::new(RwLock::new(fixed)),
+            discovered: Arc::default(),
+            max_discovered: DEFAULT_MAX_DISCOVERED_MODELS,
         }
+    }
+
+    /// Admits at most `max` models without a fixed schema (0: configured models only).
+    pub fn with_max_discovered_models(mut self, max: usize) -> Self {
+        self.max_discovered = max;
+        self
+    }
+
+    /// Admits `model`: a configured one, one discovered before, or a new one while fewer than the
+    /// cap are discovered (it is then recorded as discovered).
+    ///
+    /// # Errors
+    /// `unknown_model` when the model is not configured and the cap is reached.
+    pub fn admit(&self, model: &str) -> Result<(), DecodeError> {
+        let fixed = self
+            .schemas
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(model);
+        if fixed
+            || self
+                .discovered
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(model)
+        {
+            return Ok(());
+        }
+        let mut discovered = self
+            .discovered
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if discovered.contains(model) {
+            return Ok(());
+        }
+        if discovered.len() < self.max_discovered {
+            discovered.insert(model.to_string());
+            return Ok(());
+        }
+        let shown: String = model.chars().take(64).collect();
+        Err(DecodeError::new(
+            "unknown_model",
+            format!(
+                "model `{shown}` has no profile in the configuration (`[[models]]`) and the {} models this service may discover without one are taken (`admission.max_discovered_models`)",
+                self.max_discovered
+            ),
+        ))
     }
 
     /// The schema of `model` if it is known (fixed, or inferred before).
@@ -83,7 +151,7 @@ impl SchemaRegistry {
 pub struct SourceBatch {
     /// The model all events belong to.
     pub model: String,
-    /// The events, with the layout of [`analyzer::event_schema`].
+    /// The events, with the layout of [`types::event`].
     pub batch: RecordBatch,
     /// Values that did not fit the schema.
     pub stats: BatchStats,
@@ -163,6 +231,9 @@ pub struct Batcher {
     last: Option<usize>,
     /// Builders the current message touched.
     touched: Vec<usize>,
+    /// Events refused since the last [`Batcher::take_refused`] (unknown models), with their
+    /// 1-based position in their message.
+    refused: Vec<BadEvent>,
 }
 
 impl Batcher {
@@ -182,20 +253,39 @@ impl Batcher {
             index: HashMap::new(),
             last: None,
             touched: Vec::new(),
+            refused: Vec::new(),
         }
+    }
+
+    /// Whether events of `model` may be pushed ([`SchemaRegistry::admit`]; admits a new model
+    /// while the discovery cap allows).
+    ///
+    /// # Errors
+    /// `unknown_model`.
+    pub fn admit(&self, model: &str) -> Result<(), DecodeError> {
+        self.schemas.admit(model)
+    }
+
+    /// Events [`Batcher::push`] refused since the last call (their model was not admitted, see
+    /// [`SchemaRegistry::admit`]), with their 1-based position in the pushed list.
+    pub fn take_refused(&mut self) -> Vec<BadEvent> {
+        std::mem::take(&mut self.refused)
     }
 
     /// Adds the events of one message (or of a request/response pair) with the offsets they came
     /// from. Each batch that receives some of the events becomes a holder of those offsets; the
-    /// caller still completes its own hold. Returns the batches that became full.
+    /// caller still completes its own hold. Returns the batches that became full. Events of a
+    /// model that is not admitted are refused and kept for [`Batcher::take_refused`].
     pub fn push(
         &mut self,
         events: Vec<PredictionEvent>,
         offsets: &[(TopicPartition, i64)],
     ) -> Vec<SourceBatch> {
         let now = Instant::now();
-        for e in events {
-            self.add(Decoded::Owned(e), now);
+        for (i, e) in events.into_iter().enumerate() {
+            if let Err(error) = self.add(Decoded::Owned(e), now) {
+                self.refused.push(BadEvent { line: i + 1, error });
+            }
         }
         self.end_message(offsets)
     }
@@ -216,22 +306,32 @@ impl Batcher {
     ) -> Result<PushedJson, DecodeError> {
         let now = Instant::now();
         let mut good = 0;
-        let bad = decode_each(payload, |event| {
-            good += 1;
-            self.add(event, now);
+        let mut refused = Vec::new();
+        let mut bad = decode_each(payload, |line, event| match self.add(event, now) {
+            Ok(()) => good += 1,
+            Err(error) => refused.push(BadEvent { line, error }),
         })?;
+        if !refused.is_empty() {
+            bad.extend(refused);
+            bad.sort_by_key(|b| b.line);
+        }
         let ready = self.end_message(offsets);
         Ok(PushedJson { ready, bad, good })
     }
 
     /// Appends one event to its model's batch.
-    fn add(&mut self, event: Decoded<'_>, now: Instant) {
+    ///
+    /// # Errors
+    /// `unknown_model` when the event's model is new and not admitted ([`SchemaRegistry::admit`]);
+    /// nothing is kept of the event.
+    fn add(&mut self, event: Decoded<'_>, now: Instant) -> Result<(), DecodeError> {
         let fields = event.fields();
         let i = match self.last {
             Some(i) if self.builders[i].model == fields.model => i,
             _ => match self.index.get(fields.model) {
                 Some(&i) => i,
                 None => {
+                    self.schemas.admit(fields.model)?;
                     let model = fields.model.to_string();
                     let columns = self.schemas.get(&model).map(|s| BatchBuilder::new(&s, 0));
                     self.builders.push(Builder {
@@ -269,6 +369,7 @@ impl Batcher {
             }
             None => b.pending.push(event.into_owned()),
         }
+        Ok(())
     }
 
     /// Ends a message: the touched batches hold its offsets; returns the batches that are full.
@@ -384,6 +485,66 @@ mod tests {
         .unwrap()
     }
 
+    /// Issue 19, finding 3: only configured models and, up to the cap, discovered ones create
+    /// state; the others are refused with their position (push) or line (push_json).
+    #[test]
+    fn models_past_the_discovery_cap_are_refused_with_their_position() {
+        let fixed = HashMap::from([(
+            "configured".to_string(),
+            FeatureSchema::new(vec![("x".into(), types::FeatureKind::Numeric)]),
+        )]);
+        let registry = SchemaRegistry::new(fixed).with_max_discovered_models(1);
+        let mut b = Batcher::new(BatchConfig::default(), registry, None, "kafka");
+        b.push(
+            vec![
+                event("configured", 1),
+                event("new", 2),
+                event("other", 3),
+                event("new", 4),
+            ],
+            &[],
+        );
+        let refused = b.take_refused();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].line, 3);
+        assert_eq!(refused[0].error.reason, "unknown_model");
+        assert!(b.take_refused().is_empty());
+        assert_eq!(b.buffered(), 3);
+
+        let payload = concat!(
+            r#"{"timestamp": 5, "model": "third", "features": {"x": 5}}"#,
+            "\n",
+            r#"{"timestamp": 6, "model": "new", "features": {"x": 6}}"#,
+            "\n",
+            r#"{"timestamp": 7, "model": "configured", "features": {"x": "seven"}}"#,
+        );
+        let pushed = b.push_json(payload.as_bytes(), &[]).unwrap();
+        assert_eq!(pushed.good, 2);
+        let bad: Vec<(usize, &str)> = pushed
+            .bad
+            .iter()
+            .map(|e| (e.line, e.error.reason))
+            .collect();
+        assert_eq!(bad, [(1, "unknown_model")]);
+        // An array's events are refused by their position.
+        let array = r#"[{"timestamp": 1, "model": "x1", "features": {}}, {"model": "bad"}, {"timestamp": 1, "model": "x2", "features": {}}]"#;
+        let pushed = b.push_json(array.as_bytes(), &[]).unwrap();
+        let bad: Vec<(usize, &str)> = pushed
+            .bad
+            .iter()
+            .map(|e| (e.line, e.error.reason))
+            .collect();
+        assert_eq!(
+            bad,
+            [
+                (1, "unknown_model"),
+                (2, "missing_field"),
+                (3, "unknown_model")
+            ]
+        );
+        assert_eq!(pushed.good, 0);
+    }
+
     #[test]
     fn batches_by_size_per_model_and_offsets_complete_after_every_holder() {
         let tracker = OffsetTracker::new();
@@ -477,8 +638,8 @@ mod tests {
         let fixed = HashMap::from([(
             "a".to_string(),
             FeatureSchema::new(vec![
-                ("x".into(), analyzer::FeatureKind::Numeric),
-                ("c".into(), analyzer::FeatureKind::Categorical),
+                ("x".into(), types::FeatureKind::Numeric),
+                ("c".into(), types::FeatureKind::Categorical),
             ]),
         )]);
         let fast = batches(&lines, SchemaRegistry::new(fixed.clone()), true);
@@ -529,7 +690,7 @@ mod tests {
         // 1,024 rows, so thousands of idle models held their columns' buffers.
         let fixed = HashMap::from([(
             "m".to_string(),
-            FeatureSchema::new(vec![("x".into(), analyzer::FeatureKind::Numeric)]),
+            FeatureSchema::new(vec![("x".into(), types::FeatureKind::Numeric)]),
         )]);
         let config = BatchConfig {
             max_events: 4,

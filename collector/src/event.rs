@@ -20,9 +20,9 @@ use schemars::JsonSchema;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Names of the columns every event batch has ([`analyzer::event_schema`]); a feature may not use
+/// Names of the columns every event batch has ([`types::event`]); a feature may not use
 /// them.
-pub const RESERVED_COLUMNS: [&str; 8] = analyzer::event_schema::FIXED_COLUMNS;
+pub const RESERVED_COLUMNS: [&str; 8] = types::event::FIXED_COLUMNS;
 
 /// Longest model name, version or request id accepted (bytes).
 pub const MAX_NAME_LEN: usize = 256;

@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::auth::{AuthConfig, AuthError, Authenticator, Credentials, authenticate};
 use crate::batcher::{Batcher, SourceBatch};
 use crate::decode::cloudevents::{self, CloudEventHalf};
 use crate::decode::oip::OipMapping;
@@ -35,11 +36,18 @@ use crate::telemetry::CollectorMetrics;
 pub struct HttpIngestConfig {
     /// Largest request body in bytes (default 10 MiB).
     pub max_body_bytes: usize,
-    /// Bearer token required in `Authorization: Bearer <token>` (default: none, open).
+    /// Bearer token required in `Authorization: Bearer <token>` (default: none, open). Kept for
+    /// older configurations: the same as `auth.bearer_token`; prefer `auth.bearer_token_file`.
     pub bearer_token: Option<String>,
+    /// Credentials the ingest endpoints require (default: none, open): a bearer token or basic
+    /// auth, from a file, an environment variable or inline ([`AuthConfig`]).
+    pub auth: AuthConfig,
     /// Longest wait of a CloudEvents request for its response or the reverse (default `30s`).
     #[serde(with = "humantime_serde")]
     pub pairing_timeout: Duration,
+    /// Most bytes of CloudEvents bodies waiting for their pair (default 64 MiB); beyond it the
+    /// oldest waiting halves expire early and are counted as unpaired.
+    pub pairing_max_bytes: usize,
     /// How CloudEvents bodies map to features (model name, feature names of positional inputs).
     pub cloudevents: OipMapping,
 }
@@ -49,9 +57,42 @@ impl Default for HttpIngestConfig {
         Self {
             max_body_bytes: 10 << 20,
             bearer_token: None,
+            auth: AuthConfig::default(),
             pairing_timeout: Duration::from_secs(30),
+            pairing_max_bytes: crate::kafka::DEFAULT_MAX_PENDING_PAIR_BYTES,
             cloudevents: OipMapping::default(),
         }
+    }
+}
+
+impl HttpIngestConfig {
+    /// The credentials the ingest endpoints require, resolved; `None` when they are open.
+    ///
+    /// # Errors
+    /// [`AuthError`] for an unusable secret (naming its key under `http`), or both
+    /// `bearer_token` and `auth.bearer_token*` set; and for `max_body_bytes = 0`, which would
+    /// refuse every request.
+    pub fn credentials(&self) -> Result<Option<Credentials>, AuthError> {
+        if self.max_body_bytes == 0 {
+            return Err(AuthError::Invalid {
+                key: "http.max_body_bytes".into(),
+                message: "must be at least 1 (0 would refuse every request)".into(),
+            });
+        }
+        let mut auth = self.auth.clone();
+        if let Some(token) = &self.bearer_token {
+            if auth.bearer_token.is_some()
+                || auth.bearer_token_file.is_some()
+                || auth.bearer_token_env.is_some()
+            {
+                return Err(AuthError::Invalid {
+                    key: "http.bearer_token".into(),
+                    message: "set either it or `http.auth.bearer_token*`, not both".into(),
+                });
+            }
+            auth.bearer_token = Some(token.clone());
+        }
+        Credentials::resolve(&auth, "http.auth")
     }
 }
 
@@ -69,6 +110,7 @@ struct Inner {
     out: mpsc::Sender<SourceBatch>,
     metrics: CollectorMetrics,
     started: Instant,
+    credentials: Option<Credentials>,
 }
 
 #[derive(Serialize)]
@@ -79,7 +121,8 @@ struct ErrorBody<'a> {
     line: Option<usize>,
 }
 
-fn error(
+/// A JSON error answer: `{"error": message, "reason": reason, "line"?: N}`.
+pub(crate) fn error(
     status: StatusCode,
     reason: &'static str,
     message: String,
@@ -98,15 +141,21 @@ fn error(
 
 impl HttpIngest {
     /// Ingest state sending batches to `out`. `batcher` should be created with no offset tracker.
+    ///
+    /// # Errors
+    /// [`AuthError`] from [`HttpIngestConfig::credentials`].
     pub fn new(
         config: HttpIngestConfig,
         batcher: Batcher,
         out: mpsc::Sender<SourceBatch>,
         metrics: CollectorMetrics,
-    ) -> Self {
-        let pairer = Pairer::new(config.pairing_timeout, 100_000);
-        Self {
+    ) -> Result<Self, AuthError> {
+        let pairer =
+            Pairer::new(config.pairing_timeout, 100_000).with_max_bytes(config.pairing_max_bytes);
+        let credentials = config.credentials()?;
+        Ok(Self {
             inner: Arc::new(Inner {
+                credentials,
                 config,
                 batcher: Mutex::new(batcher),
                 pairer: Mutex::new(pairer),
@@ -114,17 +163,24 @@ impl HttpIngest {
                 metrics,
                 started: Instant::now(),
             }),
-        }
+        })
     }
 
-    /// The ingest routes, with the body limit and the bearer-token check applied.
+    /// The ingest routes, with the body limit and, when credentials are configured, the
+    /// [`authenticate`] check (a route layer: an unknown path stays `404`).
     pub fn router(&self) -> Router {
-        Router::new()
+        let routes = Router::new()
             .route("/v1/events", post(post_events))
             .route("/v1/cloudevents", post(post_cloudevent))
-            .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes))
-            .layer(middleware::from_fn_with_state(self.clone(), authorize))
-            .with_state(self.clone())
+            .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes));
+        let routes = match &self.inner.credentials {
+            Some(c) => routes.route_layer(middleware::from_fn_with_state(
+                Authenticator::new(c.clone(), self.inner.metrics.clone()),
+                authenticate,
+            )),
+            None => routes,
+        };
+        routes.with_state(self.clone())
     }
 
     fn batcher(&self) -> MutexGuard<'_, Batcher> {
@@ -170,6 +226,25 @@ impl HttpIngest {
     }
 
     async fn accept(&self, events: Vec<crate::event::PredictionEvent>) -> Response {
+        // Every model must be admitted before any event is kept: a request is taken whole or
+        // not at all.
+        let refused = {
+            let batcher = self.batcher();
+            events
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| batcher.admit(&e.model).err().map(|err| (i + 1, err)))
+        };
+        if let Some((position, err)) = refused {
+            self.inner.metrics.decode_error(err.reason);
+            self.inner.metrics.rejected(err.reason);
+            return error(
+                StatusCode::BAD_REQUEST,
+                err.reason,
+                err.message,
+                Some(position),
+            );
+        }
         let n = events.len();
         self.inner.metrics.consumed("http", n as u64);
         self.inner.metrics.decoded(n as u64);
@@ -195,26 +270,6 @@ pub async fn run_ticker(ingest: HttpIngest) {
     }
 }
 
-async fn authorize(State(ingest): State<HttpIngest>, request: Request, next: Next) -> Response {
-    if let Some(token) = &ingest.inner.config.bearer_token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            ingest.inner.metrics.rejected("unauthorized");
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer token".into(),
-                None,
-            );
-        }
-    }
-    next.run(request).await
-}
-
 fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ingest.inner.metrics.rejected("too_large");
@@ -236,10 +291,49 @@ fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
     )
 }
 
+/// Media types an event body may declare: JSON (`application/json`, `application/*+json`) and
+/// JSON lines (`application/x-ndjson`, `application/jsonl`, `application/json-seq`). A body
+/// without `Content-Type` is read as JSON too (curl's `--data-binary` with no type).
+fn is_json_media_type(content_type: &str) -> bool {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        media.as_str(),
+        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/json-seq"
+    ) || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+/// `415` for a body that declares a media type other than JSON (issue 19, finding 8: form and
+/// `text/plain` bodies were taken as events).
+fn unsupported_media_type(ingest: &HttpIngest, headers: &HeaderMap) -> Option<Response> {
+    let declared = headers.get(header::CONTENT_TYPE)?;
+    let text = declared.to_str().unwrap_or("(not text)");
+    if is_json_media_type(text) {
+        return None;
+    }
+    ingest.inner.metrics.rejected("unsupported_media_type");
+    Some(error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "Content-Type `{text}` is not JSON: send events as `application/json` (one object or an array) or `application/x-ndjson` (one object per line)"
+        ),
+        None,
+    ))
+}
+
 async fn post_events(
     State(ingest): State<HttpIngest>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(refused) = unsupported_media_type(&ingest, &headers) {
+        return refused;
+    }
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_error(&ingest, &r),
@@ -289,6 +383,9 @@ async fn post_cloudevent(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Some(refused) = unsupported_media_type(&ingest, &headers) {
+        return refused;
+    }
     let body = match body {
         Ok(b) => b,
         Err(r) => return body_error(&ingest, &r),
@@ -319,12 +416,18 @@ async fn post_cloudevent(
     let id = half.id.clone();
     let kind = half.half;
     let now = ingest.inner.started.elapsed().as_millis() as u64;
-    let offer = ingest
-        .inner
-        .pairer
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .offer(&id, kind, half, now);
+    let (offer, evicted) = {
+        let mut pairer = ingest
+            .inner
+            .pairer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let offer = pairer.offer_weighted(&id, kind, half, now, body.len());
+        (offer, pairer.expire(now))
+    };
+    for (_, p) in evicted {
+        ingest.inner.metrics.unpaired(p.half.as_str());
+    }
     match offer {
         Offer::Waiting => (
             StatusCode::ACCEPTED,
@@ -350,6 +453,7 @@ async fn post_cloudevent(
                 Ok(events) => ingest.accept(events).await,
                 Err(DecodeError { reason, message }) => {
                     ingest.inner.metrics.decode_error(reason);
+                    ingest.inner.metrics.rejected(reason);
                     error(
                         StatusCode::BAD_REQUEST,
                         reason,
@@ -388,7 +492,7 @@ mod tests {
             ..HttpIngestConfig::default()
         };
         (
-            HttpIngest::new(config, batcher, tx, CollectorMetrics::default()),
+            HttpIngest::new(config, batcher, tx, CollectorMetrics::default()).unwrap(),
             rx,
         )
     }
@@ -418,6 +522,140 @@ mod tests {
     }
 
     const TWO: &str = "{\"timestamp\": 1, \"model\": \"m\", \"features\": {\"x\": 1}}\n{\"timestamp\": 2, \"model\": \"m\", \"features\": {\"x\": 2}}";
+
+    /// Issue 19, finding 3: 10,000 distinct unknown `model` values each created state and
+    /// series. Past the discovery cap a request with a new model is refused whole, naming the
+    /// model and the event's position, and the admitted models keep flowing.
+    #[tokio::test]
+    async fn models_past_the_discovery_cap_are_refused_and_the_rest_flow() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let batcher = Batcher::new(
+            BatchConfig {
+                max_events: 1,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default().with_max_discovered_models(2),
+            None,
+            "http",
+        );
+        let ingest = HttpIngest::new(
+            HttpIngestConfig::default(),
+            batcher,
+            tx,
+            CollectorMetrics::default(),
+        )
+        .unwrap();
+        let one = |model: &str| {
+            format!(r#"{{"timestamp": 1, "model": "{model}", "features": {{"x": 1}}}}"#)
+        };
+        for model in ["a", "b", "a"] {
+            let (status, _) = post(ingest.router(), "/v1/events", &one(model), &[]).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{model}");
+        }
+        let flood = format!("{}\n{}", one("a"), one("flood-1"));
+        let (status, json) = post(ingest.router(), "/v1/events", &flood, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json["reason"], "unknown_model");
+        assert_eq!(json["line"], 2);
+        assert!(
+            json["error"]
+                .as_str()
+                .unwrap()
+                .contains("model `flood-1` has no profile"),
+            "{json}"
+        );
+        for i in 0..1000 {
+            let (status, _) = post(
+                ingest.router(),
+                "/v1/events",
+                &one(&format!("flood-{i}")),
+                &[],
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+        }
+        assert_eq!(
+            post(ingest.router(), "/v1/events", &one("b"), &[]).await.0,
+            StatusCode::ACCEPTED
+        );
+        let mut models = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            models.push(b.model);
+        }
+        // Nothing of a refused request is kept: only the four accepted events.
+        assert_eq!(models, ["a", "b", "a", "b"]);
+    }
+
+    /// Issue 19, finding 8: with a token set, unknown paths answered 401 instead of 404.
+    #[tokio::test]
+    async fn with_a_token_an_unknown_path_is_still_404() {
+        let (ingest, _rx) = ingest(1, Some("s3cret"));
+        let app = Router::new().merge(ingest.router());
+        let resp = app
+            .clone()
+            .oneshot(Request::post("/v1/nothing").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let resp = app
+            .oneshot(Request::post("/v1/events").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"driftwatch\""
+        );
+    }
+
+    /// Issue 19, finding 8: `text/plain` and form bodies were accepted as events.
+    #[tokio::test]
+    async fn bodies_that_declare_a_non_json_type_are_refused_with_415() {
+        let (ingest, mut rx) = ingest(4, None);
+        for content_type in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ] {
+            for path in ["/v1/events", "/v1/cloudevents"] {
+                let (status, json) = post(
+                    ingest.router(),
+                    path,
+                    TWO,
+                    &[("content-type", content_type)],
+                )
+                .await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "{content_type} {path}"
+                );
+                assert_eq!(json["reason"], "unsupported_media_type");
+                assert!(
+                    json["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains(content_type.split(';').next().unwrap())
+                );
+            }
+        }
+        assert!(rx.try_recv().is_err(), "nothing of a refused body is kept");
+        for content_type in [
+            "application/json",
+            "application/x-ndjson",
+            "Application/JSON; charset=utf-8",
+            "application/cloudevents+json",
+        ] {
+            let (status, _) = post(
+                ingest.router(),
+                "/v1/events",
+                TWO,
+                &[("content-type", content_type)],
+            )
+            .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{content_type}");
+        }
+    }
 
     #[tokio::test]
     async fn ndjson_is_accepted_and_batched() {

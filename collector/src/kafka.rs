@@ -38,7 +38,7 @@ use crate::batcher::{BatchConfig, Batcher, PushedJson, SchemaRegistry, SourceBat
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::{Half, Offer, Pairer};
 use crate::decode::{DecodeError, Encoding};
-use crate::offsets::{Observed, OffsetTracker, Snapshot, TopicPartition};
+use crate::offsets::{Observed, OffsetTracker, SourceOffsets, TopicPartition};
 use crate::telemetry::CollectorMetrics;
 
 /// Configuration of the Kafka source.
@@ -83,6 +83,10 @@ pub struct KafkaConfig {
     /// Most unpaired halves held (default 100,000); the oldest expire early beyond it.
     #[serde(default = "default_max_pending_pairs")]
     pub max_pending_pairs: usize,
+    /// Most bytes of unpaired halves held, counted as their messages' sizes (default 64 MiB); the
+    /// oldest expire early beyond it.
+    #[serde(default = "default_max_pending_pair_bytes")]
+    pub max_pending_pair_bytes: usize,
     /// Largest message accepted, in bytes (default 1 MiB); larger ones are dead-lettered
     /// (`too_large`).
     #[serde(default = "default_max_message_bytes")]
@@ -120,6 +124,11 @@ fn default_pairing_timeout() -> Duration {
 }
 fn default_max_pending_pairs() -> usize {
     100_000
+}
+/// Default of `max_pending_pair_bytes` (Kafka) and `http.pairing_max_bytes`: 64 MiB.
+pub const DEFAULT_MAX_PENDING_PAIR_BYTES: usize = 64 << 20;
+fn default_max_pending_pair_bytes() -> usize {
+    DEFAULT_MAX_PENDING_PAIR_BYTES
 }
 fn default_max_message_bytes() -> usize {
     1 << 20
@@ -259,7 +268,7 @@ pub fn start(
     batch: BatchConfig,
     schemas: SchemaRegistry,
     out: mpsc::Sender<SourceBatch>,
-    resume: Snapshot,
+    resume: SourceOffsets,
     metrics: CollectorMetrics,
 ) -> Result<KafkaSource, KafkaError> {
     config.validate()?;
@@ -318,7 +327,8 @@ pub fn start(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let worker = Worker {
-        pairer: Pairer::new(config.pairing_timeout, config.max_pending_pairs),
+        pairer: Pairer::new(config.pairing_timeout, config.max_pending_pairs)
+            .with_max_bytes(config.max_pending_pair_bytes),
         topics: config
             .topics
             .iter()
@@ -353,7 +363,7 @@ struct Context {
     tracker: OffsetTracker,
     batcher: Arc<Mutex<Batcher>>,
     out: mpsc::Sender<SourceBatch>,
-    resume: Mutex<Snapshot>,
+    resume: Mutex<SourceOffsets>,
     /// Whether the worker has paused consumption (shared with [`Worker`]).
     paused: Arc<AtomicBool>,
     drain_timeout: Duration,
@@ -743,6 +753,7 @@ impl Worker {
             TopicRole::Request => Half::Request,
             TopicRole::Response => Half::Response,
         };
+        let weight = message.payload().map_or(0, <[u8]>::len);
         let pending = PendingHalf {
             message: decoded,
             timestamp_ms: message.timestamp().to_millis(),
@@ -750,7 +761,11 @@ impl Worker {
             mapping,
         };
         let now = self.started.elapsed().as_millis() as u64;
-        match self.pairer.offer(&id, half, pending, now) {
+        let offer = self.pairer.offer_weighted(&id, half, pending, now, weight);
+        if self.pairer.bytes() > self.config.max_pending_pair_bytes {
+            self.expire_pairs(false);
+        }
+        match offer {
             Offer::Waiting => {}
             Offer::Replaced(old) => {
                 self.metrics.unpaired(old.half.as_str());
@@ -770,10 +785,21 @@ impl Worker {
                     fallback,
                 ) {
                     Ok(events) => {
-                        self.metrics.decoded(events.len() as u64);
+                        let n = events.len();
                         // The batches holding the events hold both offsets.
                         let offsets = [request.offset, response.offset];
-                        let ready = self.lock_batcher().push(events, &offsets);
+                        let (ready, refused) = {
+                            let mut batcher = self.lock_batcher();
+                            let ready = batcher.push(events, &offsets);
+                            (ready, batcher.take_refused())
+                        };
+                        self.metrics.decoded((n - refused.len()) as u64);
+                        if let Some(first) = refused.first() {
+                            for r in &refused {
+                                self.metrics.decode_error(r.error.reason);
+                            }
+                            tracing::debug!(offsets = ?offsets, refused = refused.len(), first = %first.error, "events of a pair refused");
+                        }
                         self.send(ready);
                         self.tracker.complete(&offsets);
                     }

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod batch;
 pub mod batcher;
 pub mod decode;

@@ -7,7 +7,7 @@
 //! the absorbed ones above the *watermark* (the first offset not yet absorbed).
 //!
 //! Absorbing is not enough to commit: the analyzer's state must be *durable* first. The analyzer
-//! takes a [`Snapshot`] together with its state, writes both in one checkpoint, then calls
+//! takes a [`SourceOffsets`] together with its state, writes both in one checkpoint, then calls
 //! [`OffsetTracker::mark_durable`]; only durable watermarks are committed to Kafka. After a crash
 //! the consumer resumes at the checkpoint's watermarks and skips the absorbed offsets above them,
 //! so nothing is lost and nothing is counted twice.
@@ -16,67 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-/// A topic partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition number.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// A topic partition.
-    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-/// The absorbed position of one partition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionPosition {
-    /// Every offset below this is absorbed: the offset to resume (and commit) at.
-    pub watermark: i64,
-    /// Offsets at or above the watermark that are absorbed too (skipped after a restart).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub absorbed_above: Vec<i64>,
-}
-
-/// Absorbed positions of all partitions, saved in a checkpoint.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Position per `topic/partition`.
-    pub partitions: BTreeMap<String, PartitionPosition>,
-}
-
-impl Snapshot {
-    fn key(tp: &TopicPartition) -> String {
-        format!("{}/{}", tp.topic, tp.partition)
-    }
-
-    /// The position of a partition, if the snapshot has one.
-    pub fn get(&self, tp: &TopicPartition) -> Option<&PartitionPosition> {
-        self.partitions.get(&Self::key(tp))
-    }
-
-    /// Removes and returns the position of `tp`.
-    pub fn take(&mut self, tp: &TopicPartition) -> Option<PartitionPosition> {
-        self.partitions.remove(&Self::key(tp))
-    }
-
-    /// All partitions with their positions.
-    pub fn iter(&self) -> impl Iterator<Item = (TopicPartition, &PartitionPosition)> {
-        self.partitions.iter().filter_map(|(k, v)| {
-            let (topic, partition) = k.rsplit_once('/')?;
-            Some((TopicPartition::new(topic, partition.parse().ok()?), v))
-        })
-    }
-}
+pub use types::offsets::{PartitionPosition, SourceOffsets, TopicPartition};
 
 #[derive(Debug, Default)]
 struct PartitionState {
@@ -237,19 +177,19 @@ impl OffsetTracker {
     }
 
     /// The absorbed position of every assigned partition, to save with the downstream state.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> SourceOffsets {
         let inner = self.lock();
-        Snapshot {
+        SourceOffsets {
             partitions: inner
                 .partitions
                 .iter()
-                .map(|(tp, s)| (Snapshot::key(tp), s.position()))
+                .map(|(tp, s)| (SourceOffsets::key(tp), s.position()))
                 .collect(),
         }
     }
 
     /// The state covering `snapshot` is durable: its watermarks may be committed.
-    pub fn mark_durable(&self, snapshot: &Snapshot) {
+    pub fn mark_durable(&self, snapshot: &SourceOffsets) {
         let mut inner = self.lock();
         for (tp, pos) in snapshot.iter() {
             if let Some(state) = inner.partitions.get_mut(&tp) {
@@ -388,7 +328,7 @@ mod tests {
         t.observe(&tp(), 0);
         t.revoke(&tp());
         t.complete(&[(tp(), 0)]);
-        t.mark_durable(&Snapshot {
+        t.mark_durable(&SourceOffsets {
             partitions: BTreeMap::from([(
                 "events/0".into(),
                 PartitionPosition {

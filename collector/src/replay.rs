@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use analyzer::columns::{FeatureKind, infer_kind, to_f64, to_text};
-use analyzer::table::{ReadOptions, Table, read_table};
-use analyzer::time::TimestampFormat;
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::DataType;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tables::columns::{FeatureKind, infer_kind, to_f64, to_text};
+use tables::table::{ReadOptions, Table, read_table};
+use tables::time::TimestampFormat;
 
 use crate::event::{EventTime, FeatureValue, PredictionEvent, Variant};
 
@@ -153,7 +153,7 @@ impl ReplayOptions {
 pub enum ReplayError {
     /// The file could not be read.
     #[error(transparent)]
-    Read(#[from] analyzer::AnalyzerError),
+    Read(#[from] tables::TableError),
     /// A column named in the options is missing or has the wrong type.
     #[error("{0}")]
     Column(String),
@@ -259,7 +259,7 @@ pub fn events_from_file(
             .column_names()
             .into_iter()
             .filter(|c| !roles.contains(&c) && !options.exclude.contains(c))
-            .filter(|c| !analyzer::columns::NON_FEATURE_COLUMNS.contains(&c.as_str()))
+            .filter(|c| !tables::columns::NON_FEATURE_COLUMNS.contains(&c.as_str()))
             .collect()
     } else {
         for f in &options.features {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use collector::batcher::{BatchConfig, SchemaRegistry, SourceBatch};
 use collector::decode::Encoding;
 use collector::kafka::{self, KafkaConfig, KafkaSource, TopicConfig, TopicRole};
-use collector::offsets::Snapshot;
+use collector::offsets::SourceOffsets;
 use collector::replay::{self, ReplayOptions, Target};
 use collector::telemetry::CollectorMetrics;
 use prost::Message as _;
@@ -95,7 +95,7 @@ fn start(config: KafkaConfig) -> (KafkaSource, Arc<Mutex<Absorbed>>) {
         batch,
         SchemaRegistry::default(),
         tx,
-        Snapshot::default(),
+        SourceOffsets::default(),
         CollectorMetrics::default(),
     )
     .unwrap();
@@ -616,7 +616,7 @@ async fn backpressure_pauses_and_resumes_without_skipping_a_message() {
         batch,
         SchemaRegistry::default(),
         tx,
-        Snapshot::default(),
+        SourceOffsets::default(),
         CollectorMetrics::default(),
     )
     .unwrap();

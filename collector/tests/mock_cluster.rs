@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use collector::batcher::{BatchConfig, SchemaRegistry, SourceBatch};
 use collector::decode::Encoding;
 use collector::kafka::{self, KafkaConfig, KafkaSource, TopicConfig};
-use collector::offsets::Snapshot;
+use collector::offsets::SourceOffsets;
 use collector::telemetry::CollectorMetrics;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -102,7 +102,7 @@ fn start(
         },
         SchemaRegistry::default(),
         tx,
-        Snapshot::default(),
+        SourceOffsets::default(),
         metrics,
     )
     .unwrap();

@@ -106,7 +106,7 @@ impl Default for DriftPolicy {
 }
 
 fn default_trigger_alerts() -> Vec<String> {
-    vec!["ModelDataDrift".to_string()]
+    vec![types::names::alert::MODEL_DATA_DRIFT.to_string()]
 }
 
 /// The retraining Job template and the limits on how often it runs.

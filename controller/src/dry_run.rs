@@ -6,11 +6,11 @@
 
 use std::fmt::Write as _;
 
-use alerting::AlertTrigger;
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
+use types::AlertTrigger;
 
 use crate::FIELD_MANAGER;
 use crate::canary::adapters;
@@ -250,8 +250,8 @@ metadata: {name: ignored}
 
     fn trigger(fingerprint: &str) -> AlertTrigger {
         AlertTrigger {
-            alertname: "ModelDataDrift".into(),
-            status: alerting::AlertStatus::Firing,
+            alertname: types::names::alert::MODEL_DATA_DRIFT.into(),
+            status: types::AlertStatus::Firing,
             labels: BTreeMap::from([
                 ("model".into(), "car-loan".into()),
                 ("version".into(), "v1.3.0".into()),
@@ -262,7 +262,7 @@ metadata: {name: ignored}
                 .single()
                 .expect("t"),
             ends_at: None,
-            source: alerting::TriggerSource::Webhook,
+            source: types::TriggerSource::Webhook,
         }
     }
 

@@ -27,7 +27,6 @@ pub mod retrain;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alerting::AlertTrigger;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
@@ -35,6 +34,7 @@ use kube::runtime::controller::Controller;
 use kube::runtime::watcher;
 use kube::{Client, CustomResourceExt};
 use tokio::sync::mpsc;
+use types::AlertTrigger;
 
 pub use crate::canary::source::InProcessSource;
 pub use crate::crd::{ModelMonitor, ModelMonitorSpec, ModelMonitorStatus};

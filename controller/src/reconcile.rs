@@ -19,7 +19,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alerting::{AlertStatus, AlertTrigger};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -28,6 +27,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
+use types::{AlertStatus, AlertTrigger};
 
 use crate::FIELD_MANAGER;
 use crate::canary::adapters;
@@ -695,13 +695,13 @@ mod tests {
     fn inbox_keeps_the_latest_transition_per_alert() {
         let inbox = TriggerInbox::default();
         let mut t = AlertTrigger {
-            alertname: "ModelDataDrift".into(),
+            alertname: types::names::alert::MODEL_DATA_DRIFT.into(),
             status: AlertStatus::Firing,
             labels: BTreeMap::from([("model".into(), "m".into())]),
             fingerprint: "f1".into(),
             starts_at: Utc::now(),
             ends_at: None,
-            source: alerting::TriggerSource::Engine,
+            source: types::TriggerSource::Engine,
         };
         assert_eq!(inbox.push(t.clone()).as_deref(), Some("m"));
         assert_eq!(inbox.push(t.clone()).as_deref(), Some("m"));

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use alerting::{AlertStatus, AlertTrigger};
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
@@ -25,6 +24,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
+use types::{AlertStatus, AlertTrigger};
 
 use crate::crd::{
     LastRetrain, ModelMonitor, ModelMonitorSpec, ModelMonitorStatus, PendingEpisode, RetrainBook,
@@ -538,7 +538,7 @@ mod tests {
         Episode {
             model: "car-loan".into(),
             starts_at: start,
-            alertname: "ModelDataDrift".into(),
+            alertname: types::names::alert::MODEL_DATA_DRIFT.into(),
             model_version: Some("v1.3.0".into()),
         }
     }

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alerting::{AlertStatus, AlertTrigger, TriggerSource};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{Expect, conflict, mocked_client, not_found};
 use controller::canary::checks::Sample;
@@ -24,6 +23,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
+use types::{AlertStatus, AlertTrigger, TriggerSource};
 
 const NS: &str = "ml";
 const JOBS: &str = "/apis/batch/v1/namespaces/ml/jobs";
@@ -56,7 +56,7 @@ fn retrain_monitor(status: Option<ModelMonitorStatus>) -> ModelMonitor {
 
 fn trigger(fingerprint: &str, feature: &str, starts_at: DateTime<Utc>) -> AlertTrigger {
     AlertTrigger {
-        alertname: "ModelDataDrift".into(),
+        alertname: types::names::alert::MODEL_DATA_DRIFT.into(),
         status: AlertStatus::Firing,
         labels: BTreeMap::from([
             ("model".into(), "car-loan".into()),

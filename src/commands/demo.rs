@@ -92,7 +92,10 @@ pub fn run(args: &DemoArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     config.windows.allowed_lateness = Duration::ZERO;
     config.windows.idle_close_after = Duration::from_secs(3);
     // Every alert may fire on the first drifted window: the demo's windows are short.
-    config.rules.builtin_for = BTreeMap::from([("ModelDataDrift".to_string(), Duration::ZERO)]);
+    config.rules.builtin_for = BTreeMap::from([(
+        alerting::rules::MODEL_DATA_DRIFT.to_string(),
+        Duration::ZERO,
+    )]);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -225,6 +228,7 @@ async fn demo(
             }
         })),
         triggers: Some(trigger_tx),
+        reset_checkpoint: false,
     };
     let running = serve::start(config, hooks).await?;
     let base = format!("http://{}", running.addr);

@@ -21,7 +21,11 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let running = crate::serve::start(config, crate::serve::Hooks::default()).await?;
+        let hooks = crate::serve::Hooks {
+            reset_checkpoint: args.reset_checkpoint,
+            ..crate::serve::Hooks::default()
+        };
+        let running = crate::serve::start(config, hooks).await?;
         eprintln!(
             "driftwatch listening on http://{} (status page /, metrics /metrics)",
             running.addr

@@ -198,6 +198,11 @@ pub fn driftwatch_bin() -> PathBuf {
 
 /// Starts `driftwatch serve --config <file>`; logs go to `dir/serve.log`.
 pub fn serve(dir: &Path, config: &str, port: u16) -> Service {
+    serve_with(dir, config, port, &[])
+}
+
+/// Starts `driftwatch serve --config <file> <extra>`; logs go to `dir/serve.log`.
+pub fn serve_with(dir: &Path, config: &str, port: u16, extra: &[&str]) -> Service {
     let cfg = dir.join("driftwatch.toml");
     std::fs::write(&cfg, config).unwrap();
     let log = std::fs::OpenOptions::new()
@@ -208,6 +213,7 @@ pub fn serve(dir: &Path, config: &str, port: u16) -> Service {
     let mut child = Command::new(driftwatch_bin())
         .args(["serve", "--config"])
         .arg(&cfg)
+        .args(extra)
         .env(
             "DRIFTWATCH_LOG",
             "info,driftwatch::serve=debug,analyzer::stream=debug,collector::kafka=debug",
@@ -310,7 +316,9 @@ pub const DRIFTED: [&str; 4] = [
 
 /// 5,000 car_loan log rows (one chunk, 2,615,760 s of log time) per 10-minute window.
 pub const SPEEDUP: &str = "4359.6";
-/// The window size the end-to-end tests configure (`windows.size = "10m"`).
+/// The window size the end-to-end tests configure (`windows.size = "10m"`). Their replays put one
+/// chunk in each window, so event time runs up to 200 minutes ahead of the clock: they also set
+/// `windows.max_future_skew = "1d"` (the default, 1 h, would refuse the later chunks).
 pub const WINDOW_MS: i64 = 600_000;
 
 /// The start of the next 10-minute window after now: the event time of a replay's first row.

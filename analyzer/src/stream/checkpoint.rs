@@ -9,10 +9,18 @@
 //!   written. A crash after an append but before the manifest leaves extra batches the next start
 //!   ignores (the manifest says how many to read), and the source re-reads them from its
 //!   checkpointed offsets: nothing is lost and nothing is counted twice.
+//!
+//! Integrity (format version 2): the manifest records, for every window file, the length of the
+//! prefix it counts and the CRC-32 of that prefix, and the manifest itself is written as
+//! `{"crc32": N, "manifest": {...}}` with the CRC-32 of the inner JSON. Restoring checks both, so a
+//! damaged file or an edited manifest is an error naming the file, never restored silently
+//! (issue 19, finding 7). CRC-32 (IEEE, `crc32fast`) detects corruption; it is not a defence
+//! against someone who can write the directory and recompute it. Version 1 manifests (no
+//! checksums) are still read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -23,11 +31,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::AnalyzerError;
 use crate::stream::report::{SeriesKey, WindowReport};
 use crate::stream::windows::{ModelClock, OpenWindow, Windows};
+use types::offsets::SourceOffsets;
 
 /// The `format` of a checkpoint manifest.
 pub const CHECKPOINT_FORMAT: &str = "driftwatch.checkpoint";
-/// The manifest version this build writes and reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The manifest version this build writes; it also reads version 1 (written without checksums).
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// One open window in the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +47,20 @@ struct WindowEntry {
     retained: u64,
     file: String,
     batches: usize,
+    /// Bytes of `file` the manifest counts (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    /// CRC-32 of those bytes (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crc32: Option<u32>,
+}
+
+/// The manifest file of version 2: the manifest's JSON with its CRC-32.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    crc32: u32,
+    #[serde(borrow)]
+    manifest: &'a serde_json::value::RawValue,
 }
 
 /// The manifest.
@@ -46,8 +69,8 @@ struct Manifest {
     format: String,
     version: u32,
     written_at: DateTime<Utc>,
-    /// The source positions the state covers (opaque to the analyzer).
-    offsets: serde_json::Value,
+    /// The source positions the state covers.
+    offsets: SourceOffsets,
     clocks: BTreeMap<String, ModelClock>,
     windows: Vec<WindowEntry>,
     history: Vec<WindowReport>,
@@ -57,7 +80,7 @@ struct Manifest {
 #[derive(Debug, Clone)]
 pub struct Restored {
     /// The source positions saved with the state.
-    pub offsets: serde_json::Value,
+    pub offsets: SourceOffsets,
     /// Model clocks.
     pub clocks: BTreeMap<String, ModelClock>,
     /// Open windows with their batches.
@@ -70,7 +93,27 @@ pub struct Restored {
 
 struct Writer {
     file: String,
-    writer: StreamWriter<BufWriter<File>>,
+    writer: StreamWriter<BufWriter<ChecksummedFile>>,
+}
+
+/// A window file that keeps the length and CRC-32 of everything written to it.
+struct ChecksummedFile {
+    file: File,
+    crc: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl Write for ChecksummedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Writes checkpoints into one directory.
@@ -137,26 +180,42 @@ impl Checkpointer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ckpt_err(&path, e))?;
-        if manifest.format != CHECKPOINT_FORMAT || manifest.version != CHECKPOINT_VERSION {
-            return Err(ckpt_err(
-                &path,
-                format!(
-                    "unsupported format {} version {}",
-                    manifest.format, manifest.version
-                ),
-            ));
-        }
+        let manifest = read_manifest(&path, &bytes)?;
         let mut windows = Vec::with_capacity(manifest.windows.len());
         for w in &manifest.windows {
             let file = dir.join("windows").join(&w.file);
             let mut batches = Vec::with_capacity(w.batches);
             if w.batches > 0 {
-                let reader = StreamReader::try_new(
-                    BufReader::new(File::open(&file).map_err(io_err(&file))?),
-                    None,
-                )
-                .map_err(|e| ckpt_err(&file, e))?;
+                let data = fs::read(&file).map_err(io_err(&file))?;
+                let data = match (manifest.version, w.bytes, w.crc32) {
+                    (1, _, _) => &data[..],
+                    (_, Some(len), Some(crc)) => {
+                        let len = usize::try_from(len).unwrap_or(usize::MAX);
+                        let Some(prefix) = data.get(..len) else {
+                            return Err(ckpt_err(
+                                &file,
+                                format!("{} bytes, the manifest counts {len}", data.len()),
+                            ));
+                        };
+                        let actual = crc32fast::hash(prefix);
+                        if actual != crc {
+                            return Err(ckpt_err(
+                                &file,
+                                format!(
+                                    "CRC-32 of its first {len} bytes is {actual:08x}, the manifest says {crc:08x}: the file is damaged"
+                                ),
+                            ));
+                        }
+                        prefix
+                    }
+                    _ => {
+                        return Err(ckpt_err(
+                            &path,
+                            format!("window file {} has no checksum", w.file),
+                        ));
+                    }
+                };
+                let reader = StreamReader::try_new(data, None).map_err(|e| ckpt_err(&file, e))?;
                 for batch in reader.take(w.batches) {
                     batches.push(batch.map_err(|e| ckpt_err(&file, e))?);
                 }
@@ -166,6 +225,16 @@ impl Checkpointer {
                         format!("{} batches, the manifest says {}", batches.len(), w.batches),
                     ));
                 }
+            }
+            let stored: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+            if stored != w.retained || w.rows < w.retained {
+                return Err(ckpt_err(
+                    &path,
+                    format!(
+                        "window {} of {:?}: {stored} stored rows, the manifest says {} retained of {}",
+                        w.start_ms, w.key, w.retained, w.rows
+                    ),
+                ));
             }
             windows.push((
                 w.key.clone(),
@@ -187,6 +256,26 @@ impl Checkpointer {
         }))
     }
 
+    /// Sets the checkpoint of `dir` aside: renames its manifest to
+    /// `manifest.json.discarded-<UTC time>`, so that the next [`Checkpointer::restore`] finds none
+    /// (the window files it named are removed by the next [`Checkpointer::write`]). Returns the new
+    /// name, or `None` when there was no manifest.
+    ///
+    /// # Errors
+    /// [`AnalyzerError::Io`] when the manifest cannot be renamed.
+    pub fn discard(dir: &Path) -> Result<Option<PathBuf>, AnalyzerError> {
+        let path = dir.join("manifest.json");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let aside = dir.join(format!(
+            "manifest.json.discarded-{}",
+            Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        ));
+        fs::rename(&path, &aside).map_err(io_err(&path))?;
+        Ok(Some(aside))
+    }
+
     /// Writes a checkpoint of `windows` with the source `offsets` they cover and the recent
     /// `history`. When it returns, the checkpoint is durable.
     ///
@@ -196,7 +285,7 @@ impl Checkpointer {
     pub fn write(
         &mut self,
         windows: &mut Windows,
-        offsets: serde_json::Value,
+        offsets: SourceOffsets,
         history: &[WindowReport],
     ) -> Result<(), AnalyzerError> {
         let clocks = windows.clocks();
@@ -219,6 +308,11 @@ impl Checkpointer {
                     .truncate(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
+                let file = ChecksummedFile {
+                    file,
+                    crc: crc32fast::Hasher::new(),
+                    bytes: 0,
+                };
                 let writer = StreamWriter::try_new(BufWriter::new(file), &w.batches[0].schema())
                     .map_err(|e| ckpt_err(&path, e))?;
                 self.writers
@@ -233,6 +327,8 @@ impl Checkpointer {
                     retained: w.retained,
                     file: String::new(),
                     batches: 0,
+                    bytes: None,
+                    crc32: None,
                 });
                 continue;
             };
@@ -241,12 +337,9 @@ impl Checkpointer {
                 writer.writer.write(batch).map_err(|e| ckpt_err(&path, e))?;
             }
             writer.writer.flush().map_err(|e| ckpt_err(&path, e))?;
-            writer
-                .writer
-                .get_mut()
-                .get_ref()
-                .sync_data()
-                .map_err(io_err(&path))?;
+            let written = writer.writer.get_mut().get_ref();
+            written.file.sync_data().map_err(io_err(&path))?;
+            let (bytes, crc32) = (written.bytes, written.crc.clone().finalize());
             w.checkpointed_batches = w.batches.len();
             entries.push(WindowEntry {
                 key: key.clone(),
@@ -255,6 +348,8 @@ impl Checkpointer {
                 retained: w.retained,
                 file: writer.file.clone(),
                 batches: w.batches.len(),
+                bytes: Some(bytes),
+                crc32: Some(crc32),
             });
         }
         let manifest = Manifest {
@@ -270,7 +365,13 @@ impl Checkpointer {
         let tmp = self.dir.join("manifest.json.tmp");
         {
             let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            serde_json::to_writer(&mut f, &manifest).map_err(|e| ckpt_err(&tmp, e))?;
+            let body = serde_json::to_string(&manifest).map_err(|e| ckpt_err(&tmp, e))?;
+            write!(
+                f,
+                "{{\"crc32\":{},\"manifest\":{body}}}",
+                crc32fast::hash(body.as_bytes())
+            )
+            .map_err(io_err(&tmp))?;
             f.flush().map_err(io_err(&tmp))?;
             f.sync_all().map_err(io_err(&tmp))?;
         }
@@ -304,18 +405,59 @@ impl Checkpointer {
     }
 }
 
-fn key_hash(key: &SeriesKey) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key
-        .model
-        .bytes()
-        .chain([0])
-        .chain(key.version.bytes())
-        .chain([0])
-        .chain(key.variant.bytes())
+/// Parses a manifest file: version 2 in its checksummed envelope, or a version 1 manifest.
+fn read_manifest(path: &Path, bytes: &[u8]) -> Result<Manifest, AnalyzerError> {
+    let (manifest, enveloped): (Manifest, bool) = match serde_json::from_slice::<Envelope<'_>>(
+        bytes,
+    ) {
+        Ok(envelope) => {
+            let inner = envelope.manifest.get().as_bytes();
+            let actual = crc32fast::hash(inner);
+            if actual != envelope.crc32 {
+                return Err(ckpt_err(
+                    path,
+                    format!(
+                        "CRC-32 of the manifest is {actual:08x}, it says {:08x}: the manifest is damaged or was edited",
+                        envelope.crc32
+                    ),
+                ));
+            }
+            (
+                serde_json::from_slice(inner).map_err(|e| ckpt_err(path, e))?,
+                true,
+            )
+        }
+        Err(_) => (
+            serde_json::from_slice(bytes).map_err(|e| ckpt_err(path, e))?,
+            false,
+        ),
+    };
+    if manifest.format != CHECKPOINT_FORMAT || !(1..=CHECKPOINT_VERSION).contains(&manifest.version)
     {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        return Err(ckpt_err(
+            path,
+            format!(
+                "unsupported format {} version {}",
+                manifest.format, manifest.version
+            ),
+        ));
     }
-    h
+    if manifest.version >= 2 && !enveloped {
+        return Err(ckpt_err(
+            path,
+            "a version 2 manifest without its checksum envelope: the manifest was edited",
+        ));
+    }
+    Ok(manifest)
+}
+
+fn key_hash(key: &SeriesKey) -> u64 {
+    types::hash::fnv1a_64(
+        key.model
+            .bytes()
+            .chain([0])
+            .chain(key.version.bytes())
+            .chain([0])
+            .chain(key.variant.bytes()),
+    )
 }

@@ -2,9 +2,8 @@
 //! watermark and allowed lateness, closed into [`WindowReport`]s, and checkpointed.
 
 pub mod checkpoint;
-pub mod report;
 pub mod windows;
 
 pub use checkpoint::{Checkpointer, Restored};
-pub use report::{ClosedWindow, Quantiles, SeriesKey, WindowReport};
+pub use types::report::{self as report, ClosedWindow, Quantiles, SeriesKey, WindowReport};
 pub use windows::{Absorbed, CustomMetric, ModelClock, OpenWindow, WindowSettings, Windows};

@@ -58,6 +58,16 @@ pub struct WindowSettings {
     pub idle_close_after: Duration,
     /// Rows retained per window for statistics (default 500,000); more are counted, not retained.
     pub max_window_events: usize,
+    /// How far ahead of the service's clock an event's time may be (default `1h`). Events further
+    /// ahead are rejected and counted (`event_time_future`) and never move a watermark: one event
+    /// from a bad clock (year 3000) would otherwise make every later event late.
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    /// How far behind the service's clock an event's time may be (default: no limit). Events
+    /// older are rejected and counted (`event_time_too_old`). Set it when producers may send
+    /// zeroed or stale timestamps; leave it unset to ingest replays of old logs.
+    #[serde(default, with = "humantime_serde")]
+    pub max_event_age: Option<Duration>,
     /// Drift statistics, verdict methods, thresholds and minimum sample size.
     pub drift: DriftSettings,
     /// User-defined per-window SQL metrics.
@@ -71,6 +81,8 @@ impl Default for WindowSettings {
             allowed_lateness: Duration::from_secs(10),
             idle_close_after: Duration::from_secs(10),
             max_window_events: 500_000,
+            max_future_skew: Duration::from_secs(3600),
+            max_event_age: None,
             drift: DriftSettings::default(),
             custom_metrics: Vec::new(),
         }
@@ -118,6 +130,10 @@ pub struct Absorbed {
     pub accepted: u64,
     /// Rows for windows that had already closed.
     pub late: u64,
+    /// Rows whose event time is further ahead of the service's clock than `max_future_skew`.
+    pub future: u64,
+    /// Rows whose event time is further behind the service's clock than `max_event_age`.
+    pub too_old: u64,
 }
 
 /// The open windows of every model.
@@ -180,12 +196,35 @@ impl Windows {
         })
     }
 
-    /// Adds a batch of `model`'s events (layout of [`crate::event_schema`]).
+    /// Adds a batch of `model`'s events (layout of [`crate::event_schema`]), judging event times
+    /// against the service's clock now.
     ///
     /// # Errors
     /// [`AnalyzerError::Query`] when the batch lacks the timestamp column.
     pub fn absorb(&mut self, model: &str, batch: &RecordBatch) -> Result<Absorbed, AnalyzerError> {
+        self.absorb_at(model, batch, chrono::Utc::now().timestamp_millis())
+    }
+
+    /// [`Windows::absorb`] with the service's clock at `now_ms` (epoch milliseconds): rows whose
+    /// event time lies outside `[now_ms - max_event_age, now_ms + max_future_skew]` are counted in
+    /// [`Absorbed::future`] or [`Absorbed::too_old`], and neither enter a window nor move the
+    /// model's watermark.
+    ///
+    /// # Errors
+    /// [`AnalyzerError::Query`] when the batch lacks the timestamp column.
+    pub fn absorb_at(
+        &mut self,
+        model: &str,
+        batch: &RecordBatch,
+        now_ms: i64,
+    ) -> Result<Absorbed, AnalyzerError> {
         let size = self.size_ms();
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let latest = now_ms.saturating_add(millis(self.settings.max_future_skew));
+        let earliest = self
+            .settings
+            .max_event_age
+            .map_or(i64::MIN, |age| now_ms.saturating_sub(millis(age)));
         let max_events = self.settings.max_window_events as u64;
         let ts = batch
             .column_by_name(TIMESTAMP)
@@ -201,12 +240,22 @@ impl Windows {
         let closed_until = state.clock.closed_until_ms;
         // Group row indices by (version, variant, window start).
         let mut groups: BTreeMap<(&str, &str, i64), Vec<u32>> = BTreeMap::new();
-        let mut late = 0u64;
+        let (mut late, mut future, mut too_old) = (0u64, 0u64, 0u64);
         let mut max_ts = state.clock.max_event_ms;
         for i in 0..batch.num_rows() {
             let t = ts.value(i);
+            if t > latest {
+                future += 1;
+                continue;
+            }
+            if t < earliest {
+                too_old += 1;
+                continue;
+            }
+            // `t` is at most `latest`, so the window's end cannot overflow unless the clock itself
+            // is within a window of i64::MAX; saturate to be sure.
             let start = t.div_euclid(size) * size;
-            if closed_until.is_some_and(|c| start + size <= c) {
+            if closed_until.is_some_and(|c| start.saturating_add(size) <= c) {
                 late += 1;
                 continue;
             }
@@ -246,7 +295,12 @@ impl Windows {
                 w.batches.push(part);
             }
         }
-        Ok(Absorbed { accepted, late })
+        Ok(Absorbed {
+            accepted,
+            late,
+            future,
+            too_old,
+        })
     }
 
     /// Restarts every model's idle clock at `now`: time during which no source could deliver

@@ -276,7 +276,9 @@ fn v1_prediction(v: &serde_json::Value) -> (Option<FeatureValue>, Option<f64>) {
             } else {
                 (
                     Some(FeatureValue::Number(arg as f64)),
-                    Some(max).filter(|m| (0.0..=1.0).contains(m)),
+                    // Not filtered: a largest "probability" outside [0, 1] fails validation
+                    // with its value (issue 19, finding 8: it was silently dropped).
+                    Some(max),
                 )
             }
         }

@@ -121,7 +121,7 @@ impl Decoded<'_> {
 }
 
 /// [`decode_events`] without building a [`PredictionEvent`] per event: each valid event is handed
-/// to `each` in payload order, borrowed from `payload` where it can be (strings without escapes
+/// to `each` with its 1-based line (for an array: position) in payload order, borrowed from `payload` where it can be (strings without escapes
 /// are not copied, and features are a sorted list rather than a map). The events and the bad
 /// events, with their lines and messages, are exactly those of [`decode_events`]: an event the
 /// fast path cannot take (invalid JSON, a missing field, a broken rule, an escaped name) is
@@ -132,15 +132,21 @@ impl Decoded<'_> {
 /// As [`decode_events`].
 pub fn decode_each(
     payload: &[u8],
-    mut each: impl FnMut(Decoded<'_>),
+    mut each: impl FnMut(usize, Decoded<'_>),
 ) -> Result<Vec<BadEvent>, DecodeError> {
     let text = json_text(payload)?;
     if text.trim_start().starts_with('[') {
         let decoded = decode_events(payload)?;
-        decoded
-            .events
-            .into_iter()
-            .for_each(|e| each(Decoded::Owned(e)));
+        // The good events' positions: every position the bad ones do not take, in order.
+        let mut bad_lines = decoded.bad.iter().map(|b| b.line).peekable();
+        let mut position = 0;
+        for e in decoded.events {
+            position += 1;
+            while bad_lines.next_if_eq(&position).is_some() {
+                position += 1;
+            }
+            each(position, Decoded::Owned(e));
+        }
         return Ok(decoded.bad);
     }
     let mut bad = DecodedEvents::default();
@@ -149,14 +155,16 @@ pub fn decode_each(
             continue;
         }
         match EventRef::parse(line) {
-            Some(event) => each(Decoded::Borrowed(&event)),
+            Some(event) => each(i + 1, Decoded::Borrowed(&event)),
             None => {
                 push(
                     &mut bad,
                     i + 1,
                     serde_json::from_str::<PredictionEvent>(line),
                 );
-                bad.events.drain(..).for_each(|e| each(Decoded::Owned(e)));
+                bad.events
+                    .drain(..)
+                    .for_each(|e| each(i + 1, Decoded::Owned(e)));
             }
         }
     }
@@ -498,7 +506,7 @@ mod tests {
     fn both(payload: &[u8]) -> (DecodedEvents, DecodedEvents) {
         let mut fast = DecodedEvents::default();
         let exact = decode_events(payload);
-        match decode_each(payload, |e| fast.events.push(e.into_owned())) {
+        match decode_each(payload, |_, e| fast.events.push(e.into_owned())) {
             Ok(bad) => fast.bad = bad,
             Err(e) => assert_eq!(Err(e), exact.clone().map(|_| ())),
         }

@@ -400,39 +400,61 @@ fn json_data(
     }
 }
 
-/// Checks that the element count matches the shape.
+/// Most rows (the shape's first dimension) one OIP request or response may carry. A decoded pair
+/// becomes one event per row, so this bounds what one message can make the service allocate,
+/// whatever its shape claims (issue 19, finding 1: a shape `[4294967296, 0]` with no data asked
+/// for 2^32 events).
+pub const MAX_ROWS_PER_MESSAGE: u64 = 65_536;
+
+/// Checks a tensor's shape before anything is allocated from it: no negative dimension, at most
+/// [`MAX_ROWS_PER_MESSAGE`] rows, a product of the dimensions that does not overflow (computed
+/// with checked arithmetic) and equals the element count.
 fn checked(t: Tensor) -> Result<Tensor, DecodeError> {
+    let invalid = |message: String| Err(DecodeError::new("invalid_field", message));
     if t.shape.iter().any(|d| *d < 0) {
-        return Err(DecodeError::new(
-            "invalid_field",
-            format!(
-                "tensor `{}`: negative dimension in shape {:?}",
-                t.name, t.shape
-            ),
+        return invalid(format!(
+            "tensor `{}`: negative dimension in shape {:?}",
+            t.name, t.shape
         ));
     }
-    let expected: i64 = t.shape.iter().product();
-    if expected as usize != t.data.len() {
-        return Err(DecodeError::new(
-            "invalid_field",
-            format!(
-                "tensor `{}`: shape {:?} needs {expected} values but the data has {}",
-                t.name,
-                t.shape,
-                t.data.len()
-            ),
+    if let Some(&rows) = t.shape.first()
+        && rows.unsigned_abs() > MAX_ROWS_PER_MESSAGE
+    {
+        return invalid(format!(
+            "tensor `{}`: shape {:?} has {rows} rows, more than the {MAX_ROWS_PER_MESSAGE} one message may carry",
+            t.name, t.shape
         ));
     }
-    Ok(t)
+    let expected = t
+        .shape
+        .iter()
+        .try_fold(1u64, |acc, d| acc.checked_mul(d.unsigned_abs()));
+    match expected {
+        None => invalid(format!(
+            "tensor `{}`: shape {:?} has more elements than a 64-bit count holds",
+            t.name, t.shape
+        )),
+        Some(n) if n != t.data.len() as u64 => invalid(format!(
+            "tensor `{}`: shape {:?} needs {n} values but the data has {}",
+            t.name,
+            t.shape,
+            t.data.len()
+        )),
+        Some(_) => Ok(t),
+    }
 }
 
 /// Rows and columns of a tensor: `[]` is one scalar, `[N]` N rows of one, `[N, F, ...]` N rows of
 /// the remaining product.
+///
+/// Shapes are [`checked`] when decoded: dimensions are non-negative and their product fits, so
+/// these conversions do not wrap.
 fn rows_cols(t: &Tensor) -> (usize, usize) {
+    let dim = |d: &i64| usize::try_from(*d).unwrap_or(usize::MAX);
     match t.shape.as_slice() {
         [] => (1, 1),
-        [n] => (*n as usize, 1),
-        [n, rest @ ..] => (*n as usize, rest.iter().product::<i64>() as usize),
+        [n] => (dim(n), 1),
+        [n, rest @ ..] => (dim(n), rest.iter().map(dim).fold(1, usize::saturating_mul)),
     }
 }
 
@@ -487,6 +509,11 @@ pub fn assemble(
                 ),
             ));
         }
+    }
+    if rows == 0 {
+        // No row, no event. (A zero-row tensor may claim any row size: its element count is 0,
+        // so nothing below may be sized from its columns.)
+        return Ok(Vec::new());
     }
     let find_output = |name: &Option<String>, what: &str| -> Result<Option<&Tensor>, DecodeError> {
         match name {
@@ -602,7 +629,9 @@ fn row_output(t: &Tensor, row: usize) -> (Option<FeatureValue>, Option<f64>) {
                     });
             (
                 Some(FeatureValue::Number(arg as f64)),
-                Some(max).filter(|m| (0.0..=1.0).contains(m)),
+                // Not filtered: a largest "probability" outside [0, 1] fails validation
+                // with its value (issue 19, finding 8: it was silently dropped).
+                Some(max),
             )
         }
         other => (Some(other.value(row * cols)), None),
@@ -661,6 +690,80 @@ mod tests {
         assert_eq!(e.confidence, Some(0.93));
         assert_eq!(e.latency_ms, Some(41.0));
         assert_eq!(e.timestamp, EventTime(1041));
+    }
+
+    /// Issue 19, finding 1: the product of `[4294967296, 4294967296]` wrapped to 0 in i64 and
+    /// matched `"data": []`; assembling the pair then allocated for 2^32 rows. Every shape that
+    /// overflows, or claims more rows than a message may carry, is now an `invalid_field` naming
+    /// the tensor, before anything is allocated.
+    #[test]
+    fn shapes_that_overflow_or_claim_too_many_rows_are_refused_before_allocation() {
+        for (shape, needle) in [
+            (
+                "[4294967296, 4294967296]",
+                "more than the 65536 one message may carry",
+            ),
+            (
+                "[4294967296, 0]",
+                "more than the 65536 one message may carry",
+            ),
+            (
+                "[1, 4294967296, 4294967296]",
+                "more elements than a 64-bit count holds",
+            ),
+            ("[65537]", "more than the 65536 one message may carry"),
+        ] {
+            let body = format!(
+                r#"{{"id": "x", "inputs": [{{"name": "t", "shape": {shape}, "datatype": "FP64", "data": []}}]}}"#
+            );
+            let err = decode_message(body.as_bytes(), Encoding::OipV2Json, false).unwrap_err();
+            assert_eq!(err.reason, "invalid_field", "{shape}");
+            assert!(
+                err.message.contains("tensor `t`"),
+                "{shape}: {}",
+                err.message
+            );
+            assert!(err.message.contains(needle), "{shape}: {}", err.message);
+        }
+        // Zero rows of a huge row size: no element, no event, nothing allocated.
+        let empty = br#"{"inputs": [{"name": "t", "shape": [0, 9223372036854775807], "datatype": "FP64", "data": []}]}"#;
+        let m = decode_message(empty, Encoding::OipV2Json, false).unwrap();
+        assert_eq!(rows_cols(&m.tensors[0]).0, 0);
+        let resp = decode_message(
+            br#"{"model_name": "m", "outputs": [{"name": "p", "shape": [0], "datatype": "FP64", "data": []}]}"#,
+            Encoding::OipV2Json,
+            true,
+        )
+        .unwrap();
+        let events = assemble(&m, &resp, &OipMapping::default(), PairTiming::default(), 0);
+        assert!(events.unwrap().is_empty());
+        let at_limit = format!(
+            r#"{{"inputs": [{{"name": "t", "shape": [65536], "datatype": "FP64", "data": [{}]}}]}}"#,
+            vec!["1"; 65_536].join(",")
+        );
+        let m = decode_message(at_limit.as_bytes(), Encoding::OipV2Json, false).unwrap();
+        assert_eq!(rows_cols(&m.tensors[0]), (65_536, 1));
+    }
+
+    /// Issue 19, finding 8: class "probabilities" above 1 silently dropped the confidence; the
+    /// pair is now refused with the value.
+    #[test]
+    fn class_probabilities_outside_the_unit_interval_are_refused_with_the_value() {
+        let req = decode_message(request_json(), Encoding::OipV2Json, false).unwrap();
+        let logits = br#"{"id": "req-1", "model_name": "car-loan", "outputs": [
+            {"name": "logits", "shape": [2, 2], "datatype": "FP64", "data": [0.1, 0.2, 2.5, -1.0]}
+        ]}"#;
+        let resp = decode_message(logits, Encoding::OipV2Json, true).unwrap();
+        let err = assemble(
+            &req,
+            &resp,
+            &OipMapping::default(),
+            PairTiming::default(),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason, "invalid_confidence");
+        assert!(err.message.contains("2.5"), "{}", err.message);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use types::names::metric;
 
 use super::checks::Sample;
 use super::machine::Inputs;
@@ -265,20 +266,21 @@ pub fn queries(
     };
     match check.kind {
         CheckKind::LatencyRatio => Ok((
-            quantile(0.95, "model_request_duration_seconds", &p.canary_variant),
+            quantile(0.95, metric::REQUEST_DURATION_SECONDS, &p.canary_variant),
             Some(quantile(
                 0.95,
-                "model_request_duration_seconds",
+                metric::REQUEST_DURATION_SECONDS,
                 &p.stable_variant,
             )),
         )),
         CheckKind::Confidence => Ok((
-            quantile(0.5, "model_prediction_confidence", &p.canary_variant),
+            quantile(0.5, metric::PREDICTION_CONFIDENCE, &p.canary_variant),
             None,
         )),
         CheckKind::Drift => Ok((
             format!(
-                "max(model_data_drift{{model=\"{m}\",variant=\"{}\"}})",
+                "max({}{{model=\"{m}\",variant=\"{}\"}})",
+                metric::DATA_DRIFT,
                 label(&p.canary_variant)
             ),
             None,

@@ -4,11 +4,45 @@
 //! Fixed columns come first, then one column per feature: numeric features as `Float64`,
 //! categorical ones (strings and bools) as dictionary-encoded strings (`Dictionary(Int32, Utf8)`).
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
 
-use crate::columns::FeatureKind;
+/// How a feature is compared with its reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// Binned by value ranges at reference quantiles; KS and Wasserstein on the raw sample.
+    Numeric,
+    /// Counted per category, with an "unseen" bucket for categories the reference never had.
+    Categorical,
+}
+
+impl fmt::Display for FeatureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FeatureKind::Numeric => "numeric",
+            FeatureKind::Categorical => "categorical",
+        })
+    }
+}
+
+impl FromStr for FeatureKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "numeric" | "number" | "continuous" => Ok(FeatureKind::Numeric),
+            "categorical" | "category" | "string" | "bool" => Ok(FeatureKind::Categorical),
+            other => Err(format!(
+                "unknown feature kind `{other}` (expected numeric or categorical)"
+            )),
+        }
+    }
+}
 
 /// Event time, `Timestamp(Millisecond, "UTC")`, never null.
 pub const TIMESTAMP: &str = "timestamp";

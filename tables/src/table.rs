@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
-use datafusion::arrow::csv::ReaderBuilder;
-use datafusion::arrow::csv::reader::Format;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::csv::ReaderBuilder;
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::error::AnalyzerError;
+use crate::error::TableError;
 
 /// Rows per record batch when reading files.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -169,18 +169,18 @@ impl Table {
 /// Reads a CSV or Parquet file (by extension) fully into memory.
 ///
 /// # Errors
-/// [`AnalyzerError::Io`] when the file cannot be opened, [`AnalyzerError::EmptyFile`] when it has
-/// no header or no rows, [`AnalyzerError::Read`] for malformed content (a ragged CSV row names its
+/// [`TableError::Io`] when the file cannot be opened, [`TableError::EmptyFile`] when it has
+/// no header or no rows, [`TableError::Read`] for malformed content (a ragged CSV row names its
 /// line).
-pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
+pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table, TableError> {
     match FileFormat::from_path(path) {
         FileFormat::Csv => read_csv(path, options),
         FileFormat::Parquet => read_parquet(path, options),
     }
 }
 
-fn open(path: &Path) -> Result<File, AnalyzerError> {
-    File::open(path).map_err(|source| AnalyzerError::Io {
+fn open(path: &Path) -> Result<File, TableError> {
+    File::open(path).map_err(|source| TableError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -189,13 +189,13 @@ fn open(path: &Path) -> Result<File, AnalyzerError> {
 /// Opens a CSV file positioned at its start.
 ///
 /// # Errors
-/// [`AnalyzerError::Io`] when it cannot be opened, [`AnalyzerError::EmptyFile`] when it holds no
+/// [`TableError::Io`] when it cannot be opened, [`TableError::EmptyFile`] when it holds no
 /// byte (not even a header line).
-fn open_csv(path: &Path) -> Result<File, AnalyzerError> {
+fn open_csv(path: &Path) -> Result<File, TableError> {
     let mut file = open(path)?;
     let mut first = [0u8; 1];
     if file.read(&mut first).map_err(|e| read_error(path, e))? == 0 {
-        return Err(AnalyzerError::EmptyFile {
+        return Err(TableError::EmptyFile {
             path: path.to_path_buf(),
             what: "no header line",
         });
@@ -205,8 +205,8 @@ fn open_csv(path: &Path) -> Result<File, AnalyzerError> {
     Ok(file)
 }
 
-fn read_error(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
-    AnalyzerError::Read {
+fn read_error(path: &Path, message: impl std::fmt::Display) -> TableError {
+    TableError::Read {
         path: path.to_path_buf(),
         message: message.to_string(),
     }
@@ -215,7 +215,70 @@ fn read_error(path: &Path, message: impl std::fmt::Display) -> AnalyzerError {
 /// CSV files at least this large are read in byte ranges in parallel, one per core.
 const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
 
-fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
+/// Longest line a CSV file may have, in bytes (16 MiB). A longer one is an error before any of
+/// the file is parsed, so a binary or sparse file given as CSV cannot make the reader buffer it
+/// whole.
+pub const MAX_CSV_LINE_BYTES: usize = 16 << 20;
+
+/// Checks that `path` looks like text a CSV reader can take in bounded memory: no NUL byte (binary
+/// data, or the holes of a sparse file) and no line longer than [`MAX_CSV_LINE_BYTES`]. One
+/// sequential pass with `memchr` (several GB/s), in 1 MiB blocks.
+///
+/// # Errors
+/// [`TableError::Read`] naming the byte offset (and the line) of the first problem;
+/// [`TableError::Io`] when the file cannot be read.
+pub fn check_csv_bytes(path: &Path) -> Result<(), TableError> {
+    scan_csv_bytes(path, false)
+}
+
+/// [`check_csv_bytes`] over the whole file, or up to the end of its first line (the header).
+fn scan_csv_bytes(path: &Path, header_only: bool) -> Result<(), TableError> {
+    let mut file = open(path)?;
+    let mut block = vec![0u8; 1 << 20];
+    let (mut offset, mut line_start, mut line) = (0u64, 0u64, 1u64);
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(TableError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        for i in memchr::memchr2_iter(b'\n', 0, &block[..n]) {
+            let at = offset + i as u64;
+            if block[i] == 0 {
+                return Err(read_error(
+                    path,
+                    format!(
+                        "line {line}: a NUL byte at byte offset {at}: this is binary data (or a sparse file), not CSV text"
+                    ),
+                ));
+            }
+            if header_only {
+                return Ok(());
+            }
+            line += 1;
+            line_start = at + 1;
+        }
+        offset += n as u64;
+        if offset - line_start > MAX_CSV_LINE_BYTES as u64 {
+            return Err(read_error(
+                path,
+                format!(
+                    "line {line}: longer than {MAX_CSV_LINE_BYTES} bytes (it starts at byte offset {line_start}): not a CSV file of prediction logs"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_csv(path: &Path, options: &ReadOptions) -> Result<Table, TableError> {
+    check_csv_bytes(path)?;
     let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
     if let Some(select) = &options.select {
@@ -416,7 +479,7 @@ fn read_csv_selected(
     select: &ColumnSelection,
     parts: usize,
     len: u64,
-) -> Result<Table, AnalyzerError> {
+) -> Result<Table, TableError> {
     let names = csv_header(path)?;
     let mut projection: Vec<usize> = (0..names.len())
         .filter(|&i| select.contains(&names[i]))
@@ -440,14 +503,14 @@ fn read_csv_selected(
                 .collect::<Vec<_>>(),
         ))
     };
-    let projected = |schema: &SchemaRef| -> Result<SchemaRef, AnalyzerError> {
+    let projected = |schema: &SchemaRef| -> Result<SchemaRef, TableError> {
         Ok(Arc::new(
             schema
                 .project(&projection)
                 .map_err(|e| read_error(path, e))?,
         ))
     };
-    let serial = |schema: SchemaRef| -> Result<Table, AnalyzerError> {
+    let serial = |schema: SchemaRef| -> Result<Table, TableError> {
         let reader = ReaderBuilder::new(schema.clone())
             .with_format(Format::default().with_header(true))
             .with_batch_size(READ_BATCH_ROWS)
@@ -494,7 +557,7 @@ fn read_csv_selected(
         Err(e) => return Err(e),
     };
     if table.num_rows == 0 {
-        return Err(AnalyzerError::EmptyFile {
+        return Err(TableError::EmptyFile {
             path: path.to_path_buf(),
             what: "a header but no rows",
         });
@@ -504,11 +567,8 @@ fn read_csv_selected(
 
 /// Lower-cases every text column of `columns` whose values are all `true`/`false` in any case,
 /// as arrow's inference (a `Boolean` column, rendered `true`/`false`) would have given them.
-fn booleans_as_inferred(
-    mut table: Table,
-    columns: &BTreeSet<String>,
-) -> Result<Table, AnalyzerError> {
-    use datafusion::arrow::array::{AsArray, StringArray};
+fn booleans_as_inferred(mut table: Table, columns: &BTreeSet<String>) -> Result<Table, TableError> {
+    use arrow::array::{AsArray, StringArray};
     let is_bool = |v: &str| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
     for name in columns {
         let Some(chunks) = table.column(name) else {
@@ -555,9 +615,10 @@ fn booleans_as_inferred(
 /// The column names on a CSV file's header line.
 ///
 /// # Errors
-/// [`AnalyzerError::EmptyFile`] for an empty file, [`AnalyzerError::Read`] for duplicate names or
+/// [`TableError::EmptyFile`] for an empty file, [`TableError::Read`] for duplicate names or
 /// an unreadable header.
-pub fn csv_header(path: &Path) -> Result<Vec<String>, AnalyzerError> {
+pub fn csv_header(path: &Path) -> Result<Vec<String>, TableError> {
+    scan_csv_bytes(path, true)?;
     let file = open_csv(path)?;
     let (schema, _) = Format::default()
         .with_header(true)
@@ -578,7 +639,7 @@ pub fn csv_header(path: &Path) -> Result<Vec<String>, AnalyzerError> {
 ///
 /// # Errors
 /// As [`read_table`] for a file it cannot open or whose header or metadata it cannot read.
-pub fn column_names(path: &Path) -> Result<Vec<String>, AnalyzerError> {
+pub fn column_names(path: &Path) -> Result<Vec<String>, TableError> {
     match FileFormat::from_path(path) {
         FileFormat::Csv => csv_header(path),
         FileFormat::Parquet => {
@@ -624,14 +685,14 @@ impl<R: Read> Read for QuoteWatch<'_, R> {
 }
 
 /// Reads a CSV file in one pass of whole-file type inference and one of parsing.
-fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
+fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, TableError> {
     let mut file = open_csv(path)?;
     let format = Format::default().with_header(true);
     let (inferred, rows) = format
         .infer_schema(BufReader::new(&mut file), None)
         .map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?;
     if rows == 0 {
-        return Err(AnalyzerError::EmptyFile {
+        return Err(TableError::EmptyFile {
             path: path.to_path_buf(),
             what: "a header but no rows",
         });
@@ -668,7 +729,7 @@ fn read_csv_serial(path: &Path, options: &ReadOptions) -> Result<Table, Analyzer
 /// Parquet files of at least this many rows are decoded in column groups, one thread per core.
 const PARQUET_PARALLEL_MIN_ROWS: i64 = 256 * 1024;
 
-fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerError> {
+fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, TableError> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(open(path)?).map_err(|e| read_error(path, e))?;
     let file_schema = builder.schema().clone();
@@ -697,7 +758,7 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
                 if col.data_type() == field.data_type() {
                     Ok(col.clone())
                 } else {
-                    datafusion::arrow::compute::cast(col, field.data_type())
+                    arrow::compute::cast(col, field.data_type())
                         .map_err(|e| read_error(path, format!("column `{}`: {e}", field.name())))
                 }
             })
@@ -707,7 +768,7 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
     }
     let num_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if num_rows == 0 {
-        return Err(AnalyzerError::EmptyFile {
+        return Err(TableError::EmptyFile {
             path: path.to_path_buf(),
             what: "no rows",
         });
@@ -725,9 +786,9 @@ fn read_parquet(path: &Path, options: &ReadOptions) -> Result<Table, AnalyzerErr
 /// thread with its own reader, and joins the groups' batches side by side. Every group reads the
 /// same row groups with the same batch size, so batch `k` of each group holds the same rows; the
 /// join checks the batch counts, and each joined batch its row counts.
-fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, AnalyzerError> {
-    use datafusion::parquet::arrow::ProjectionMask;
-    let read_group = |group: usize| -> Result<(SchemaRef, Vec<RecordBatch>), AnalyzerError> {
+fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, TableError> {
+    use parquet::arrow::ProjectionMask;
+    let read_group = |group: usize| -> Result<(SchemaRef, Vec<RecordBatch>), TableError> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(open(path)?)
             .map_err(|e| read_error(path, e))?;
         let columns = builder.schema().fields().len();
@@ -738,13 +799,13 @@ fn read_parquet_columns(path: &Path, parts: usize) -> Result<Vec<RecordBatch>, A
             .with_batch_size(READ_BATCH_ROWS)
             .build()
             .map_err(|e| read_error(path, e))?;
-        let schema = datafusion::arrow::array::RecordBatchReader::schema(&reader);
+        let schema = arrow::array::RecordBatchReader::schema(&reader);
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| read_error(path, e))?;
         Ok((schema, batches))
     };
-    let groups: Vec<Result<(SchemaRef, Vec<RecordBatch>), AnalyzerError>> =
+    let groups: Vec<Result<(SchemaRef, Vec<RecordBatch>), TableError>> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..parts)
                 .map(|g| scope.spawn(move || read_group(g)))
@@ -823,7 +884,7 @@ fn clean_arrow_message(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::compute::concat_batches;
+    use arrow::compute::concat_batches;
 
     /// Row `i`'s `a` (integers for `i < 200`, then floats) and `b` (empty for `i < 150`, then
     /// integers): columns whose types only a read of the whole file settles.
@@ -855,6 +916,44 @@ mod tests {
             s.push_str(&format!("{a},{b},{c},{i}\n"));
         }
         s
+    }
+
+    /// Issue 19, finding 6: `analyze` on a 5 GB sparse file named `.csv` grew to 6 GB with no
+    /// error. A NUL byte or an over-long line is now an error naming the file and byte offset,
+    /// found in one bounded pass before parsing.
+    #[test]
+    fn sparse_binary_and_one_line_files_are_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("sparse.csv");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(1 << 32)
+            .unwrap();
+        for err in [
+            read_table(&sparse, &options()).unwrap_err().to_string(),
+            column_names(&sparse).unwrap_err().to_string(),
+        ] {
+            assert!(err.contains(&sparse.display().to_string()), "{err}");
+            assert!(err.contains("line 1: a NUL byte at byte offset 0"), "{err}");
+        }
+
+        let binary = dir.path().join("binary.csv");
+        std::fs::write(&binary, b"a,b\n1,2\n3,\x004\n").unwrap();
+        let err = read_table(&binary, &options()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3: a NUL byte at byte offset 10"),
+            "{err}"
+        );
+
+        let long = dir.path().join("long.csv");
+        let mut text = b"a,b\n1,2\n".to_vec();
+        text.resize(text.len() + MAX_CSV_LINE_BYTES + 2, b'7');
+        std::fs::write(&long, &text).unwrap();
+        let err = read_table(&long, &options()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3: longer than 16777216 bytes (it starts at byte offset 8)"),
+            "{err}"
+        );
     }
 
     fn write(content: &str) -> (tempfile::TempDir, PathBuf) {
@@ -1018,10 +1117,9 @@ mod tests {
                     &DataType::Utf8
                 );
                 let arrays = t.column(column).unwrap();
-                let all = datafusion::arrow::compute::concat(
-                    &arrays.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
-                )
-                .unwrap();
+                let all =
+                    arrow::compute::concat(&arrays.iter().map(|a| a.as_ref()).collect::<Vec<_>>())
+                        .unwrap();
                 let bad = crate::columns::to_f64(&all).unwrap_err();
                 assert_eq!((bad.index, bad.value.as_str()), (row, value));
                 assert_eq!(t.locate(bad.index), format!("line {}", row + 2));
@@ -1052,9 +1150,9 @@ mod tests {
     /// A Parquet file of `rows` rows in row groups of 40,000: an integer, a float with nulls, text
     /// with nulls, a bool and a dictionary-encoded text column.
     fn write_parquet(rows: usize) -> (tempfile::TempDir, PathBuf) {
-        use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
-        use datafusion::parquet::arrow::ArrowWriter;
-        use datafusion::parquet::file::properties::WriterProperties;
+        use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::WriterProperties;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.parquet");
         let columns: Vec<ArrayRef> = vec![
@@ -1085,7 +1183,7 @@ mod tests {
 
     #[test]
     fn parquet_column_groups_join_to_the_serial_read() {
-        use datafusion::arrow::compute::concat_batches;
+        use arrow::compute::concat_batches;
         let rows = 150_000;
         let (_dir, path) = write_parquet(rows);
         let serial: Vec<RecordBatch> =
@@ -1127,7 +1225,7 @@ mod tests {
         assert_eq!(
             merge_inferred(
                 &Date32,
-                &Timestamp(datafusion::arrow::datatypes::TimeUnit::Second, None)
+                &Timestamp(arrow::datatypes::TimeUnit::Second, None)
             ),
             None
         );

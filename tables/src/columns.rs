@@ -1,46 +1,10 @@
 //! Turning Arrow columns into the two shapes drift statistics need: `f64` values for numeric
 //! features and text categories for categorical ones.
 
-use std::fmt;
-use std::str::FromStr;
-
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use serde::{Deserialize, Serialize};
-
-/// How a feature is compared with its reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureKind {
-    /// Binned by value ranges at reference quantiles; KS and Wasserstein on the raw sample.
-    Numeric,
-    /// Counted per category, with an "unseen" bucket for categories the reference never had.
-    Categorical,
-}
-
-impl fmt::Display for FeatureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FeatureKind::Numeric => "numeric",
-            FeatureKind::Categorical => "categorical",
-        })
-    }
-}
-
-impl FromStr for FeatureKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "numeric" | "number" | "continuous" => Ok(FeatureKind::Numeric),
-            "categorical" | "category" | "string" | "bool" => Ok(FeatureKind::Categorical),
-            other => Err(format!(
-                "unknown feature kind `{other}` (expected numeric or categorical)"
-            )),
-        }
-    }
-}
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+pub use types::FeatureKind;
 
 /// The kind a column of this Arrow type is given when nothing is declared (DESIGN.md: bool and
 /// string are categorical; numbers are numeric). Returns `None` for types that cannot be features
@@ -153,7 +117,7 @@ pub const NON_FEATURE_COLUMNS: &[&str] = &[
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::BooleanArray;
+    use arrow::array::BooleanArray;
 
     use super::*;
 

@@ -57,7 +57,7 @@ impl AlertTrigger {
 
     /// Whether this is a data-drift alert.
     pub fn is_drift(&self) -> bool {
-        self.alertname == "ModelDataDrift"
+        self.alertname == crate::names::alert::MODEL_DATA_DRIFT
     }
 }
 
@@ -65,21 +65,13 @@ impl AlertTrigger {
 /// order as `name=value` joined by `\u{1f}`, so equal label sets always give equal fingerprints
 /// (independent of the Rust version, unlike `std`'s hasher).
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for (k, v) in labels {
-        for b in k
-            .bytes()
+    let bytes = labels.iter().flat_map(|(k, v)| {
+        k.bytes()
             .chain(std::iter::once(b'='))
             .chain(v.bytes())
             .chain(std::iter::once(0x1f))
-        {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(PRIME);
-        }
-    }
-    format!("{hash:016x}")
+    });
+    format!("{:016x}", crate::hash::fnv1a_64(bytes))
 }
 
 #[cfg(test)]

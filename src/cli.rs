@@ -124,9 +124,15 @@ pub struct ControllerArgs {
     /// This replica's identity in the leader Lease (default: $POD_NAME).
     #[arg(long)]
     pub identity: Option<String>,
-    /// Address of the Alertmanager webhook receiver (POST /v1/alertmanager).
+    /// Address of the Alertmanager webhook receiver (POST /v1/alertmanager) and of the
+    /// controller's /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
+    /// File holding the bearer token POST /v1/alertmanager requires (a mounted Secret; give
+    /// Alertmanager the same in its receiver's `http_config.authorization.credentials_file`).
+    /// Without it the webhook is open: anyone who reaches it can trigger retraining.
+    #[arg(long, value_name = "FILE", env = "DRIFTWATCH_WEBHOOK_TOKEN_FILE")]
+    pub webhook_token_file: Option<PathBuf>,
 }
 
 /// Arguments of `driftwatch crdgen`.

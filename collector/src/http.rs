@@ -657,6 +657,41 @@ mod tests {
         }
     }
 
+    /// Issue 19, finding 8: a CloudEvents pair that fails to assemble was answered 400 but not
+    /// counted in `driftwatch_http_rejected_total`.
+    #[tokio::test]
+    async fn cloudevents_pairing_errors_are_counted_as_rejected() {
+        let (ingest, mut rx) = ingest(4, None);
+        let metrics = ingest.inner.metrics.clone();
+        let half = |kind: &'static str| {
+            vec![
+                ("ce-id", "p1"),
+                ("ce-type", kind),
+                ("ce-inferenceservicename", "car-loan"),
+            ]
+        };
+        let (status, _) = post(
+            ingest.router(),
+            "/v1/cloudevents",
+            r#"{"instances": [[1, 2]]}"#,
+            &half("org.kubeflow.serving.inference.request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        // Two predictions for one instance: the pair cannot be assembled.
+        let (status, json) = post(
+            ingest.router(),
+            "/v1/cloudevents",
+            r#"{"predictions": [1, 0]}"#,
+            &half("org.kubeflow.serving.inference.response"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+        assert_eq!(json["reason"], "invalid_field", "{json}");
+        assert_eq!(metrics.rejected_total("invalid_field"), 1);
+        assert!(rx.try_recv().is_err());
+    }
+
     #[tokio::test]
     async fn ndjson_is_accepted_and_batched() {
         let (ingest, mut rx) = ingest(4, None);

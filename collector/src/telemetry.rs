@@ -171,6 +171,11 @@ impl CollectorMetrics {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
+    /// The current value of `driftwatch_http_rejected_total{reason}`.
+    pub fn rejected_total(&self, reason: &'static str) -> u64 {
+        self.rejected.get_or_create(&ReasonLabel { reason }).get()
+    }
+
     /// Whether the consumer is paused by backpressure.
     pub fn set_paused(&self, paused: bool) {
         self.paused.set(i64::from(paused));

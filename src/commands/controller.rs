@@ -45,15 +45,57 @@ pub fn run(args: &ControllerArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         let identity = args.identity.clone().or_else(|| std::env::var("POD_NAME").ok()).unwrap_or_else(|| "driftwatch".into());
         let config = controller::ControllerConfig::new(&args.namespace, &identity);
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        let app = alerting::webhook::router(tx, &alerting::webhook::WebhookConfig::default());
+        let auth = types::auth::AuthConfig {
+            bearer_token_file: args.webhook_token_file.clone(),
+            ..types::auth::AuthConfig::default()
+        };
+        let (app, readiness) = controller_app(tx, &config.metrics, &auth)?;
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-        eprintln!("driftwatch controller: namespace {}, Alertmanager webhook on http://{}/v1/alertmanager", args.namespace, args.listen);
+        eprintln!("driftwatch controller: namespace {}, Alertmanager webhook on http://{}/v1/alertmanager, metrics on /metrics", args.namespace, args.listen);
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        readiness.set_ready();
         let result = controller::run(config, rx).await;
         server.abort();
         result.map_err(anyhow::Error::from)
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The controller's HTTP endpoints: the Alertmanager webhook (`POST /v1/alertmanager`, behind the
+/// credentials of `auth` when any are set) and the exporter's `/metrics` (the controller's
+/// counters), `/healthz` and `/readyz` (not ready until the caller says so).
+///
+/// # Errors
+/// An unusable credential (empty or unreadable token file).
+fn controller_app(
+    triggers: tokio::sync::mpsc::Sender<AlertTrigger>,
+    metrics: &controller::metrics::Metrics,
+    auth: &types::auth::AuthConfig,
+) -> anyhow::Result<(axum::Router, alerting::Readiness)> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let readiness = alerting::Readiness::new();
+    readiness.set_not_ready("starting");
+    let mut webhook =
+        alerting::webhook::router(triggers, &alerting::webhook::WebhookConfig::default());
+    if let Some(credentials) =
+        collector::auth::Credentials::resolve(auth, "--webhook-token-file")?
+    {
+        webhook = webhook.route_layer(axum::middleware::from_fn_with_state(
+            collector::auth::Authenticator::new(
+                credentials,
+                collector::telemetry::CollectorMetrics::default(),
+            ),
+            collector::auth::authenticate,
+        ));
+    }
+    let app = axum::Router::new()
+        .merge(webhook)
+        .merge(alerting::exporter::router(
+            std::sync::Arc::new(registry),
+            readiness.clone(),
+        ));
+    Ok((app, readiness))
 }
 
 /// Triggers from a file: a JSON array of triggers, or one per line.
@@ -186,5 +228,91 @@ impl DryRunPlanner {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Issue "One spine", item 3: `driftwatch controller` serves its counters, `/healthz` and
+    /// `/readyz`; issue 19, item 5: its webhook takes the token from a file.
+    #[tokio::test]
+    async fn the_controller_serves_its_counters_and_guards_its_webhook() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let auth = types::auth::AuthConfig {
+            bearer_token_file: Some(token),
+            ..types::auth::AuthConfig::default()
+        };
+        let metrics = controller::metrics::Metrics::default();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let (app, readiness) = controller_app(tx, &metrics, &auth).unwrap();
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+
+        assert_eq!(call(&app, get("/healthz")).await.0, StatusCode::OK);
+        assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        readiness.set_ready();
+        assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::OK);
+
+        metrics.retrain_job("created");
+        let (status, text) = call(&app, get("/metrics")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            text.contains("driftwatch_retrain_jobs_total{outcome=\"created\"} 1"),
+            "{text}"
+        );
+
+        let alert = serde_json::json!({
+            "version": "4", "status": "firing", "receiver": "driftwatch",
+            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+            "groupKey": "g", "truncatedAlerts": 0,
+            "alerts": [{"status": "firing", "labels": {"alertname": "ModelDataDrift", "model": "car-loan"},
+                        "annotations": {}, "startsAt": "2026-12-07T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                        "generatorURL": "", "fingerprint": "f"}]
+        })
+        .to_string();
+        let post = |authorization: Option<&str>| {
+            let mut r = Request::post("/v1/alertmanager").header(header::CONTENT_TYPE, "application/json");
+            if let Some(a) = authorization {
+                r = r.header(header::AUTHORIZATION, a);
+            }
+            r.body(Body::from(alert.clone())).unwrap()
+        };
+        // Issue 19, finding 5: a forged alert without credentials became a decision.
+        assert_eq!(call(&app, post(None)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&app, post(Some("Bearer wrong"))).await.0, StatusCode::UNAUTHORIZED);
+        assert!(rx.try_recv().is_err(), "no trigger from a refused request");
+        let (status, body) = call(&app, post(Some("Bearer s3cret"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(rx.try_recv().unwrap().alertname, "ModelDataDrift");
+
+        // An empty token file is a start-up error naming the flag.
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let err = controller_app(
+            tx,
+            &metrics,
+            &types::auth::AuthConfig {
+                bearer_token_file: Some(empty),
+                ..types::auth::AuthConfig::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--webhook-token-file"), "{err}");
     }
 }

@@ -14,6 +14,9 @@ pub mod oip;
 pub mod pairing;
 mod proto;
 
+#[cfg(test)]
+mod fuzz;
+
 use serde::{Deserialize, Serialize};
 
 /// How the messages of a topic are encoded.

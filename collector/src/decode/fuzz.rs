@@ -1,0 +1,212 @@
+//! Fuzzing of every collector decoder (issue 19, item 9): arbitrary bytes, and valid messages
+//! mutated by byte flips, insertions, deletions and truncation, through the JSON event decoders
+//! (both paths), the OIP v2 JSON and protobuf decoders and their pairing into events, and the
+//! CloudEvents decoder. No input may panic, and each decoder's own invariants must hold.
+//!
+//! Cases per property: `DRIFTWATCH_FUZZ_CASES` (default 4,000), so CI runs a bounded budget; a
+//! longer run is `DRIFTWATCH_FUZZ_CASES=1000000 cargo test -p driftwatch-collector --lib fuzz`.
+//! A failure is shrunk by proptest and saved under `proptest-regressions/`; keep the smallest
+//! input as a regression test beside the decoder.
+
+use prost::Message as _;
+use proptest::prelude::*;
+
+use super::cloudevents;
+use super::json::{decode_each, decode_events};
+use super::oip::{MAX_ROWS_PER_MESSAGE, OipMapping, PairTiming, assemble, decode_message};
+use super::proto::{InferTensor, InferTensorContents, ModelInferRequest, ModelInferResponse};
+use super::{DecodeError, Encoding};
+
+fn cases() -> u32 {
+    std::env::var("DRIFTWATCH_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4_000)
+}
+
+/// One edit of a seed: (kind, position, byte).
+type Edit = (u8, usize, u8);
+
+/// Applies `edits` to `seed`: 0 flips bits of a byte, 1 inserts a byte, 2 deletes one, 3 cuts the
+/// input at a position.
+fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut out = seed.to_vec();
+    for &(kind, at, byte) in edits {
+        let at = if out.is_empty() { 0 } else { at % out.len() };
+        match kind % 4 {
+            0 if !out.is_empty() => out[at] ^= byte | 1,
+            1 => out.insert(at, byte),
+            2 if !out.is_empty() => {
+                out.remove(at);
+            }
+            3 => out.truncate(at),
+            _ => {}
+        }
+    }
+    out
+}
+
+const EVENT_SEEDS: [&str; 4] = [
+    r#"{"timestamp": "2026-11-29T17:00:00.123Z", "model": "car-loan", "model_version": "v1.3.0", "variant": "canary", "request_id": "9f1c", "features": {"car_value": 39811.0, "salary_range": "40K - 60K \u20ac", "repaid_loan_on_prev_car": false}, "prediction": 1, "confidence": 0.99, "latency_ms": 41.2}"#,
+    "{\"timestamp\": 1, \"model\": \"m\", \"features\": {\"x\": 1}}\n{\"timestamp\": 2, \"model\": \"m\", \"features\": {\"x\": \"a\\u00e9\", \"y\": null}}\n",
+    r#"[{"timestamp": 1, "model": "m", "features": {}}, {"model": "m"}, {"timestamp": -5, "model": "n", "features": {"x": 1e308}}]"#,
+    r#"{"timestamp": 9223372036854775807, "model": "m", "features": {"a": [1, 2], "b": {"c": 1}}, "prediction": [0.2, 0.8]}"#,
+];
+
+const OIP_REQUEST: &str = r#"{"id": "req-1", "inputs": [
+    {"name": "car_value", "shape": [2], "datatype": "FP64", "data": [39811.0, 12679.0]},
+    {"name": "salary_range", "shape": [2, 1], "datatype": "BYTES", "data": [["40K - 60K"], ["0 - 20K"]]},
+    {"name": "dense", "shape": [2, 2], "datatype": "FP32", "data": [[0.5, 19.0], [0.7, 7.0]]}
+]}"#;
+
+const OIP_RESPONSE: &str = r#"{"id": "req-1", "model_name": "car-loan", "model_version": "v3", "outputs": [
+    {"name": "predict_proba", "shape": [2, 2], "datatype": "FP64", "data": [0.01, 0.99, 0.93, 0.07]}
+]}"#;
+
+fn proto_seeds() -> [Vec<u8>; 2] {
+    let request = ModelInferRequest {
+        model_name: "iris".into(),
+        id: "abc".into(),
+        inputs: vec![InferTensor {
+            name: "predict".into(),
+            datatype: "FP32".into(),
+            shape: vec![1, 4],
+            contents: Some(InferTensorContents {
+                fp32_contents: vec![1.0, 2.0, 3.0, 4.0],
+                ..Default::default()
+            }),
+        }],
+        ..Default::default()
+    };
+    let response = ModelInferResponse {
+        model_name: "iris".into(),
+        id: "abc".into(),
+        outputs: vec![InferTensor {
+            name: "predict".into(),
+            datatype: "INT64".into(),
+            shape: vec![1, 1],
+            contents: None,
+        }],
+        raw_output_contents: vec![2i64.to_le_bytes().to_vec()],
+        ..Default::default()
+    };
+    [request.encode_to_vec(), response.encode_to_vec()]
+}
+
+/// Every reason a decoder gives is a bounded label: non-empty lower-case ASCII with underscores.
+fn bounded_reason(e: &DecodeError) -> bool {
+    !e.reason.is_empty()
+        && e
+            .reason
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..12)
+}
+
+/// The JSON event decoders on `payload`: no panic, the fast path gives exactly the exact
+/// decoder's events and bad lines, every bad event names a line and a bounded reason.
+fn check_json_events(payload: &[u8]) -> Result<(), TestCaseError> {
+    let exact = decode_events(payload);
+    let mut fast = Vec::new();
+    let fast_bad = decode_each(payload, |line, e| fast.push((line, e.into_owned())));
+    match (exact, fast_bad) {
+        (Ok(exact), Ok(bad)) => {
+            let events: Vec<_> = fast.into_iter().map(|(_, e)| e).collect();
+            prop_assert_eq!(&events, &exact.events);
+            prop_assert_eq!(&bad, &exact.bad);
+            for b in &bad {
+                prop_assert!(b.line >= 1);
+                prop_assert!(bounded_reason(&b.error), "{:?}", b.error);
+            }
+        }
+        (Err(a), Err(b)) => {
+            prop_assert_eq!(&a, &b);
+            prop_assert!(bounded_reason(&a));
+        }
+        (a, b) => prop_assert!(false, "decoders disagree: {:?} vs {:?}", a.map(|_| ()), b.map(|_| ())),
+    }
+    Ok(())
+}
+
+/// OIP v2 decoding and pairing: no panic, bounded reasons, never more events than a message may
+/// carry.
+fn check_oip(request: &[u8], response: &[u8], encoding: Encoding) -> Result<(), TestCaseError> {
+    let req = decode_message(request, encoding, false);
+    let resp = decode_message(response, encoding, true);
+    for r in [&req, &resp] {
+        if let Err(e) = r {
+            prop_assert!(bounded_reason(e), "{:?}", e);
+        }
+    }
+    if let (Ok(req), Ok(resp)) = (req, resp)
+        && !req.tensors.is_empty()
+    {
+        match assemble(&req, &resp, &OipMapping::default(), PairTiming::default(), 0) {
+            Ok(events) => prop_assert!(events.len() as u64 <= MAX_ROWS_PER_MESSAGE),
+            Err(e) => prop_assert!(bounded_reason(&e), "{:?}", e),
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn json_events_from_arbitrary_bytes(payload in prop::collection::vec(any::<u8>(), 0..512)) {
+        check_json_events(&payload)?;
+    }
+
+    #[test]
+    fn json_events_from_mutated_events(seed in 0..EVENT_SEEDS.len(), edits in edits()) {
+        check_json_events(&mutate(EVENT_SEEDS[seed].as_bytes(), &edits))?;
+    }
+
+    #[test]
+    fn oip_json_pairs_from_mutated_messages(request in edits(), response in edits(), shape in any::<i64>()) {
+        let request = mutate(OIP_REQUEST.replace("[2, 2]", &format!("[2, {shape}]")).as_bytes(), &request);
+        check_oip(&request, &mutate(OIP_RESPONSE.as_bytes(), &response), Encoding::OipV2Json)?;
+    }
+
+    #[test]
+    fn oip_protobuf_pairs_from_mutated_and_arbitrary_frames(
+        request in edits(),
+        response in edits(),
+        noise in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let [req, resp] = proto_seeds();
+        check_oip(&mutate(&req, &request), &mutate(&resp, &response), Encoding::OipV2Protobuf)?;
+        check_oip(&noise, &resp, Encoding::OipV2Protobuf)?;
+    }
+
+    #[test]
+    fn cloudevents_from_mutated_bodies_and_headers(
+        body in edits(),
+        id in "[ -~]{0,12}",
+        kind in prop::sample::select(vec![
+            "org.kubeflow.serving.inference.request",
+            "org.kubeflow.serving.inference.response",
+            "",
+            "something.else",
+        ]),
+        time in "[ -~]{0,30}",
+    ) {
+        let bodies = [OIP_REQUEST, OIP_RESPONSE, r#"{"instances": [[1, 2], [3, 4]]}"#, r#"{"predictions": [[0.2, 0.8], [0.9, 0.1]]}"#];
+        for seed in bodies {
+            let body = mutate(seed.as_bytes(), &body);
+            let headers = [("ce-id", id.as_str()), ("ce-type", kind), ("ce-time", time.as_str()), ("ce-specversion", "1.0")];
+            match cloudevents::decode(headers, &body) {
+                Ok(half) => {
+                    let other = half.clone();
+                    if let Err(e) = cloudevents::assemble(&half, &other, &OipMapping::default(), 0) {
+                        prop_assert!(bounded_reason(&e), "{:?}", e);
+                    }
+                }
+                Err(e) => prop_assert!(bounded_reason(&e), "{:?}", e),
+            }
+        }
+    }
+}

@@ -220,9 +220,16 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "ROWS")]
     pub limit: Option<usize>,
     /// A librdkafka producer setting for a kafka:// target, repeatable, e.g.
-    /// `--kafka-option security.protocol=ssl --kafka-option ssl.ca.location=ca.pem`.
-    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    /// `--kafka-option security.protocol=ssl --kafka-option ssl.ca.location=ca.pem`. Secrets
+    /// (keys naming a password, secret or private key) are refused here, where `ps` shows them:
+    /// put them in --kafka-options-file.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_kafka_option)]
     pub kafka_options: Vec<(String, String)>,
+    /// A file of librdkafka producer settings for a kafka:// target, one `KEY=VALUE` per line
+    /// (`#` starts a comment line), as kcat's `-F` reads; the place for `sasl.password` and other
+    /// secrets. --kafka-option settings override it.
+    #[arg(long, value_name = "FILE", env = "DRIFTWATCH_KAFKA_OPTIONS_FILE")]
+    pub kafka_options_file: Option<PathBuf>,
 }
 
 /// Parses `KEY=VALUE` (the value may contain `=`).
@@ -231,6 +238,51 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
     }
+}
+
+/// Whether a librdkafka setting holds a secret (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, `ssl.key.pem`, ...).
+pub fn is_secret_kafka_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "ssl.key.pem",
+        "ssl_key",
+        "sasl.oauthbearer.config",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// Parses `--kafka-option KEY=VALUE`, refusing secrets (issue 19, item 5: they showed in `ps`).
+fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    let (key, value) = parse_key_value(s)?;
+    if is_secret_kafka_option(&key) {
+        return Err(format!(
+            "`{key}` holds a secret, which the command line shows to every user of the machine (`ps`): put it in a file given with --kafka-options-file"
+        ));
+    }
+    Ok((key, value))
+}
+
+/// Reads a `--kafka-options-file`: `KEY=VALUE` lines; blank lines and lines starting with `#` are
+/// skipped.
+///
+/// # Errors
+/// An unreadable file, or a line that is not `KEY=VALUE` (naming the file and line).
+pub fn read_kafka_options_file(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (--kafka-options-file)", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            parse_key_value(l.trim())
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), i + 1))
+        })
+        .collect()
 }
 
 /// A deployment variant on the command line.

@@ -315,6 +315,56 @@ fn replay_kafka_option_is_refused_for_an_http_target() {
         ));
 }
 
+/// Issue 19, item 5: secrets given with `--kafka-option` showed in `ps`. They are refused there
+/// and read from `--kafka-options-file`, whose bad lines are named by file and line.
+#[test]
+fn replay_kafka_secrets_come_from_a_file_not_the_command_line() {
+    let replay = || {
+        let mut c = driftwatch();
+        c.args([
+            "replay",
+            "--input",
+            "data/car_loan/analysis.csv",
+            "--model",
+            "m",
+            "--to",
+            "http://127.0.0.1:1",
+        ]);
+        c
+    };
+    replay()
+        .args(["--kafka-option", "sasl.password=hunter2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`sasl.password` holds a secret, which the command line shows to every user of the machine (`ps`): put it in a file given with --kafka-options-file",
+        ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "kafka.properties",
+        "# producer settings\nsasl.username=u\nsasl.password=hunter2\nnot a setting\n",
+    );
+    replay()
+        .arg("--kafka-options-file")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{} line 4: expected KEY=VALUE, got `not a setting`",
+            file.display()
+        )));
+    let good = write(dir.path(), "good.properties", "sasl.password=hunter2\n");
+    replay()
+        .arg("--kafka-options-file")
+        .arg(&good)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "applies only to a kafka:// target, not http://127.0.0.1:1 (so does --kafka-options-file)",
+        ));
+}
+
 /// `analyze` with every feature named and declared reads the reference without type inference
 /// (only those columns, typed as declared): the report equals the one read with inference (one
 /// feature left undeclared), and a bad value in a declared numeric reference column is named by

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use analyzer::profile::ProfileOptions;
 use analyzer::stream::{Checkpointer, WindowSettings, Windows};
 use analyzer::{ReferenceProfile, Table};
-use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use proptest::prelude::*;
 use types::FeatureKind;
@@ -54,20 +56,31 @@ fn profile() -> ReferenceProfile {
         Field::new("c", DataType::Utf8, true),
     ]));
     let x: ArrayRef = Arc::new(Float64Array::from(
-        (0..200).map(|i| Some(f64::from(i % 37))).collect::<Vec<_>>(),
+        (0..200)
+            .map(|i| Some(f64::from(i % 37)))
+            .collect::<Vec<_>>(),
     ));
     let c: ArrayRef = Arc::new(StringArray::from(
-        (0..200).map(|i| Some(["a", "b", "c"][i % 3])).collect::<Vec<_>>(),
+        (0..200)
+            .map(|i| Some(["a", "b", "c"][i % 3]))
+            .collect::<Vec<_>>(),
     ));
     let batch = RecordBatch::try_new(schema.clone(), vec![x, c]).unwrap();
     let table = Table::from_batches("reference", schema, vec![batch]);
-    ReferenceProfile::fit(&table, &["x".into(), "c".into()], &ProfileOptions::default()).unwrap()
+    ReferenceProfile::fit(
+        &table,
+        &["x".into(), "c".into()],
+        &ProfileOptions::default(),
+    )
+    .unwrap()
 }
 
 fn event_batch(n: usize) -> RecordBatch {
     let features = vec![("x".to_string(), FeatureKind::Numeric)];
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from((0..n as i64).collect::<Vec<_>>()).with_timezone("UTC")),
+        Arc::new(
+            TimestampMillisecondArray::from((0..n as i64).collect::<Vec<_>>()).with_timezone("UTC"),
+        ),
         Arc::new(StringArray::from(vec!["m"; n])),
         Arc::new(StringArray::from(vec![Some("v1"); n])),
         Arc::new(StringArray::from(vec!["stable"; n])),
@@ -75,7 +88,9 @@ fn event_batch(n: usize) -> RecordBatch {
         Arc::new(StringArray::from(vec![Some("1"); n])),
         Arc::new(Float64Array::from(vec![0.9; n])),
         Arc::new(Float64Array::from(vec![10.0; n])),
-        Arc::new(Float64Array::from((0..n).map(|i| i as f64).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(
+            (0..n).map(|i| i as f64).collect::<Vec<_>>(),
+        )),
     ];
     RecordBatch::try_new(event_schema(&features), cols).unwrap()
 }

@@ -27,6 +27,10 @@ pub const RESERVED_COLUMNS: [&str; 8] = types::event::FIXED_COLUMNS;
 /// Longest model name, version or request id accepted (bytes).
 pub const MAX_NAME_LEN: usize = 256;
 
+/// Most features one event may carry. Each feature of a model without a profile becomes a column
+/// of its batches, so this bounds what one event can make the service allocate (issue 19, item 1).
+pub const MAX_FEATURES_PER_EVENT: usize = 10_000;
+
 /// One prediction made by a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(
@@ -348,6 +352,9 @@ pub enum InvalidEvent {
     /// A numeric feature value is not finite.
     #[error("feature `{0}` is not a finite number")]
     FeatureNotFinite(String),
+    /// More features than [`MAX_FEATURES_PER_EVENT`].
+    #[error("the event has more than {MAX_FEATURES_PER_EVENT} features")]
+    TooManyFeatures,
 }
 
 impl InvalidEvent {
@@ -360,6 +367,7 @@ impl InvalidEvent {
             InvalidEvent::Latency(_) => "invalid_latency",
             InvalidEvent::FeatureName(_) => "invalid_feature_name",
             InvalidEvent::FeatureNotFinite(_) => "invalid_feature_value",
+            InvalidEvent::TooManyFeatures => "too_many_features",
         }
     }
 }
@@ -414,7 +422,10 @@ pub fn validate_event<'a>(
     {
         return Err(InvalidEvent::Latency(l));
     }
-    for (name, value) in features {
+    for (i, (name, value)) in features.into_iter().enumerate() {
+        if i == MAX_FEATURES_PER_EVENT {
+            return Err(InvalidEvent::TooManyFeatures);
+        }
         if name.is_empty() || RESERVED_COLUMNS.contains(&name) {
             return Err(InvalidEvent::FeatureName(name.to_string()));
         }
@@ -467,6 +478,29 @@ impl PredictionEvent {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Issue 19, item 1: the number of features per event is bounded (each becomes a column of a
+    /// discovered model's batches).
+    #[test]
+    fn more_than_the_feature_limit_is_an_invalid_event() {
+        let features = |n: usize| {
+            (0..n)
+                .map(|i| format!("\"f{i}\": {i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let event = |n: usize| {
+            serde_json::from_str::<PredictionEvent>(&format!(
+                r#"{{"timestamp": 1, "model": "m", "features": {{{}}}}}"#,
+                features(n)
+            ))
+            .unwrap()
+        };
+        assert_eq!(event(MAX_FEATURES_PER_EVENT).validate(), Ok(()));
+        let err = event(MAX_FEATURES_PER_EVENT + 1).validate().unwrap_err();
+        assert_eq!(err, InvalidEvent::TooManyFeatures);
+        assert_eq!(err.reason(), "too_many_features");
+    }
 
     proptest! {
         /// The integer fast path of [`ValueView::category`] writes what Rust's float formatter

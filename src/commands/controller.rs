@@ -78,8 +78,7 @@ fn controller_app(
     readiness.set_not_ready("starting");
     let mut webhook =
         alerting::webhook::router(triggers, &alerting::webhook::WebhookConfig::default());
-    if let Some(credentials) =
-        collector::auth::Credentials::resolve(auth, "--webhook-token-file")?
+    if let Some(credentials) = collector::auth::Credentials::resolve(auth, "--webhook-token-file")?
     {
         webhook = webhook.route_layer(axum::middleware::from_fn_with_state(
             collector::auth::Authenticator::new(
@@ -242,7 +241,9 @@ mod tests {
     async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
         let response = app.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
@@ -263,7 +264,10 @@ mod tests {
         let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
 
         assert_eq!(call(&app, get("/healthz")).await.0, StatusCode::OK);
-        assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            call(&app, get("/readyz")).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         readiness.set_ready();
         assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::OK);
 
@@ -285,7 +289,8 @@ mod tests {
         })
         .to_string();
         let post = |authorization: Option<&str>| {
-            let mut r = Request::post("/v1/alertmanager").header(header::CONTENT_TYPE, "application/json");
+            let mut r =
+                Request::post("/v1/alertmanager").header(header::CONTENT_TYPE, "application/json");
             if let Some(a) = authorization {
                 r = r.header(header::AUTHORIZATION, a);
             }
@@ -293,7 +298,10 @@ mod tests {
         };
         // Issue 19, finding 5: a forged alert without credentials became a decision.
         assert_eq!(call(&app, post(None)).await.0, StatusCode::UNAUTHORIZED);
-        assert_eq!(call(&app, post(Some("Bearer wrong"))).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            call(&app, post(Some("Bearer wrong"))).await.0,
+            StatusCode::UNAUTHORIZED
+        );
         assert!(rx.try_recv().is_err(), "no trigger from a refused request");
         let (status, body) = call(&app, post(Some("Bearer s3cret"))).await;
         assert_eq!(status, StatusCode::OK, "{body}");

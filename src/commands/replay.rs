@@ -32,10 +32,17 @@ pub fn run(args: &ReplayArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     options.rate = args.rate;
     options.skip = args.skip;
     options.limit = args.limit;
-    options.kafka_client = args.kafka_options.iter().cloned().collect();
+    if let Some(file) = &args.kafka_options_file {
+        options.kafka_client = crate::cli::read_kafka_options_file(file)?
+            .into_iter()
+            .collect();
+    }
+    options
+        .kafka_client
+        .extend(args.kafka_options.iter().cloned());
     if !options.kafka_client.is_empty() && !matches!(target, replay::Target::Kafka { .. }) {
         anyhow::bail!(
-            "--kafka-option applies only to a kafka:// target, not {}",
+            "--kafka-option applies only to a kafka:// target, not {} (so does --kafka-options-file)",
             args.to
         );
     }

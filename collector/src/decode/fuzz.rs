@@ -8,8 +8,8 @@
 //! A failure is shrunk by proptest and saved under `proptest-regressions/`; keep the smallest
 //! input as a regression test beside the decoder.
 
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 
 use super::cloudevents;
 use super::json::{decode_each, decode_events};
@@ -96,8 +96,7 @@ fn proto_seeds() -> [Vec<u8>; 2] {
 /// Every reason a decoder gives is a bounded label: non-empty lower-case ASCII with underscores.
 fn bounded_reason(e: &DecodeError) -> bool {
     !e.reason.is_empty()
-        && e
-            .reason
+        && e.reason
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b == b'_')
 }
@@ -126,7 +125,12 @@ fn check_json_events(payload: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(&a, &b);
             prop_assert!(bounded_reason(&a));
         }
-        (a, b) => prop_assert!(false, "decoders disagree: {:?} vs {:?}", a.map(|_| ()), b.map(|_| ())),
+        (a, b) => prop_assert!(
+            false,
+            "decoders disagree: {:?} vs {:?}",
+            a.map(|_| ()),
+            b.map(|_| ())
+        ),
     }
     Ok(())
 }
@@ -144,7 +148,13 @@ fn check_oip(request: &[u8], response: &[u8], encoding: Encoding) -> Result<(), 
     if let (Ok(req), Ok(resp)) = (req, resp)
         && !req.tensors.is_empty()
     {
-        match assemble(&req, &resp, &OipMapping::default(), PairTiming::default(), 0) {
+        match assemble(
+            &req,
+            &resp,
+            &OipMapping::default(),
+            PairTiming::default(),
+            0,
+        ) {
             Ok(events) => prop_assert!(events.len() as u64 <= MAX_ROWS_PER_MESSAGE),
             Err(e) => prop_assert!(bounded_reason(&e), "{:?}", e),
         }

@@ -17,37 +17,16 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use proptest::prelude::*;
+use test_support::fuzz::mutate;
 use types::FeatureKind;
 use types::event::event_schema;
 
 fn cases() -> u32 {
-    std::env::var("DRIFTWATCH_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4_000)
+    test_support::fuzz::cases(4_000)
 }
 
-type Edit = (u8, usize, u8);
-
-fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut out = seed.to_vec();
-    for &(kind, at, byte) in edits {
-        let at = if out.is_empty() { 0 } else { at % out.len() };
-        match kind % 4 {
-            0 if !out.is_empty() => out[at] ^= byte | 1,
-            1 => out.insert(at, byte),
-            2 if !out.is_empty() => {
-                out.remove(at);
-            }
-            3 => out.truncate(at),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn edits() -> impl Strategy<Value = Vec<Edit>> {
-    prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..8)
+fn edits() -> impl Strategy<Value = Vec<test_support::fuzz::Edit>> {
+    test_support::fuzz::edits(1)
 }
 
 fn profile() -> ReferenceProfile {

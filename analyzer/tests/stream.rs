@@ -551,6 +551,24 @@ async fn events_from_a_bad_clock_are_refused_and_never_move_the_watermark() {
         .unwrap();
     assert_eq!((edge.accepted, edge.future), (1, 1));
 
+    // The ends of time: a window starting below i64::MIN or ending above i64::MAX is refused
+    // even when the limits allow it (review found an overflow at i64::MIN).
+    let mut unlimited = Windows::new(
+        WindowSettings {
+            max_future_skew: Duration::MAX,
+            ..settings()
+        },
+        HashMap::from([("m".to_string(), reference())]),
+    );
+    let ends = unlimited
+        .absorb_at(
+            "m",
+            &batch(&[i64::MIN, i64::MAX, now], |i| i as f64, |_| "a"),
+            now,
+        )
+        .unwrap();
+    assert_eq!((ends.accepted, ends.too_old, ends.future), (1, 1, 1));
+
     // A maximum age, when set, refuses events older than it.
     let mut aged = Windows::new(
         WindowSettings {
@@ -596,14 +614,18 @@ fn damaged_checkpoint_files_and_edited_manifests_are_errors_naming_the_file() {
         dir
     };
 
+    let window_file = |dir: &tempfile::TempDir| {
+        std::fs::read_dir(dir.path().join("windows"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+
     // Flipped bytes inside a window file.
     let dir = write();
-    let file = std::fs::read_dir(dir.path().join("windows"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = window_file(&dir);
     let mut data = std::fs::read(&file).unwrap();
     let middle = data.len() / 2;
     for b in &mut data[middle..middle + 16] {
@@ -616,12 +638,7 @@ fn damaged_checkpoint_files_and_edited_manifests_are_errors_naming_the_file() {
 
     // A truncated window file.
     let dir = write();
-    let file = std::fs::read_dir(dir.path().join("windows"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = window_file(&dir);
     let data = std::fs::read(&file).unwrap();
     std::fs::write(&file, &data[..data.len() - 10]).unwrap();
     let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();

@@ -115,7 +115,9 @@ fn secret(
         ));
     }
     let (name, value) = if let Some(v) = inline.1 {
-        (inline.0, v.clone())
+        // Trimmed like the file and variable forms: a header's token is trimmed too, so an
+        // untrimmed secret could never match.
+        (inline.0, v.trim().to_string())
     } else if let Some(path) = file.1 {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
             key: format!("{key}.{}", file.0),

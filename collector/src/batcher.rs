@@ -91,39 +91,56 @@ impl SchemaRegistry {
     /// # Errors
     /// `unknown_model` when the model is not configured and the cap is reached.
     pub fn admit(&self, model: &str) -> Result<(), DecodeError> {
-        let fixed = self
-            .schemas
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(model);
-        if fixed
-            || self
+        self.admit_all(&[model]).map_err(|(_, e)| e)
+    }
+
+    /// Admits every model of `models` or none: when the new ones among them do not all fit under
+    /// the cap, nothing is recorded and the error names the first that does not fit, with its
+    /// index in `models` (review found a refused request keeping its earlier new models'
+    /// slots).
+    ///
+    /// # Errors
+    /// `(index, unknown_model)`.
+    pub fn admit_all(&self, models: &[&str]) -> Result<(), (usize, DecodeError)> {
+        let schemas = self.schemas.read().unwrap_or_else(PoisonError::into_inner);
+        let known = |m: &str, discovered: &HashSet<String>| {
+            schemas.contains_key(m) || discovered.contains(m)
+        };
+        {
+            let discovered = self
                 .discovered
                 .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(model)
-        {
-            return Ok(());
+                .unwrap_or_else(PoisonError::into_inner);
+            if models.iter().all(|m| known(m, &discovered)) {
+                return Ok(());
+            }
         }
         let mut discovered = self
             .discovered
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if discovered.contains(model) {
-            return Ok(());
+        let mut new: Vec<&str> = Vec::new();
+        for (i, &m) in models.iter().enumerate() {
+            if known(m, &discovered) || new.contains(&m) {
+                continue;
+            }
+            if discovered.len() + new.len() >= self.max_discovered {
+                let shown: String = m.chars().take(64).collect();
+                return Err((
+                    i,
+                    DecodeError::new(
+                        "unknown_model",
+                        format!(
+                            "model `{shown}` has no profile in the configuration (`[[models]]`) and the {} models this service may discover without one are taken (`admission.max_discovered_models`)",
+                            self.max_discovered
+                        ),
+                    ),
+                ));
+            }
+            new.push(m);
         }
-        if discovered.len() < self.max_discovered {
-            discovered.insert(model.to_string());
-            return Ok(());
-        }
-        let shown: String = model.chars().take(64).collect();
-        Err(DecodeError::new(
-            "unknown_model",
-            format!(
-                "model `{shown}` has no profile in the configuration (`[[models]]`) and the {} models this service may discover without one are taken (`admission.max_discovered_models`)",
-                self.max_discovered
-            ),
-        ))
+        discovered.extend(new.into_iter().map(str::to_string));
+        Ok(())
     }
 
     /// The schema of `model` if it is known (fixed, or inferred before).
@@ -264,6 +281,14 @@ impl Batcher {
     /// `unknown_model`.
     pub fn admit(&self, model: &str) -> Result<(), DecodeError> {
         self.schemas.admit(model)
+    }
+
+    /// [`SchemaRegistry::admit_all`]: every model of `models` or none.
+    ///
+    /// # Errors
+    /// `(index, unknown_model)`.
+    pub fn admit_all(&self, models: &[&str]) -> Result<(), (usize, DecodeError)> {
+        self.schemas.admit_all(models)
     }
 
     /// Events [`Batcher::push`] refused since the last call (their model was not admitted, see

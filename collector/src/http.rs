@@ -228,14 +228,10 @@ impl HttpIngest {
     async fn accept(&self, events: Vec<crate::event::PredictionEvent>) -> Response {
         // Every model must be admitted before any event is kept: a request is taken whole or
         // not at all.
-        let refused = {
-            let batcher = self.batcher();
-            events
-                .iter()
-                .enumerate()
-                .find_map(|(i, e)| batcher.admit(&e.model).err().map(|err| (i + 1, err)))
-        };
-        if let Some((position, err)) = refused {
+        let models: Vec<&str> = events.iter().map(|e| e.model.as_str()).collect();
+        let refused = self.batcher().admit_all(&models).err();
+        if let Some((index, err)) = refused {
+            let position = index + 1;
             self.inner.metrics.decode_error(err.reason);
             self.inner.metrics.rejected(err.reason);
             return error(
@@ -552,6 +548,32 @@ mod tests {
             let (status, _) = post(ingest.router(), "/v1/events", &one(model), &[]).await;
             assert_eq!(status, StatusCode::ACCEPTED, "{model}");
         }
+        // A refused request takes no discovery slot: `new` does not use the last one up.
+        let (tx2, _rx2) = mpsc::channel(4);
+        let one_slot = HttpIngest::new(
+            HttpIngestConfig::default(),
+            Batcher::new(
+                BatchConfig::default(),
+                SchemaRegistry::default().with_max_discovered_models(1),
+                None,
+                "http",
+            ),
+            tx2,
+            CollectorMetrics::default(),
+        )
+        .unwrap();
+        let two_new = format!("{}\n{}", one("new"), one("other"));
+        let (status, json) = post(one_slot.router(), "/v1/events", &two_new, &[]).await;
+        assert_eq!(
+            (status, json["line"].as_u64()),
+            (StatusCode::BAD_REQUEST, Some(2))
+        );
+        assert_eq!(
+            post(one_slot.router(), "/v1/events", &one("other"), &[])
+                .await
+                .0,
+            StatusCode::ACCEPTED
+        );
         let flood = format!("{}\n{}", one("a"), one("flood-1"));
         let (status, json) = post(ingest.router(), "/v1/events", &flood, &[]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

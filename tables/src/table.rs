@@ -217,7 +217,8 @@ const PARALLEL_MIN_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Longest line a CSV file may have, in bytes (16 MiB). A longer one is an error before any of
 /// the file is parsed, so a binary or sparse file given as CSV cannot make the reader buffer it
-/// whole.
+/// whole. The check runs per 1 MiB block, so a line is refused once it is known to be longer:
+/// lines up to 1 MiB beyond the limit may pass.
 pub const MAX_CSV_LINE_BYTES: usize = 16 << 20;
 
 /// Checks that `path` looks like text a CSV reader can take in bounded memory: no NUL byte (binary

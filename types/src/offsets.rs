@@ -88,8 +88,12 @@ impl TryFrom<RawSourceOffsets> for SourceOffsets {
 
     fn try_from(raw: RawSourceOffsets) -> Result<Self, Self::Error> {
         for (key, position) in &raw.partitions {
-            let partition = key.rsplit_once('/').map(|(_, p)| p.parse::<i32>());
-            if !matches!(partition, Some(Ok(p)) if p >= 0) {
+            // Canonical only (`topic/partition` as `key` writes it): `p/05`, `p/+5` or `/0` would
+            // never be found again by `get` (found by review).
+            let canonical = key.rsplit_once('/').is_some_and(|(topic, p)| {
+                !topic.is_empty() && p.parse::<i32>().is_ok_and(|n| n >= 0 && n.to_string() == p)
+            });
+            if !canonical {
                 return Err(format!(
                     "source offsets: `{key}` is not `topic/partition` with a partition number"
                 ));
@@ -162,6 +166,10 @@ mod tests {
                 "`predictions`",
             ),
             (r#"{"partitions":{"p/x":{"watermark":1}}}"#, "`p/x`"),
+            (r#"{"partitions":{"p/05":{"watermark":1}}}"#, "`p/05`"),
+            (r#"{"partitions":{"p/+5":{"watermark":1}}}"#, "`p/+5`"),
+            (r#"{"partitions":{"/0":{"watermark":1}}}"#, "`/0`"),
+            (r#"{"partitions":{"p/-1":{"watermark":1}}}"#, "`p/-1`"),
             (
                 r#"{"partitions":{"p/0":{"watermark":-4}}}"#,
                 "negative watermark -4",

@@ -120,6 +120,8 @@ impl Write for ChecksummedFile {
 pub struct Checkpointer {
     dir: PathBuf,
     generation: u64,
+    /// Window files created so far (part of each file's name, so a file is never reused).
+    files_created: u64,
     writers: HashMap<(SeriesKey, i64), Writer>,
 }
 
@@ -159,6 +161,7 @@ impl Checkpointer {
         Ok(Self {
             dir,
             generation,
+            files_created: 0,
             writers: HashMap::new(),
         })
     }
@@ -295,11 +298,13 @@ impl Checkpointer {
             let id = (key.clone(), *start);
             live.push(id.clone());
             if !self.writers.contains_key(&id) && !w.batches.is_empty() {
+                self.files_created += 1;
                 let name = format!(
-                    "{}-{}-{:016x}.arrows",
+                    "{}-{}-{:016x}-{}.arrows",
                     self.generation,
                     start,
-                    key_hash(key)
+                    key_hash(key),
+                    self.files_created
                 );
                 let path = self.dir.join("windows").join(&name);
                 let file = OpenOptions::new()
@@ -333,13 +338,27 @@ impl Checkpointer {
                 continue;
             };
             let path = self.dir.join("windows").join(&writer.file);
-            for batch in &w.batches[w.checkpointed_batches..] {
-                writer.writer.write(batch).map_err(|e| ckpt_err(&path, e))?;
-            }
-            writer.writer.flush().map_err(|e| ckpt_err(&path, e))?;
-            let written = writer.writer.get_mut().get_ref();
-            written.file.sync_data().map_err(io_err(&path))?;
-            let (bytes, crc32) = (written.bytes, written.crc.clone().finalize());
+            let appended = (|| {
+                for batch in &w.batches[w.checkpointed_batches..] {
+                    writer.writer.write(batch).map_err(|e| ckpt_err(&path, e))?;
+                }
+                writer.writer.flush().map_err(|e| ckpt_err(&path, e))?;
+                let written = writer.writer.get_mut().get_ref();
+                written.file.sync_data().map_err(io_err(&path))?;
+                Ok::<_, AnalyzerError>((written.bytes, written.crc.clone().finalize()))
+            })();
+            let (bytes, crc32) = match appended {
+                Ok(done) => done,
+                Err(e) => {
+                    // The file may now hold part of a batch: never append to it again. The
+                    // manifest in force counts only its earlier prefix; the next checkpoint
+                    // writes the window whole into a new file (review found a failed append
+                    // followed by a retried one covered by the checksum).
+                    self.writers.remove(&id);
+                    w.checkpointed_batches = 0;
+                    return Err(e);
+                }
+            };
             w.checkpointed_batches = w.batches.len();
             entries.push(WindowEntry {
                 key: key.clone(),

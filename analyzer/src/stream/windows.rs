@@ -252,10 +252,17 @@ impl Windows {
                 too_old += 1;
                 continue;
             }
-            // `t` is at most `latest`, so the window's end cannot overflow unless the clock itself
-            // is within a window of i64::MAX; saturate to be sure.
-            let start = t.div_euclid(size) * size;
-            if closed_until.is_some_and(|c| start.saturating_add(size) <= c) {
+            // A window whose start or end does not fit an i64 lies at the ends of time (review
+            // found `i64::MIN` overflowing here while `max_event_age` is unset).
+            let Some(start) = t.div_euclid(size).checked_mul(size) else {
+                too_old += 1;
+                continue;
+            };
+            if start.checked_add(size).is_none() {
+                future += 1;
+                continue;
+            }
+            if closed_until.is_some_and(|c| start + size <= c) {
                 late += 1;
                 continue;
             }

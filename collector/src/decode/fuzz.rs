@@ -10,6 +10,7 @@
 
 use proptest::prelude::*;
 use prost::Message as _;
+use test_support::fuzz::mutate;
 
 use super::cloudevents;
 use super::json::{decode_each, decode_events};
@@ -18,32 +19,7 @@ use super::proto::{InferTensor, InferTensorContents, ModelInferRequest, ModelInf
 use super::{DecodeError, Encoding};
 
 fn cases() -> u32 {
-    std::env::var("DRIFTWATCH_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4_000)
-}
-
-/// One edit of a seed: (kind, position, byte).
-type Edit = (u8, usize, u8);
-
-/// Applies `edits` to `seed`: 0 flips bits of a byte, 1 inserts a byte, 2 deletes one, 3 cuts the
-/// input at a position.
-fn mutate(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut out = seed.to_vec();
-    for &(kind, at, byte) in edits {
-        let at = if out.is_empty() { 0 } else { at % out.len() };
-        match kind % 4 {
-            0 if !out.is_empty() => out[at] ^= byte | 1,
-            1 => out.insert(at, byte),
-            2 if !out.is_empty() => {
-                out.remove(at);
-            }
-            3 => out.truncate(at),
-            _ => {}
-        }
-    }
-    out
+    test_support::fuzz::cases(4_000)
 }
 
 const EVENT_SEEDS: [&str; 4] = [
@@ -101,8 +77,8 @@ fn bounded_reason(e: &DecodeError) -> bool {
             .all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
-fn edits() -> impl Strategy<Value = Vec<Edit>> {
-    prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..12)
+fn edits() -> impl Strategy<Value = Vec<test_support::fuzz::Edit>> {
+    test_support::fuzz::edits(0)
 }
 
 /// The JSON event decoders on `payload`: no panic, the fast path gives exactly the exact
@@ -145,9 +121,7 @@ fn check_oip(request: &[u8], response: &[u8], encoding: Encoding) -> Result<(), 
             prop_assert!(bounded_reason(e), "{:?}", e);
         }
     }
-    if let (Ok(req), Ok(resp)) = (req, resp)
-        && !req.tensors.is_empty()
-    {
+    if let (Ok(req), Ok(resp)) = (req, resp) {
         match assemble(
             &req,
             &resp,
@@ -176,9 +150,24 @@ proptest! {
     }
 
     #[test]
-    fn oip_json_pairs_from_mutated_messages(request in edits(), response in edits(), shape in any::<i64>()) {
-        let request = mutate(OIP_REQUEST.replace("[2, 2]", &format!("[2, {shape}]")).as_bytes(), &request);
-        check_oip(&request, &mutate(OIP_RESPONSE.as_bytes(), &response), Encoding::OipV2Json)?;
+    fn oip_json_pairs_from_mutated_messages(
+        request in edits(),
+        response in edits(),
+        shape in prop_oneof![any::<i64>(), -2i64..4],
+        out_shape in prop::sample::select(vec!["[2, 2]", "[2, 0]", "[0, 2]", "[2]", "[]", "[2, 1, 2]"]),
+        datatype in prop::sample::select(vec!["FP64", "BYTES", "BOOL", "INT64"]),
+    ) {
+        let mutated = mutate(OIP_REQUEST.replace("[2, 2]", &format!("[2, {shape}]")).as_bytes(), &request);
+        // The response's shape and type vary too, against a request that decodes (review found
+        // `[1, 0]` BYTES outputs panicking, which mutated requests hardly ever reached).
+        let response_seed = OIP_RESPONSE.replace("[2, 2]", out_shape).replace("FP64", datatype);
+        let mutated_response = mutate(response_seed.as_bytes(), &response);
+        check_oip(&mutated, &mutated_response, Encoding::OipV2Json)?;
+        check_oip(OIP_REQUEST.as_bytes(), &mutated_response, Encoding::OipV2Json)?;
+        let empty = format!(
+            r#"{{"model_name": "m", "outputs": [{{"name": "p", "shape": {out_shape}, "datatype": "{datatype}", "data": []}}]}}"#
+        );
+        check_oip(OIP_REQUEST.as_bytes(), empty.as_bytes(), Encoding::OipV2Json)?;
     }
 
     #[test]

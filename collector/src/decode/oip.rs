@@ -496,7 +496,13 @@ pub fn assemble(
     let version = Some(response.model_version.clone())
         .filter(|s| !s.is_empty())
         .or_else(|| Some(request.model_version.clone()).filter(|s| !s.is_empty()));
-    let rows = rows_cols(&request.tensors[0]).0;
+    let Some(first) = request.tensors.first() else {
+        return Err(DecodeError::new(
+            "invalid_field",
+            "the request has no input tensor",
+        ));
+    };
+    let rows = rows_cols(first).0;
     for t in request.tensors.iter().chain(&response.tensors) {
         if rows_cols(t).0 != rows {
             return Err(DecodeError::new(
@@ -505,7 +511,7 @@ pub fn assemble(
                     "tensor `{}` has {} rows but `{}` has {rows}",
                     t.name,
                     rows_cols(t).0,
-                    request.tensors[0].name
+                    first.name
                 ),
             ));
         }
@@ -514,6 +520,21 @@ pub fn assemble(
         // No row, no event. (A zero-row tensor may claim any row size: its element count is 0,
         // so nothing below may be sized from its columns.)
         return Ok(Vec::new());
+    }
+    // With rows, every tensor needs values in each: a `[1, 0]` output has none to read.
+    if let Some(t) = request
+        .tensors
+        .iter()
+        .chain(&response.tensors)
+        .find(|t| rows_cols(t).1 == 0)
+    {
+        return Err(DecodeError::new(
+            "invalid_field",
+            format!(
+                "tensor `{}` has shape {:?}: {rows} rows of no values",
+                t.name, t.shape
+            ),
+        ));
     }
     let find_output = |name: &Option<String>, what: &str| -> Result<Option<&Tensor>, DecodeError> {
         match name {
@@ -737,6 +758,50 @@ mod tests {
         .unwrap();
         let events = assemble(&m, &resp, &OipMapping::default(), PairTiming::default(), 0);
         assert!(events.unwrap().is_empty());
+        // Found by review: rows of no values (shape `[1, 0]`) indexed an empty tensor in
+        // `row_output` and panicked; an input-less request indexed `tensors[0]`.
+        let one = decode_message(
+            br#"{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}]}"#,
+            Encoding::OipV2Json,
+            false,
+        )
+        .unwrap();
+        for datatype in ["BYTES", "BOOL", "FP64"] {
+            let empty_rows = format!(
+                r#"{{"model_name": "m", "outputs": [{{"name": "p", "shape": [1, 0], "datatype": "{datatype}", "data": []}}]}}"#
+            );
+            let resp = decode_message(empty_rows.as_bytes(), Encoding::OipV2Json, true).unwrap();
+            let err = assemble(
+                &one,
+                &resp,
+                &OipMapping::default(),
+                PairTiming::default(),
+                0,
+            )
+            .unwrap_err();
+            assert_eq!(err.reason, "invalid_field");
+            assert!(
+                err.message
+                    .contains("tensor `p` has shape [1, 0]: 1 rows of no values"),
+                "{}",
+                err.message
+            );
+        }
+        let no_inputs = OipMessage {
+            id: String::new(),
+            model_name: "m".into(),
+            model_version: String::new(),
+            tensors: Vec::new(),
+        };
+        let err = assemble(
+            &no_inputs,
+            &one,
+            &OipMapping::default(),
+            PairTiming::default(),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "the request has no input tensor");
         let at_limit = format!(
             r#"{{"inputs": [{{"name": "t", "shape": [65536], "datatype": "FP64", "data": [{}]}}]}}"#,
             vec!["1"; 65_536].join(",")

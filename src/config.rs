@@ -291,4 +291,115 @@ mod tests {
         let err = load(Some(&file), &[]).unwrap_err().to_string();
         assert!(err.contains("models[1].name"), "{err}");
     }
+
+    /// The value at `path` (dotted; a `[[array]]` step takes its first element) of `config`.
+    fn at<'a>(config: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+        path.split('.').try_fold(config, |v, step| {
+            let v = v.get(step)?;
+            Some(v.as_array().and_then(|a| a.first()).unwrap_or(v))
+        })
+    }
+
+    /// Whether a documented default (a TOML literal) equals the code's value: durations by
+    /// their length (`"24h"` and `"1day"` are equal), numbers by value.
+    fn same(doc: &serde_json::Value, code: &serde_json::Value) -> bool {
+        match (doc, code) {
+            (serde_json::Value::String(a), serde_json::Value::String(b)) => {
+                a == b
+                    || matches!(
+                        (humantime::parse_duration(a), humantime::parse_duration(b)),
+                        (Ok(x), Ok(y)) if x == y
+                    )
+            }
+            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+                a.as_f64() == b.as_f64()
+            }
+            // `{}`: an empty table, that is the table's own defaults (documented in its section).
+            (serde_json::Value::Object(a), serde_json::Value::Object(_)) if a.is_empty() => true,
+            _ => doc == code,
+        }
+    }
+
+    /// Issue "One spine", item 8: every config default was written three times (function, doc
+    /// comment, docs/configuration.md). This fails when the reference and the code disagree: a
+    /// documented key the code lacks, a key of a documented section the reference lacks, or a
+    /// documented literal default that is not the code's.
+    #[test]
+    fn docs_configuration_md_matches_the_code() {
+        let docs = include_str!("../docs/configuration.md");
+        // The optional sections and `[[kafka.topics]]` with only their required keys.
+        let config: Config = toml::from_str(
+            "[alertmanager]\nurl = \"http://127.0.0.1:9093\"\n\
+             [checkpoint]\ndir = \"ckpt\"\n\
+             [kafka]\nbrokers = \"127.0.0.1:9092\"\n[[kafka.topics]]\nname = \"predictions\"\n",
+        )
+        .unwrap();
+        let code = serde_json::to_value(&config).unwrap();
+        let mut section: Option<String> = None;
+        let mut documented: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let (mut checked, mut problems) = (0, Vec::new());
+        for line in docs.lines() {
+            if line.starts_with('#') {
+                // `## `[server]``, `### `[[kafka.topics]]``, `## Auth tables (`[http.auth]`, ...)`.
+                section = line
+                    .split('`')
+                    .nth(1)
+                    .filter(|s| s.starts_with('['))
+                    .map(|s| s.trim_matches(|c| c == '[' || c == ']').to_string())
+                    .filter(|s| at(&code, s).is_some_and(serde_json::Value::is_object));
+                continue;
+            }
+            let Some(path) = &section else { continue };
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 5 || !cells[1].starts_with('`') {
+                continue;
+            }
+            let key = cells[1].trim_matches('`');
+            documented
+                .entry(path.clone())
+                .or_default()
+                .push(key.to_string());
+            let value = at(&code, path).and_then(|s| s.get(key));
+            let Some(value) = value else {
+                problems.push(format!("`{path}.{key}` is documented but not in the code"));
+                continue;
+            };
+            let default = cells[3];
+            if default.starts_with("none") {
+                checked += 1;
+                if !value.is_null() {
+                    problems.push(format!("`{path}.{key}`: documented none, code {value}"));
+                }
+                continue;
+            }
+            let Some(literal) = default.split('`').nth(1) else {
+                continue;
+            };
+            let Ok(parsed) = toml::from_str::<toml::Table>(&format!("v = {literal}")) else {
+                continue;
+            };
+            let doc = serde_json::to_value(&parsed["v"]).unwrap();
+            checked += 1;
+            if !same(&doc, value) {
+                problems.push(format!("`{path}.{key}`: documented {doc}, code {value}"));
+            }
+        }
+        for (path, keys) in &documented {
+            if let Some(serde_json::Value::Object(fields)) = at(&code, path) {
+                for field in fields.keys().filter(|f| !keys.contains(f)) {
+                    problems.push(format!(
+                        "`{path}.{field}` is in the code but not documented"
+                    ));
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        eprintln!("{checked} documented defaults checked against the code");
+        assert!(checked >= 40, "only {checked} defaults checked");
+    }
 }

@@ -731,13 +731,24 @@ pub fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
 }
 
 /// Whether an `Accept` header asks for the Prometheus text format rather than OpenMetrics: it
-/// names `text/plain` and does not name `application/openmetrics-text`. Without an `Accept`
-/// header, or with `*/*`, `/metrics` answers OpenMetrics.
+/// accepts `text/plain` (with a quality above 0) and does not accept
+/// `application/openmetrics-text`. Without an `Accept` header, or with `*/*`, `/metrics`
+/// answers OpenMetrics.
 fn wants_prometheus_text(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| {
-        let a = a.to_ascii_lowercase();
-        a.contains("text/plain") && !a.contains("application/openmetrics-text")
-    })
+    let Some(accept) = accept else { return false };
+    // Media ranges with their quality (RFC 9110 section 12.5.1); `q=0` means "not acceptable".
+    let accepted = |media: &str| {
+        accept.split(',').any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            name == media && q > 0.0
+        })
+    };
+    accepted("text/plain") && !accepted("application/openmetrics-text")
 }
 
 /// Whether the process is ready to serve: shared between the component that decides it (e.g. the
@@ -1261,6 +1272,10 @@ mod tests {
             "# HELP c_total Things.\n# TYPE c_total counter\nc_total{a=\"1\"} 3\n# HELP g Level.\n# TYPE g gauge\ng 2.5\n"
         );
         assert!(wants_prometheus_text(Some("text/plain; version=0.0.4")));
+        assert!(wants_prometheus_text(Some(
+            "application/openmetrics-text; version=1.0.0; q=0, text/plain; version=0.0.4"
+        )));
+        assert!(!wants_prometheus_text(Some("text/plain;q=0, */*")));
         assert!(!wants_prometheus_text(Some("*/*")));
         assert!(!wants_prometheus_text(None));
     }

@@ -5,8 +5,9 @@
 //! [`Credentials::resolve`] turns an [`AuthConfig`] into the secrets to compare with, once, at
 //! start (an empty token, an unreadable file or an unset variable is an error naming the key);
 //! [`authenticate`] is the axum middleware that checks each request. Comparisons are constant
-//! time ([`subtle`]), and the middleware is meant for `Router::route_layer`, so a path that does
-//! not exist still answers `404`, not `401`.
+//! time: the SHA-256 digests of the given and the expected secret are compared with [`subtle`],
+//! so neither the content nor the length of the secret shows in the timing. The middleware is
+//! meant for `Router::route_layer`, so a path that does not exist still answers `404`, not `401`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 pub use types::auth::{AuthConfig, BasicAuthConfig};
 
@@ -46,9 +48,21 @@ pub enum AuthError {
     },
 }
 
-/// A secret; its `Debug` never shows it.
+/// A secret, kept as its SHA-256 digest; its `Debug` never shows it.
 #[derive(Clone)]
-struct Secret(Vec<u8>);
+struct Secret([u8; 32]);
+
+impl Secret {
+    fn new(secret: &[u8]) -> Self {
+        Self(Sha256::digest(secret).into())
+    }
+
+    /// Constant-time comparison of digests (equal length whatever the input's).
+    fn matches(&self, given: &[u8]) -> bool {
+        let given: [u8; 32] = Sha256::digest(given).into();
+        bool::from(self.0.ct_eq(&given))
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,11 +197,11 @@ impl Credentials {
                 })?;
                 let mut pair = format!("{}:", b.username).into_bytes();
                 pair.extend(password);
-                Some(Secret(pair))
+                Some(Secret::new(&pair))
             }
         };
         Ok((bearer.is_some() || basic.is_some()).then(|| Self {
-            bearer: bearer.map(Secret),
+            bearer: bearer.as_deref().map(Secret::new),
             basic,
         }))
     }
@@ -218,7 +232,7 @@ impl Credentials {
         };
         match expected {
             None => Err(Rejection::Missing),
-            Some((secret, given)) if bool::from(secret.0.as_slice().ct_eq(&given)) => Ok(()),
+            Some((secret, given)) if secret.matches(&given) => Ok(()),
             Some(_) => Err(Rejection::Wrong),
         }
     }

@@ -45,8 +45,9 @@ pub struct HttpIngestConfig {
     /// Longest wait of a CloudEvents request for its response or the reverse (default `30s`).
     #[serde(with = "humantime_serde")]
     pub pairing_timeout: Duration,
-    /// Most bytes of CloudEvents bodies waiting for their pair (default 64 MiB); beyond it the
-    /// oldest waiting halves expire early and are counted as unpaired.
+    /// Most bytes of CloudEvents halves waiting for their pair, counted as the memory their
+    /// decoded values take (at least their bodies' sizes; default 64 MiB); beyond it the oldest
+    /// waiting halves expire early and are counted as unpaired.
     pub pairing_max_bytes: usize,
     /// How CloudEvents bodies map to features (model name, feature names of positional inputs).
     pub cloudevents: OipMapping,
@@ -418,7 +419,9 @@ async fn post_cloudevent(
             .pairer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let offer = pairer.offer_weighted(&id, kind, half, now, body.len());
+        // Weighed by what the decoded half holds, or its body if larger.
+        let weight = half.body.heap_bytes().max(body.len());
+        let offer = pairer.offer_weighted(&id, kind, half, now, weight);
         (offer, pairer.expire(now))
     };
     for (_, p) in evicted {

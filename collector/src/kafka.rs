@@ -83,8 +83,8 @@ pub struct KafkaConfig {
     /// Most unpaired halves held (default 100,000); the oldest expire early beyond it.
     #[serde(default = "default_max_pending_pairs")]
     pub max_pending_pairs: usize,
-    /// Most bytes of unpaired halves held, counted as their messages' sizes (default 64 MiB); the
-    /// oldest expire early beyond it.
+    /// Most bytes of unpaired halves held, counted as the memory their decoded values take (at
+    /// least their messages' sizes; default 64 MiB); the oldest expire early beyond it.
     #[serde(default = "default_max_pending_pair_bytes")]
     pub max_pending_pair_bytes: usize,
     /// Largest message accepted, in bytes (default 1 MiB); larger ones are dead-lettered
@@ -753,7 +753,10 @@ impl Worker {
             TopicRole::Request => Half::Request,
             TopicRole::Response => Half::Response,
         };
-        let weight = message.payload().map_or(0, <[u8]>::len);
+        // Weighed by what the decoded half holds, or its message if larger.
+        let weight = decoded
+            .heap_bytes()
+            .max(message.payload().map_or(0, <[u8]>::len));
         let pending = PendingHalf {
             message: decoded,
             timestamp_ms: message.timestamp().to_millis(),

@@ -28,6 +28,40 @@ pub enum Body {
     V1Predictions(Vec<serde_json::Value>),
 }
 
+/// An estimate of the memory a JSON value holds once parsed, in bytes.
+fn json_heap_bytes(v: &serde_json::Value) -> usize {
+    let node = std::mem::size_of::<serde_json::Value>();
+    node + match v {
+        serde_json::Value::String(s) => s.len(),
+        serde_json::Value::Array(a) => a.iter().map(json_heap_bytes).sum(),
+        serde_json::Value::Object(o) => o.iter().map(|(k, v)| k.len() + json_heap_bytes(v)).sum(),
+        _ => 0,
+    }
+}
+
+impl Body {
+    /// An estimate of the memory the decoded body holds, in bytes (see
+    /// [`OipMessage::heap_bytes`]); the pairer weighs waiting halves by it.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Body::V2(m) => m.heap_bytes(),
+            Body::V1Instances(rows) => rows
+                .iter()
+                .flat_map(|row| row.iter())
+                .map(|(k, v)| {
+                    let text = match v {
+                        FeatureValue::Text(s) => s.len(),
+                        _ => 0,
+                    };
+                    // A B-tree entry: key and value with their headers, plus node overhead.
+                    k.len() + text + std::mem::size_of::<(String, FeatureValue)>() + 16
+                })
+                .sum(),
+            Body::V1Predictions(values) => values.iter().map(json_heap_bytes).sum(),
+        }
+    }
+}
+
 /// One decoded CloudEvent half.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudEventHalf {

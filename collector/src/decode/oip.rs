@@ -86,6 +86,29 @@ pub struct OipMessage {
     pub tensors: Vec<Tensor>,
 }
 
+impl OipMessage {
+    /// An estimate of the memory the decoded message holds, in bytes: its strings and tensor
+    /// values as stored (8 bytes a number, 1 a bool, each text with its `String` header). The
+    /// pairers weigh waiting halves by it, since a value can take more memory decoded than on
+    /// the wire (`0,` is 2 bytes of JSON and 8 as an `f64`).
+    pub fn heap_bytes(&self) -> usize {
+        let header = std::mem::size_of::<String>();
+        let tensors: usize = self
+            .tensors
+            .iter()
+            .map(|t| {
+                let data = match &t.data {
+                    TensorData::Numbers(v) => v.len() * 8,
+                    TensorData::Bools(v) => v.len(),
+                    TensorData::Text(v) => v.iter().map(|s| s.len() + header).sum(),
+                };
+                std::mem::size_of::<Tensor>() + t.name.len() + t.shape.len() * 8 + data
+            })
+            .sum();
+        self.id.len() + self.model_name.len() + self.model_version.len() + tensors
+    }
+}
+
 /// Decodes a `ModelInferRequest` (inputs) or `ModelInferResponse` (outputs).
 ///
 /// # Errors
@@ -829,6 +852,23 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.reason, "invalid_confidence");
         assert!(err.message.contains("2.5"), "{}", err.message);
+    }
+
+    /// Review of issue 19, finding 6: the pairers weighed halves by wire bytes, but `0,` is 2
+    /// bytes of JSON and 8 decoded.
+    #[test]
+    fn decoded_size_counts_each_value_as_stored() {
+        let zeros = format!(
+            r#"{{"inputs": [{{"name": "x", "shape": [1000], "datatype": "FP64", "data": [{}]}}]}}"#,
+            vec!["0"; 1000].join(",")
+        );
+        let m = decode_message(zeros.as_bytes(), Encoding::OipV2Json, false).unwrap();
+        assert!(zeros.len() < 2100, "{}", zeros.len());
+        assert_eq!(
+            m.heap_bytes(),
+            1 + 8 + 8000 + std::mem::size_of::<Tensor>(),
+            "name, shape, 1000 f64 and the tensor header"
+        );
     }
 
     #[test]

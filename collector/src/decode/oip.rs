@@ -687,6 +687,20 @@ mod tests {
     use super::*;
     use crate::decode::proto::InferTensorContents;
 
+    /// A pair assembled with the default mapping, no timing and event time 0.
+    fn pair(
+        request: &OipMessage,
+        response: &OipMessage,
+    ) -> Result<Vec<PredictionEvent>, DecodeError> {
+        assemble(
+            request,
+            response,
+            &OipMapping::default(),
+            PairTiming::default(),
+            0,
+        )
+    }
+
     pub(crate) fn request_json() -> &'static [u8] {
         br#"{"id": "req-1", "inputs": [
             {"name": "car_value", "shape": [2], "datatype": "FP64", "data": [39811.0, 12679.0]},
@@ -779,7 +793,7 @@ mod tests {
             true,
         )
         .unwrap();
-        let events = assemble(&m, &resp, &OipMapping::default(), PairTiming::default(), 0);
+        let events = pair(&m, &resp);
         assert!(events.unwrap().is_empty());
         // Found by review: rows of no values (shape `[1, 0]`) indexed an empty tensor in
         // `row_output` and panicked; an input-less request indexed `tensors[0]`.
@@ -794,14 +808,7 @@ mod tests {
                 r#"{{"model_name": "m", "outputs": [{{"name": "p", "shape": [1, 0], "datatype": "{datatype}", "data": []}}]}}"#
             );
             let resp = decode_message(empty_rows.as_bytes(), Encoding::OipV2Json, true).unwrap();
-            let err = assemble(
-                &one,
-                &resp,
-                &OipMapping::default(),
-                PairTiming::default(),
-                0,
-            )
-            .unwrap_err();
+            let err = pair(&one, &resp).unwrap_err();
             assert_eq!(err.reason, "invalid_field");
             assert!(
                 err.message
@@ -816,14 +823,7 @@ mod tests {
             model_version: String::new(),
             tensors: Vec::new(),
         };
-        let err = assemble(
-            &no_inputs,
-            &one,
-            &OipMapping::default(),
-            PairTiming::default(),
-            0,
-        )
-        .unwrap_err();
+        let err = pair(&no_inputs, &one).unwrap_err();
         assert_eq!(err.message, "the request has no input tensor");
         let at_limit = format!(
             r#"{{"inputs": [{{"name": "t", "shape": [65536], "datatype": "FP64", "data": [{}]}}]}}"#,
@@ -842,14 +842,7 @@ mod tests {
             {"name": "logits", "shape": [2, 2], "datatype": "FP64", "data": [0.1, 0.2, 2.5, -1.0]}
         ]}"#;
         let resp = decode_message(logits, Encoding::OipV2Json, true).unwrap();
-        let err = assemble(
-            &req,
-            &resp,
-            &OipMapping::default(),
-            PairTiming::default(),
-            0,
-        )
-        .unwrap_err();
+        let err = pair(&req, &resp).unwrap_err();
         assert_eq!(err.reason, "invalid_confidence");
         assert!(err.message.contains("2.5"), "{}", err.message);
     }
@@ -960,14 +953,7 @@ mod tests {
             true,
         )
         .unwrap();
-        let err = assemble(
-            &req,
-            &resp,
-            &OipMapping::default(),
-            PairTiming::default(),
-            0,
-        )
-        .unwrap_err();
+        let err = pair(&req, &resp).unwrap_err();
         assert!(err.message.contains("has 3 rows"), "{}", err.message);
     }
 }

@@ -42,8 +42,8 @@ use crate::leader::LeaderState;
 use crate::metrics::Metrics;
 use crate::retrain::{self, Decision, Episode};
 
-/// Requeue when nothing is pending (5 min).
-pub const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+/// Requeue when nothing is pending (5 min): the canary machine's idle interval, defined once.
+pub use crate::canary::machine::IDLE_REQUEUE;
 /// Requeue while a retraining Job runs (the Job watch usually reconciles sooner).
 pub const RUNNING_REQUEUE: Duration = Duration::from_secs(60);
 /// Requeue of a replica that does not hold the Lease.

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::checks::{CheckMeasurement, CheckOutcome, Sample, evaluate};
 use crate::crd::CanaryPolicy;
 
-/// Requeue interval in a terminal phase or with no canary (seconds).
+/// Requeue interval when nothing is pending: a terminal canary phase, no canary, no running Job
+/// (5 min; the reconciler uses it too).
 pub const IDLE_REQUEUE: Duration = Duration::from_secs(300);
 
 /// Phase of the canary analysis.

@@ -74,6 +74,8 @@ fn controller_app(
 ) -> anyhow::Result<(axum::Router, alerting::Readiness)> {
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
+    // The webhook's refusals count in `driftwatch_http_rejected_total{reason="unauthorized"}`.
+    let http_metrics = collector::telemetry::CollectorMetrics::register(&mut registry);
     let readiness = alerting::Readiness::new();
     readiness.set_not_ready("starting");
     let mut webhook =
@@ -81,10 +83,7 @@ fn controller_app(
     if let Some(credentials) = collector::auth::Credentials::resolve(auth, "--webhook-token-file")?
     {
         webhook = webhook.route_layer(axum::middleware::from_fn_with_state(
-            collector::auth::Authenticator::new(
-                credentials,
-                collector::telemetry::CollectorMetrics::default(),
-            ),
+            collector::auth::Authenticator::new(credentials, http_metrics),
             collector::auth::authenticate,
         ));
     }
@@ -306,6 +305,11 @@ mod tests {
         let (status, body) = call(&app, post(Some("Bearer s3cret"))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(rx.try_recv().unwrap().alertname, "ModelDataDrift");
+        let (_, text) = call(&app, get("/metrics")).await;
+        assert!(
+            text.contains("driftwatch_http_rejected_total{reason=\"unauthorized\"} 2"),
+            "{text}"
+        );
 
         // An empty token file is a start-up error naming the flag.
         let empty = dir.path().join("empty");

@@ -18,15 +18,11 @@ pub enum AnalyzerError {
         #[source]
         source: std::io::Error,
     },
-    /// A file has no header or no data rows.
-    #[error("{} is empty: {what}", path.display())]
-    EmptyFile {
-        /// The file.
-        path: PathBuf,
-        /// What is missing, for example "no header line".
-        what: &'static str,
-    },
-    /// A file's content is malformed (ragged CSV row, corrupt Parquet).
+    /// A prediction-log file could not be read (the `tables` crate's readers: unreadable, empty or
+    /// malformed), with the reader's message unchanged.
+    #[error(transparent)]
+    Table(#[from] tables::TableError),
+    /// A file's content is malformed (a damaged checkpoint).
     #[error("cannot parse {}: {message}", path.display())]
     Read {
         /// The file.
@@ -93,21 +89,6 @@ pub enum AnalyzerError {
     Query(String),
 }
 
-impl From<tables::TableError> for AnalyzerError {
-    /// The file readers' errors keep their variant, message and [`AnalyzerError::kind`].
-    fn from(e: tables::TableError) -> Self {
-        match e {
-            tables::TableError::Io { path, source } => AnalyzerError::Io { path, source },
-            tables::TableError::EmptyFile { path, what } => AnalyzerError::EmptyFile { path, what },
-            tables::TableError::Read { path, message } => AnalyzerError::Read { path, message },
-            other => AnalyzerError::Read {
-                path: std::path::PathBuf::new(),
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
 impl AnalyzerError {
     /// Folds a list of errors into one: none, the single error, or [`AnalyzerError::Multiple`].
     pub fn collect(mut errors: Vec<AnalyzerError>) -> Result<(), AnalyzerError> {
@@ -122,7 +103,7 @@ impl AnalyzerError {
     pub fn kind(&self) -> &'static str {
         match self {
             AnalyzerError::Io { .. } => "io",
-            AnalyzerError::EmptyFile { .. } => "empty_file",
+            AnalyzerError::Table(e) => e.kind(),
             AnalyzerError::Read { .. } => "read",
             AnalyzerError::MissingColumn { .. } => "missing_column",
             AnalyzerError::InvalidValue { .. } => "invalid_value",

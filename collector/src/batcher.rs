@@ -111,7 +111,14 @@ impl SchemaRegistry {
                 .discovered
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            if models.iter().all(|m| known(m, &discovered)) {
+            // One lookup per run of equal models (a request is mostly one model), not per event.
+            let mut last = None;
+            let all_known = models.iter().all(|&m| {
+                let same = last == Some(m);
+                last = Some(m);
+                same || known(m, &discovered)
+            });
+            if all_known {
                 return Ok(());
             }
         }

@@ -226,21 +226,20 @@ impl HttpIngest {
         self.inner.out.capacity() == 0
     }
 
-    /// Takes the events of one request; `lines` holds each event's line (NDJSON) or position
-    /// (array) in the body, when known, for the error that names a refused one.
+    /// Takes the events of one request. `body`, when the events are its JSON events, lets the
+    /// error that names a refused event give its line (NDJSON) or position (array); the lines are
+    /// found only then, off the accepted path.
     async fn accept(
         &self,
         events: Vec<crate::event::PredictionEvent>,
-        lines: Option<&[usize]>,
+        body: Option<&[u8]>,
     ) -> Response {
         // Every model must be admitted before any event is kept: a request is taken whole or
         // not at all.
         let models: Vec<&str> = events.iter().map(|e| e.model.as_str()).collect();
         let refused = self.batcher().admit_all(&models).err();
         if let Some((index, err)) = refused {
-            let position = lines
-                .and_then(|l| l.get(index).copied())
-                .unwrap_or(index + 1);
+            let position = body.and_then(|b| event_line(b, index)).unwrap_or(index + 1);
             self.inner.metrics.decode_error(err.reason);
             self.inner.metrics.rejected(err.reason);
             return error(
@@ -261,6 +260,13 @@ impl HttpIngest {
         )
             .into_response()
     }
+}
+
+/// The line (NDJSON) or position (array) of the `index`-th valid event of a JSON events body.
+fn event_line(body: &[u8], index: usize) -> Option<usize> {
+    let mut lines = Vec::new();
+    json::decode_each(body, |line, _| lines.push(line)).ok()?;
+    lines.get(index).copied()
 }
 
 /// Runs [`HttpIngest::tick`] every 100 ms until the sender side of `out` is closed.
@@ -355,39 +361,32 @@ async fn post_events(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     }
-    // The events with their lines (`decode_each` gives exactly `decode_events`' events and bad
-    // lines; the fuzz harness checks that).
-    let (mut events, mut lines) = (Vec::new(), Vec::new());
-    let bad = match json::decode_each(&body, |line, e| {
-        events.push(e.into_owned());
-        lines.push(line);
-    }) {
-        Ok(bad) => bad,
+    let decoded = match json::decode_events(&body) {
+        Ok(d) => d,
         Err(e) => {
             ingest.inner.metrics.decode_error(e.reason);
             ingest.inner.metrics.rejected(e.reason);
             return error(StatusCode::BAD_REQUEST, e.reason, e.message, None);
         }
     };
-    if let Some(first) = bad.first() {
-        for b in &bad {
+    if let Some(first) = decoded.bad.first() {
+        for b in &decoded.bad {
             ingest.inner.metrics.decode_error(b.error.reason);
         }
         ingest.inner.metrics.rejected(first.error.reason);
-        let more = if bad.len() > 1 {
-            format!(" ({} bad events in all)", bad.len())
+        let more = if decoded.bad.len() > 1 {
+            format!(" ({} bad events in all)", decoded.bad.len())
         } else {
             String::new()
         };
-        let bad = first;
         return error(
             StatusCode::BAD_REQUEST,
-            bad.error.reason,
-            format!("{}{more}", bad.error.message),
-            Some(bad.line),
+            first.error.reason,
+            format!("{}{more}", first.error.message),
+            Some(first.line),
         );
     }
-    ingest.accept(events, Some(&lines)).await
+    ingest.accept(decoded.events, Some(&body)).await
 }
 
 async fn post_cloudevent(

@@ -15,7 +15,6 @@ use test_support::fuzz::mutate;
 use super::cloudevents;
 use super::json::{decode_each, decode_events};
 use super::oip::{MAX_ROWS_PER_MESSAGE, OipMapping, PairTiming, assemble, decode_message};
-use super::proto::{InferTensor, InferTensorContents, ModelInferRequest, ModelInferResponse};
 use super::{DecodeError, Encoding};
 
 fn cases() -> u32 {
@@ -40,32 +39,7 @@ const OIP_RESPONSE: &str = r#"{"id": "req-1", "model_name": "car-loan", "model_v
 ]}"#;
 
 fn proto_seeds() -> [Vec<u8>; 2] {
-    let request = ModelInferRequest {
-        model_name: "iris".into(),
-        id: "abc".into(),
-        inputs: vec![InferTensor {
-            name: "predict".into(),
-            datatype: "FP32".into(),
-            shape: vec![1, 4],
-            contents: Some(InferTensorContents {
-                fp32_contents: vec![1.0, 2.0, 3.0, 4.0],
-                ..Default::default()
-            }),
-        }],
-        ..Default::default()
-    };
-    let response = ModelInferResponse {
-        model_name: "iris".into(),
-        id: "abc".into(),
-        outputs: vec![InferTensor {
-            name: "predict".into(),
-            datatype: "INT64".into(),
-            shape: vec![1, 1],
-            contents: None,
-        }],
-        raw_output_contents: vec![2i64.to_le_bytes().to_vec()],
-        ..Default::default()
-    };
+    let (request, response) = super::oip::tests::seldon_pair();
     [request.encode_to_vec(), response.encode_to_vec()]
 }
 

@@ -683,9 +683,42 @@ fn row_output(t: &Tensor, row: usize) -> (Option<FeatureValue>, Option<f64>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::decode::proto::InferTensorContents;
+
+    /// A protobuf request and response as Seldon Core v2 writes them (iris: 4 FP32 features, an
+    /// INT64 class in the raw output contents); also the fuzz harness's protobuf seeds.
+    pub(crate) fn seldon_pair() -> (ModelInferRequest, ModelInferResponse) {
+        let req = ModelInferRequest {
+            model_name: "iris".into(),
+            model_version: String::new(),
+            id: "abc".into(),
+            inputs: vec![InferTensor {
+                name: "predict".into(),
+                datatype: "FP32".into(),
+                shape: vec![1, 4],
+                contents: Some(InferTensorContents {
+                    fp32_contents: vec![1.0, 2.0, 3.0, 4.0],
+                    ..Default::default()
+                }),
+            }],
+            raw_input_contents: vec![],
+        };
+        let resp = ModelInferResponse {
+            model_name: "iris_1".into(),
+            model_version: "1".into(),
+            id: "abc".into(),
+            outputs: vec![InferTensor {
+                name: "predict".into(),
+                datatype: "INT64".into(),
+                shape: vec![1, 1],
+                contents: None,
+            }],
+            raw_output_contents: vec![2i64.to_le_bytes().to_vec()],
+        };
+        (req, resp)
+    }
 
     /// A pair assembled with the default mapping, no timing and event time 0.
     fn pair(
@@ -886,33 +919,7 @@ mod tests {
 
     #[test]
     fn protobuf_request_and_response_as_seldon_writes_them() {
-        let req = ModelInferRequest {
-            model_name: "iris".into(),
-            model_version: String::new(),
-            id: "abc".into(),
-            inputs: vec![InferTensor {
-                name: "predict".into(),
-                datatype: "FP32".into(),
-                shape: vec![1, 4],
-                contents: Some(InferTensorContents {
-                    fp32_contents: vec![1.0, 2.0, 3.0, 4.0],
-                    ..Default::default()
-                }),
-            }],
-            raw_input_contents: vec![],
-        };
-        let resp = ModelInferResponse {
-            model_name: "iris_1".into(),
-            model_version: "1".into(),
-            id: "abc".into(),
-            outputs: vec![InferTensor {
-                name: "predict".into(),
-                datatype: "INT64".into(),
-                shape: vec![1, 1],
-                contents: None,
-            }],
-            raw_output_contents: vec![2i64.to_le_bytes().to_vec()],
-        };
+        let (req, resp) = seldon_pair();
         let r = decode_message(&req.encode_to_vec(), Encoding::OipV2Protobuf, false).unwrap();
         let s = decode_message(&resp.encode_to_vec(), Encoding::OipV2Protobuf, true).unwrap();
         let mapping = OipMapping {

@@ -30,6 +30,7 @@ use collector::http::HttpIngest;
 use collector::kafka::{self, KafkaSource};
 use collector::offsets::{OffsetTracker, SourceOffsets};
 use collector::telemetry::CollectorMetrics;
+use collector::wal::{self, Wal, wal_partition};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
@@ -149,6 +150,7 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         rules = rules.with_alertmanager(handle);
     }
 
+    let wal_position = resume.get(&wal_partition()).cloned();
     let (tx, rx) = mpsc::channel::<SourceBatch>(config.batch.channel_capacity);
     let schemas = SchemaRegistry::new(
         profiles
@@ -187,14 +189,59 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         .merge(alerting::exporter::router(registry, readiness.clone()))
         .merge(webhook)
         .merge(status_router(status.clone(), config.server.listen));
+    let mut wal_source = None;
     let ingest = if config.http.enabled {
-        let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
-        let ingest = HttpIngest::new(
-            config.http.ingest.clone(),
-            batcher,
-            tx.clone(),
-            collector_metrics.clone(),
-        )?;
+        let ingest = match (&config.checkpoint, config.http.ingest.durable_ack) {
+            (Some(c), true) => {
+                let dir = c.dir.join("http-wal");
+                let tracker = OffsetTracker::new();
+                let (log, recovered) = Wal::open(
+                    &dir,
+                    wal::DEFAULT_SEGMENT_BYTES,
+                    tracker.clone(),
+                    wal_position.as_ref(),
+                )
+                .with_context(|| {
+                    format!("cannot open the HTTP write-ahead log in {}", dir.display())
+                })?;
+                let batcher =
+                    Batcher::new(config.batch.clone(), schemas, Some(tracker.clone()), "http");
+                let ingest = HttpIngest::with_wal(
+                    config.http.ingest.clone(),
+                    batcher,
+                    tx.clone(),
+                    collector_metrics.clone(),
+                    log.clone(),
+                    tracker.clone(),
+                )?;
+                if !recovered.replay.is_empty() || recovered.skipped > 0 {
+                    tracing::info!(dir = %dir.display(), records = recovered.replay.len(), skipped = recovered.skipped, torn_bytes = recovered.torn_bytes, "replaying HTTP requests accepted before the restart that the checkpoint does not cover");
+                }
+                let replaying = ingest.clone();
+                tokio::spawn(async move {
+                    let events = replaying.replay(recovered.replay).await;
+                    if events > 0 {
+                        tracing::info!(events, "write-ahead log replayed");
+                    }
+                });
+                wal_source = Some((tracker, log));
+                ingest
+            }
+            (checkpoint, durable) => {
+                if checkpoint.is_some() && !durable {
+                    tracing::warn!(
+                        "http.durable_ack = false: a 202 is answered before the events are durable; a crash loses what was accepted since the last checkpoint"
+                    );
+                }
+                let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
+                HttpIngest::new(
+                    config.http.ingest.clone(),
+                    batcher,
+                    tx.clone(),
+                    collector_metrics.clone(),
+                )?
+            }
+        };
         app = app.merge(ingest.router());
         tokio::spawn(collector::http::run_ticker(ingest.clone()));
         Some(ingest)
@@ -218,6 +265,7 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         windows,
         checkpointer,
         tracker,
+        wal: wal_source,
         metrics: model_metrics,
         rules,
         status: status.clone(),
@@ -305,7 +353,10 @@ async fn record_triggers(mut rx: mpsc::Receiver<AlertTrigger>, status: StatusSta
 struct Analyzer {
     windows: Windows,
     checkpointer: Option<Checkpointer>,
+    /// The Kafka source's offsets.
     tracker: Option<OffsetTracker>,
+    /// HTTP ingest's write-ahead log and the offsets of its partition.
+    wal: Option<(OffsetTracker, Wal)>,
     metrics: ModelMetrics,
     rules: RuleEngine,
     status: StatusState,
@@ -383,15 +434,24 @@ impl Analyzer {
         let Some(c) = self.checkpointer.as_mut() else {
             return;
         };
-        let snapshot = self
+        let mut snapshot = self
             .tracker
             .as_ref()
             .map(OffsetTracker::snapshot)
             .unwrap_or_default();
+        if let Some((t, _)) = &self.wal {
+            snapshot.partitions.extend(t.snapshot().partitions);
+        }
         match c.write(&mut self.windows, snapshot.clone(), &self.status.history()) {
             Ok(()) => {
                 if let Some(t) = &self.tracker {
                     t.mark_durable(&snapshot);
+                }
+                if let Some((t, log)) = &self.wal {
+                    t.mark_durable(&snapshot);
+                    if let Some(p) = snapshot.get(&wal_partition()) {
+                        log.truncate_below(p.watermark);
+                    }
                 }
                 self.last_checkpoint = Instant::now();
                 self.metrics.set_checkpoint_age(Duration::ZERO);

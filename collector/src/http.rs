@@ -6,7 +6,9 @@
 //! - Bodies over `max_body_bytes` get `413`; a missing or wrong bearer token (when one is
 //!   configured) `401`; while the analyzer is behind (the batch channel is full) `503` with
 //!   `Retry-After`, so memory stays bounded.
-//! - Accepted events answer `202 {"accepted": n}`.
+//! - Accepted events answer `202 {"accepted": n}`. With a write-ahead log ([`HttpIngest::with_wal`])
+//!   the answer waits until the events are fsynced in it, so a 202 survives `kill -9`; a failed
+//!   write answers `503` (reason `not_durable`).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,7 +30,9 @@ use crate::decode::cloudevents::{self, CloudEventHalf};
 use crate::decode::oip::OipMapping;
 use crate::decode::pairing::{Offer, Pairer};
 use crate::decode::{DecodeError, json};
+use crate::offsets::{OffsetTracker, TopicPartition};
 use crate::telemetry::CollectorMetrics;
+use crate::wal::{Wal, WalRecord, wal_partition};
 
 /// Configuration of HTTP ingest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,10 @@ pub struct HttpIngestConfig {
     pub pairing_max_bytes: usize,
     /// How CloudEvents bodies map to features (model name, feature names of positional inputs).
     pub cloudevents: OipMapping,
+    /// With a checkpoint, answer `202` only once the request's events are fsynced in the
+    /// write-ahead log, so they survive `kill -9` (default `true`). `false` answers at once: a
+    /// crash loses what was accepted since the last checkpoint.
+    pub durable_ack: bool,
 }
 
 impl Default for HttpIngestConfig {
@@ -62,6 +70,7 @@ impl Default for HttpIngestConfig {
             pairing_timeout: Duration::from_secs(30),
             pairing_max_bytes: crate::kafka::DEFAULT_MAX_PENDING_PAIR_BYTES,
             cloudevents: OipMapping::default(),
+            durable_ack: true,
         }
     }
 }
@@ -112,6 +121,8 @@ struct Inner {
     metrics: CollectorMetrics,
     started: Instant,
     credentials: Option<Credentials>,
+    /// The write-ahead log and the tracker of its partition (the batcher's tracker).
+    wal: Option<(Wal, OffsetTracker)>,
 }
 
 #[derive(Serialize)]
@@ -163,8 +174,63 @@ impl HttpIngest {
                 out,
                 metrics,
                 started: Instant::now(),
+                wal: None,
             }),
         })
+    }
+
+    /// Ingest state whose 202s are durable: every accepted request is appended to `wal` and
+    /// answered once it is fsynced. `batcher` must have been created with `tracker`, the tracker
+    /// [`Wal::open`] was given.
+    ///
+    /// # Errors
+    /// [`AuthError`] from [`HttpIngestConfig::credentials`].
+    pub fn with_wal(
+        config: HttpIngestConfig,
+        batcher: Batcher,
+        out: mpsc::Sender<SourceBatch>,
+        metrics: CollectorMetrics,
+        wal: Wal,
+        tracker: OffsetTracker,
+    ) -> Result<Self, AuthError> {
+        let mut ingest = Self::new(config, batcher, out, metrics)?;
+        if let Some(inner) = Arc::get_mut(&mut ingest.inner) {
+            inner.wal = Some((wal, tracker));
+        }
+        Ok(ingest)
+    }
+
+    /// Replays records of the write-ahead log found at start-up ([`crate::wal::Recovered`]):
+    /// their events go to the batcher with their offsets, as when they were accepted. Returns the
+    /// number of events replayed. A record that no longer decodes (it was valid when accepted) is
+    /// logged and completed, never allowed to stall the partition.
+    pub async fn replay(&self, records: Vec<WalRecord>) -> usize {
+        let Some((_, tracker)) = &self.inner.wal else {
+            return 0;
+        };
+        let mut replayed = 0;
+        for record in records {
+            let offsets = [(wal_partition(), record.offset)];
+            match json::decode_events(&record.payload) {
+                Ok(decoded) => {
+                    if let Some(bad) = decoded.bad.first() {
+                        tracing::error!(offset = record.offset, line = bad.line, error = %bad.error.message, "write-ahead log: a replayed record has a bad event; its good events are replayed");
+                    }
+                    replayed += decoded.events.len();
+                    let ready = self.batcher().push(decoded.events, &offsets);
+                    for refused in self.batcher().take_refused() {
+                        tracing::error!(offset = record.offset, line = refused.line, error = %refused.error.message, "write-ahead log: a replayed event was refused");
+                    }
+                    tracker.complete(&offsets);
+                    self.send(ready).await;
+                }
+                Err(e) => {
+                    tracing::error!(offset = record.offset, error = %e.message, "write-ahead log: a replayed record is not JSON; skipped");
+                    tracker.complete(&offsets);
+                }
+            }
+        }
+        replayed
     }
 
     /// The ingest routes, with the body limit and, when credentials are configured, the
@@ -232,7 +298,7 @@ impl HttpIngest {
     async fn accept(
         &self,
         events: Vec<crate::event::PredictionEvent>,
-        body: Option<&[u8]>,
+        body: Option<&Bytes>,
     ) -> Response {
         // Every model must be admitted before any event is kept: a request is taken whole or
         // not at all.
@@ -252,13 +318,76 @@ impl HttpIngest {
         let n = events.len();
         self.inner.metrics.consumed("http", n as u64);
         self.inner.metrics.decoded(n as u64);
-        let ready = self.batcher().push(events, &[]);
-        self.send(ready).await;
+        if self.inner.wal.is_some() {
+            // The events as the log keeps them: the request's own body, or (CloudEvents) the
+            // assembled events.
+            let record = match body {
+                Some(b) => b.clone(),
+                None => match serde_json::to_vec(&events) {
+                    Ok(v) => Bytes::from(v),
+                    Err(e) => {
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "not_durable",
+                            format!("cannot encode the events for the write-ahead log: {e}"),
+                            None,
+                        );
+                    }
+                },
+            };
+            // A task of its own: once the log has the record, its events must reach the batcher
+            // even if the client goes away meanwhile, or the offset would stay pending.
+            let ingest = self.clone();
+            let durable = tokio::spawn(async move { ingest.append_durably(events, record).await });
+            match durable.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.inner.metrics.rejected("not_durable");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not_durable",
+                        e.to_string(),
+                        None,
+                    );
+                }
+                Err(e) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "not_durable",
+                        format!("the write-ahead log task failed: {e}"),
+                        None,
+                    );
+                }
+            }
+        } else {
+            let ready = self.batcher().push(events, &[]);
+            self.send(ready).await;
+        }
         (
             StatusCode::ACCEPTED,
             axum::Json(serde_json::json!({ "accepted": n })),
         )
             .into_response()
+    }
+}
+
+impl HttpIngest {
+    /// Appends `record` to the write-ahead log and, once it is durable, pushes `events` with its
+    /// offset and completes the offset's own hold.
+    async fn append_durably(
+        &self,
+        events: Vec<crate::event::PredictionEvent>,
+        record: Bytes,
+    ) -> Result<(), crate::wal::WalError> {
+        let Some((wal, tracker)) = &self.inner.wal else {
+            return Ok(());
+        };
+        let offset = wal.append(record).await?;
+        let offsets: [(TopicPartition, i64); 1] = [(wal_partition(), offset)];
+        let ready = self.batcher().push(events, &offsets);
+        tracker.complete(&offsets);
+        self.send(ready).await;
+        Ok(())
     }
 }
 
@@ -830,5 +959,102 @@ mod tests {
             (batch.model.as_str(), batch.batch.num_rows()),
             ("car-loan", 2)
         );
+    }
+
+    /// With the write-ahead log a 202 comes after the record is durable; the batch holds the
+    /// record's offset until it is absorbed; and a new process replays from the log exactly the
+    /// events the requests carried, CloudEvents pairs included (stored as the assembled events).
+    #[tokio::test]
+    async fn durable_acks_are_replayed_from_the_log_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |resume: Option<&crate::offsets::PartitionPosition>| {
+            let tracker = OffsetTracker::new();
+            let (wal, recovered) = Wal::open(
+                dir.path(),
+                crate::wal::DEFAULT_SEGMENT_BYTES,
+                tracker.clone(),
+                resume,
+            )
+            .unwrap();
+            let (tx, rx) = mpsc::channel(8);
+            let batcher = Batcher::new(
+                BatchConfig {
+                    max_events: 2,
+                    ..BatchConfig::default()
+                },
+                SchemaRegistry::default(),
+                Some(tracker.clone()),
+                "http",
+            );
+            let ingest = HttpIngest::with_wal(
+                HttpIngestConfig::default(),
+                batcher,
+                tx,
+                CollectorMetrics::default(),
+                wal,
+                tracker.clone(),
+            )
+            .unwrap();
+            (ingest, rx, recovered, tracker)
+        };
+        let (ingest, mut rx, recovered, tracker) = open(None);
+        assert!(recovered.replay.is_empty());
+        let (status, json) = post(ingest.router(), "/v1/events", TWO, &[]).await;
+        assert_eq!(
+            (status, json["accepted"].as_i64()),
+            (StatusCode::ACCEPTED, Some(2))
+        );
+        let batch = rx.try_recv().unwrap();
+        assert_eq!(batch.offsets(), &[(wal_partition(), 0)]);
+        // Not absorbed yet: offset 0 holds the watermark.
+        let watermark = |t: &OffsetTracker| t.snapshot().get(&wal_partition()).unwrap().watermark;
+        assert_eq!(watermark(&tracker), 0);
+        for (kind, body) in [
+            ("response", r#"{"predictions": [1, 0]}"#),
+            ("request", r#"{"instances": [{"x": 1.5}, {"x": 2.5}]}"#),
+        ] {
+            let ce_type = format!("org.kubeflow.serving.inference.{kind}");
+            let headers = [
+                ("ce-id", "r1"),
+                ("ce-type", ce_type.as_str()),
+                ("ce-inferenceservicename", "car-loan"),
+            ];
+            let (status, _) = post(ingest.router(), "/v1/cloudevents", body, &headers).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        }
+        let pair = rx.try_recv().unwrap();
+        assert_eq!(pair.offsets(), &[(wal_partition(), 1)]);
+        // The first batch is absorbed; the process dies before the second is.
+        batch.acknowledge();
+        let position = tracker.snapshot().get(&wal_partition()).unwrap().clone();
+        assert_eq!(position.watermark, 1);
+        drop((ingest, rx, pair));
+
+        let (ingest, mut rx, recovered, tracker) = open(Some(&position));
+        let offsets: Vec<i64> = recovered.replay.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, vec![1]);
+        let replayed = json::decode_events(&recovered.replay[0].payload).unwrap();
+        assert!(replayed.bad.is_empty());
+        let x: Vec<(&str, f64)> = replayed
+            .events
+            .iter()
+            .map(|e| match e.features["x"] {
+                crate::event::FeatureValue::Number(v) => (e.model.as_str(), v),
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(x, vec![("car-loan", 1.5), ("car-loan", 2.5)]);
+        assert_eq!(ingest.replay(recovered.replay).await, 2);
+        let batch = rx.try_recv().unwrap();
+        assert_eq!(
+            (
+                batch.model.as_str(),
+                batch.batch.num_rows(),
+                batch.offsets()
+            ),
+            ("car-loan", 2, &[(wal_partition(), 1)][..])
+        );
+        batch.acknowledge();
+        assert_eq!(watermark(&tracker), 2);
     }
 }

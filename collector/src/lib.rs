@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod offsets;
 pub mod replay;
 pub mod telemetry;
+pub mod wal;
 
 pub use batch::{BatchStats, FeatureSchema, to_record_batch};
 pub use event::{EventTime, FeatureValue, InvalidEvent, PredictionEvent, Variant};

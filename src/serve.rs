@@ -489,10 +489,19 @@ async fn run(
     let mut kafka = kafka;
     let mut ingest = ingest;
     let mut drained: Option<tokio::task::JoinHandle<()>> = None;
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
+    let mut start_drain = false;
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    // Set when draining starts: everything, the sources' drain, the last checkpoint and the HTTP
+    // server's in-flight requests, ends by then (`server.shutdown_timeout`).
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
+            () = sleep_until(deadline), if deadline.is_some() => {
+                tracing::warn!(timeout = ?shutdown_timeout, "the sources did not drain within server.shutdown_timeout; stopping without them (offsets not yet committed are resumed from the checkpoint, or re-read from the committed offsets without one)");
+                break;
+            },
             batch = rx.recv() => match batch {
                 Some(b) => analyzer.absorb(b),
                 None => break,
@@ -524,46 +533,40 @@ async fn run(
                 }
             }
             _ = &mut signal, if !draining => {
-                draining = true;
                 let _ = stop.borrow_and_update();
-                tracing::info!("shutting down: draining sources");
-                readiness.set_not_ready("shutting down");
-                let _ = server_stop_tx.send(true);
-                if let Some(i) = ingest.take() {
-                    i.flush().await;
-                }
-                if let Some(k) = kafka.take() {
-                    drained = Some(tokio::task::spawn_blocking(move || k.shutdown()));
-                }
+                start_drain = true;
             }
             _ = stop.changed(), if !draining => {
-                if *stop.borrow() {
-                    draining = true;
-                    readiness.set_not_ready("shutting down");
-                    let _ = server_stop_tx.send(true);
-                    if let Some(i) = ingest.take() {
-                        i.flush().await;
-                    }
-                    if let Some(k) = kafka.take() {
-                        drained = Some(tokio::task::spawn_blocking(move || k.shutdown()));
-                    }
-                }
+                start_drain = *stop.borrow();
             }
         }
-        if draining
-            && let Some(d) = &drained
-            && d.is_finished()
-        {
-            break;
+        if std::mem::take(&mut start_drain) {
+            draining = true;
+            deadline = Some(tokio::time::Instant::now() + shutdown_timeout);
+            tracing::info!("shutting down: draining sources");
+            readiness.set_not_ready("shutting down");
+            let _ = server_stop_tx.send(true);
+            // Both drain in tasks of their own, so that this loop keeps absorbing the batches
+            // they send (a full channel would otherwise block the loop that empties it).
+            flushing = ingest
+                .take()
+                .map(|i| tokio::spawn(async move { i.flush().await }));
+            drained = kafka
+                .take()
+                .map(|k| tokio::task::spawn_blocking(move || k.shutdown()));
         }
-        if draining && drained.is_none() && kafka.is_none() {
-            // HTTP only: the server is stopping; absorb what is queued, then finish.
-            while let Ok(b) = rx.try_recv() {
-                analyzer.absorb(b);
-            }
+        let done = |task: &Option<tokio::task::JoinHandle<()>>| {
+            task.as_ref()
+                .is_none_or(tokio::task::JoinHandle::is_finished)
+        };
+        if draining && done(&flushing) && done(&drained) {
             break;
         }
     }
+    // Requests still in flight can send no more (they see the channel closed and end; with the
+    // write-ahead log their events are replayed at the next start); whatever is queued is
+    // absorbed.
+    rx.close();
     // Whatever is still queued.
     while let Ok(b) = rx.try_recv() {
         analyzer.absorb(b);
@@ -577,13 +580,24 @@ async fn run(
             .await;
     }
     let _ = server_stop_tx.send(true);
-    match tokio::time::timeout(shutdown_timeout, server).await {
+    let remaining = deadline.map_or(shutdown_timeout, |d| {
+        d.saturating_duration_since(tokio::time::Instant::now())
+    });
+    match tokio::time::timeout(remaining, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server error"),
         _ => tracing::warn!("HTTP server did not stop in time"),
     }
     tracing::info!("driftwatch stopped");
     Ok(())
+}
+
+/// Sleeps until `deadline` (forever without one).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn shutdown_signal() {

@@ -280,12 +280,14 @@ impl HttpIngest {
         self.send(all).await;
     }
 
-    async fn send(&self, batches: Vec<SourceBatch>) {
+    /// Sends batches to the analyzer; `false` when it has stopped taking them (shutdown).
+    async fn send(&self, batches: Vec<SourceBatch>) -> bool {
         for b in batches {
             if self.inner.out.send(b).await.is_err() {
-                return;
+                return false;
             }
         }
+        true
     }
 
     fn backpressured(&self) -> bool {
@@ -361,7 +363,16 @@ impl HttpIngest {
             }
         } else {
             let ready = self.batcher().push(events, &[]);
-            self.send(ready).await;
+            if !self.send(ready).await {
+                // Without the log, events the analyzer no longer takes are lost: not a 202.
+                self.inner.metrics.rejected("shutting_down");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "driftwatch is shutting down; retry against another replica or after the restart".into(),
+                    None,
+                );
+            }
         }
         (
             StatusCode::ACCEPTED,
@@ -958,6 +969,20 @@ mod tests {
         assert_eq!(
             (batch.model.as_str(), batch.batch.num_rows()),
             ("car-loan", 2)
+        );
+    }
+
+    /// Without the write-ahead log, a request whose events the stopped analyzer no longer takes
+    /// is not answered 202 (before, the send error was ignored and the events lost after a 202).
+    #[tokio::test]
+    async fn without_the_log_events_refused_at_shutdown_are_not_acknowledged() {
+        let (ingest, rx) = ingest(4, None);
+        drop(rx);
+        // Two events fill a batch (`max_events = 2`), so the request sends one.
+        let (status, json) = post(ingest.router(), "/v1/events", TWO, &[]).await;
+        assert_eq!(
+            (status, json["reason"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
         );
     }
 

@@ -20,7 +20,7 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let hooks = crate::serve::Hooks {
             reset_checkpoint: args.reset_checkpoint,
             ..crate::serve::Hooks::default()
@@ -31,7 +31,12 @@ pub fn run(args: &ServeArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             running.addr
         );
         running.wait().await
-    })?;
+    });
+    // Dropping a runtime waits for its blocking tasks without limit; a Kafka consumer whose
+    // broker is gone can block for its session timeout in them. The service has already stopped
+    // (within `server.shutdown_timeout`), so nothing left there is waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -402,4 +402,64 @@ mod tests {
         eprintln!("{checked} documented defaults checked against the code");
         assert!(checked >= 40, "only {checked} defaults checked");
     }
+
+    /// Issue 19, item 9: the configuration is one of the decoders a user (or a broken
+    /// ConfigMap) feeds driftwatch. Mutated configurations never panic `load` or the rule
+    /// engine `check-config` builds from them; every refusal says it is the configuration and
+    /// names the key or the file.
+    mod fuzz {
+        use std::io::Write as _;
+
+        use proptest::prelude::*;
+        use test_support::fuzz::{cases, edits, mutate};
+
+        /// Every section, with values that are valid.
+        const SEED: &str = "[server]\nlisten = \"127.0.0.1:8080\"\nshutdown_timeout = \"30s\"\nhistory = 500\n\
+            [[models]]\nname = \"car-loan\"\nprofile = \"/nonexistent/car-loan.profile.json\"\n\
+            [windows]\nsize = \"1m\"\nallowed_lateness = \"10s\"\nmax_future_skew = \"1h\"\n\
+            [windows.drift]\nnumeric_verdict = [\"wasserstein_normed\"]\nthresholds = { psi = 0.2 }\nmin_samples = 500\n\
+            [batch]\nmax_events = 4096\nmax_wait = \"500ms\"\nchannel_capacity = 16\n\
+            [http]\nenabled = true\nmax_body_bytes = 1024\ndurable_ack = true\n\
+            [http.auth]\nbearer_token = \"s3cret\"\n\
+            [admission]\nmax_discovered_models = 10\n\
+            [kafka]\nbrokers = \"127.0.0.1:9092\"\n[[kafka.topics]]\nname = \"predictions\"\n\
+            [checkpoint]\ndir = \"ckpt\"\ninterval = \"2s\"\n\
+            [alertmanager]\nurl = \"http://127.0.0.1:9093\"\n";
+
+        #[test]
+        fn the_seed_is_valid() {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            f.write_all(SEED.as_bytes()).unwrap();
+            let config = super::super::load(Some(f.path()), &[]).unwrap();
+            assert_eq!(config.batch.max_events, 4096);
+            assert_eq!(config.admission.max_discovered_models, 10);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
+
+            #[test]
+            fn mutated_configurations_are_refused_by_name_or_loaded(e in edits(1)) {
+                let bytes = mutate(SEED.as_bytes(), &e);
+                let mut f = tempfile::NamedTempFile::new().unwrap();
+                f.write_all(&bytes).unwrap();
+                match super::super::load(Some(f.path()), &[]) {
+                    Ok(config) => {
+                        // What `check-config` and `serve` build from it must not panic either.
+                        let _ = alerting::rules::RuleEngine::new(&config.rules);
+                        let _ = config.http.ingest.credentials();
+                    }
+                    Err(err) => {
+                        let message = format!("{err:#}");
+                        prop_assert!(
+                            message.starts_with("invalid configuration")
+                                || message.contains('`')
+                                || message.contains(&f.path().display().to_string()),
+                            "a refusal that names nothing: {message}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //!   (in column groups) into one [`Table`], naming the file and line of every bad value.
 //! - [`columns`]: Arrow columns as `f64` values or text categories, and the kind a column gets
 //!   when nothing is declared.
+//! - [`source`]: compressed CSV (gzip, zstd) and the blank lines of one-column files.
 //! - [`time`]: timestamp formats of prediction logs (RFC 3339, epoch seconds or milliseconds).
 //!
 //! The key design decision is that this crate needs arrow and parquet only, not DataFusion, so
@@ -15,6 +16,7 @@
 
 pub mod columns;
 pub mod error;
+pub mod source;
 pub mod table;
 pub mod time;
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::TableError;
+use crate::source::{Compression, CsvSource, open_decompressed};
 
 /// Rows per record batch when reading files.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -174,7 +175,18 @@ impl Table {
 /// line).
 pub fn read_table(path: &Path, options: &ReadOptions) -> Result<Table, TableError> {
     match FileFormat::from_path(path) {
-        FileFormat::Csv => read_csv(path, options),
+        FileFormat::Csv => {
+            // Compressed, or one column with blank lines: read a prepared copy, named as the
+            // user's file.
+            let source = CsvSource::prepare(path)?;
+            match read_csv(source.path(), options) {
+                Ok(mut table) => {
+                    table.path = path.to_path_buf();
+                    Ok(table)
+                }
+                Err(e) => Err(source.rename_error(e)),
+            }
+        }
         FileFormat::Parquet => read_parquet(path, options),
     }
 }
@@ -619,12 +631,26 @@ fn booleans_as_inferred(mut table: Table, columns: &BTreeSet<String>) -> Result<
 /// [`TableError::EmptyFile`] for an empty file, [`TableError::Read`] for duplicate names or
 /// an unreadable header.
 pub fn csv_header(path: &Path) -> Result<Vec<String>, TableError> {
-    scan_csv_bytes(path, true)?;
-    let file = open_csv(path)?;
-    let (schema, _) = Format::default()
-        .with_header(true)
-        .infer_schema(BufReader::new(file), Some(0))
-        .map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?;
+    let format = Format::default().with_header(true);
+    let inferred = if Compression::of(path)? == Compression::None {
+        scan_csv_bytes(path, true)?;
+        format.infer_schema(BufReader::new(open_csv(path)?), Some(0))
+    } else {
+        // The first line of the decompressed stream.
+        let mut first = Vec::new();
+        BufReader::new(open_decompressed(path)?)
+            .read_until(b'\n', &mut first)
+            .map_err(|e| read_error(path, format!("cannot decompress the header line: {e}")))?;
+        if first.is_empty() {
+            return Err(TableError::EmptyFile {
+                path: path.to_path_buf(),
+                what: "no header line",
+            });
+        }
+        format.infer_schema(std::io::Cursor::new(first), Some(0))
+    };
+    let (schema, _) =
+        inferred.map_err(|e| read_error(path, clean_arrow_message(&e.to_string())))?;
     let duplicates = duplicate_names(&schema);
     if !duplicates.is_empty() {
         return Err(read_error(

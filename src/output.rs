@@ -213,8 +213,30 @@ fn summary(report: &AnalysisReport) -> String {
         }
         out.push('\n');
     }
-    if report.drifted_chunks.is_empty() {
-        let _ = writeln!(out, "no feature drifted in any chunk");
+    // Cells that could be judged (a verdict of either way).
+    let judged = report
+        .chunks
+        .iter()
+        .flat_map(|c| &c.features)
+        .filter(|d| d.drift.is_some())
+        .count();
+    let cells: usize = report.chunks.iter().map(|c| c.features.len()).sum();
+    if judged == 0 {
+        let min_samples = report.settings.drift.min_samples;
+        let _ = writeln!(
+            out,
+            "insufficient data: none of the {cells} (chunk, feature) cells could be judged (each needs at least {min_samples} values, --min-samples; or the feature has no reference values); no drift verdict was made"
+        );
+    } else if report.drifted_chunks.is_empty() {
+        let skipped = cells - judged;
+        let _ = if skipped == 0 {
+            writeln!(out, "no feature drifted in any chunk")
+        } else {
+            writeln!(
+                out,
+                "no feature drifted in the {judged} judged (chunk, feature) cells; {skipped} could not be judged (?, -)"
+            )
+        };
     } else {
         for (feature, chunks) in &report.drifted_chunks {
             let list: Vec<String> = chunks.iter().map(ToString::to_string).collect();

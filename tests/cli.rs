@@ -426,3 +426,84 @@ fn a_reference_read_by_the_declared_kinds_gives_the_inferred_reads_report() {
             .stderr(predicate::str::contains("panicked").not());
     }
 }
+
+/// Issue 21, item 6: blank lines of a one-column CSV are missing values (before, they vanished:
+/// 4 rows, 0 missing), and a run where no cell has enough values says nothing could be judged
+/// (before: "no feature drifted in any chunk").
+#[test]
+fn one_column_blank_lines_are_missing_and_nothing_judged_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = write(dir.path(), "ref.csv", "f2\n1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n");
+    let current = write(dir.path(), "cur.csv", "f2\n7\n8\n\n\n9\n10\n");
+    let out = driftwatch()
+        .args(["analyze", "--format", "json", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["current_rows"], 6);
+    let cell = &report["chunks"][0]["features"][0];
+    assert_eq!(
+        (cell["count"].as_u64(), cell["missing"].as_u64()),
+        (Some(4), Some(2))
+    );
+
+    let out = driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.contains("insufficient data: none of the 1 (chunk, feature) cells could be judged"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no feature drifted"), "{stdout}");
+}
+
+/// Issue 21, item 6: gzip and zstd CSV read by their bytes; a truncated gzip names the file.
+#[test]
+fn compressed_csv_reads_and_a_truncated_one_is_named() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read("data/car_loan/analysis.csv").unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&csv).unwrap();
+    let gz = gz.finish().unwrap();
+    let gz_path = dir.path().join("analysis.csv.gz");
+    std::fs::write(&gz_path, &gz).unwrap();
+    let zst_path = dir.path().join("analysis-zstd.csv");
+    std::fs::write(&zst_path, zstd::encode_all(csv.as_slice(), 1).unwrap()).unwrap();
+    for current in [&gz_path, &zst_path] {
+        let out = driftwatch()
+            .args(["analyze", "--reference", "data/car_loan/reference.csv"])
+            .arg("--current")
+            .arg(current)
+            .args(["--chunk-size", "5000"])
+            .assert()
+            .success();
+        let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert!(
+            stdout.contains("chunk 5 | rows 25000-29999 (5000 rows) | DRIFT in 4 of 7 features"),
+            "{}: {stdout}",
+            current.display()
+        );
+    }
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    driftwatch()
+        .args(["analyze", "--reference", "data/car_loan/reference.csv"])
+        .arg("--current")
+        .arg(&cut)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("cut.csv.gz").and(predicate::str::contains(
+                "gzip stream is truncated or damaged",
+            )),
+        );
+}

@@ -507,3 +507,56 @@ fn compressed_csv_reads_and_a_truncated_one_is_named() {
             )),
         );
 }
+
+/// Issue 21, item 6: by default, identifiers (by name, or integers/text all distinct), model
+/// outputs and free text are not features, and the run says which were left out and why.
+#[test]
+fn identifiers_model_outputs_and_free_text_are_not_default_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv =
+        String::from("PassengerId,Name,Sex,Age,Ticket,y_pred_proba_1,predicted_probability\n");
+    for i in 0..120 {
+        csv.push_str(&format!(
+            "{i},Person {i},{},{}.5,{},0.{},0.{}\n",
+            if i % 3 == 0 { "female" } else { "male" },
+            20 + i % 40,
+            1000 + i * 7,
+            i % 10,
+            (i + 3) % 10
+        ));
+    }
+    let data = write(dir.path(), "titanic.csv", &csv);
+    let out = driftwatch()
+        .args(["analyze", "--format", "json", "--reference"])
+        .arg(&data)
+        .arg("--current")
+        .arg(&data)
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let features: Vec<&str> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(features, ["Sex", "Age"]);
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    for expected in [
+        "`PassengerId` (identifier)",
+        "`Name` (identifier: all 120 values distinct)",
+        "`Ticket` (identifier: all 120 values distinct)",
+        "`y_pred_proba_1` (model output)",
+        "`predicted_probability` (model output)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    // Named, an identifier is analysed.
+    driftwatch()
+        .args(["analyze", "--features", "Ticket,Sex", "--reference"])
+        .arg(&data)
+        .arg("--current")
+        .arg(&data)
+        .assert()
+        .success();
+}

@@ -10,7 +10,6 @@ pub mod serve;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use analyzer::columns::NON_FEATURE_COLUMNS;
 use analyzer::{FeatureKind, ProfileOptions, ReadOptions, Table};
 
 use crate::cli::FeatureArgs;
@@ -93,9 +92,36 @@ pub fn select_features(
         .iter()
         .map(String::as_str)
         .chain(extra_excluded.iter().copied())
-        .chain(NON_FEATURE_COLUMNS.iter().copied())
         .collect();
     let first = tables.first().map(|t| t.column_names()).unwrap_or_default();
+    let declared = |c: &str| args.categorical.iter().chain(&args.numeric).any(|d| d == c);
+    // Identifiers, model outputs and ground truth are not features unless declared or named:
+    // by name, or (in the first table) by values that are all distinct or free text.
+    let mut by_default = Vec::new();
+    let first: Vec<String> = first
+        .into_iter()
+        .filter(|c| {
+            if declared(c) || excluded.contains(c.as_str()) {
+                return true;
+            }
+            let reason = analyzer::columns::non_feature_reason(c)
+                .map(str::to_string)
+                .or_else(|| tables.first().and_then(|t| value_reason(t, c)));
+            match reason {
+                Some(r) => {
+                    by_default.push(format!("`{c}` ({r})"));
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    if !by_default.is_empty() {
+        tracing::warn!(
+            "not analysed by default: {}; name them in --features (or declare them with --categorical / --numeric) to analyse them",
+            by_default.join(", ")
+        );
+    }
     let features: Vec<String> = first
         .into_iter()
         .filter(|c| !excluded.contains(c.as_str()))
@@ -122,6 +148,58 @@ pub fn select_features(
         );
     }
     Ok(features)
+}
+
+/// Rows a column needs before its values can mark it as an identifier or free text.
+const MIN_ROWS_FOR_VALUE_RULES: usize = 50;
+
+/// Why `column` of `table` is not a feature by its values: integers or text all distinct (a
+/// per-row identifier), or text with more distinct values than half its rows (free text, such as
+/// names). Floats are never excluded (continuous values are mostly distinct), nor columns of
+/// fewer than [`MIN_ROWS_FOR_VALUE_RULES`] values.
+fn value_reason(table: &Table, column: &str) -> Option<String> {
+    use std::collections::HashSet;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Int64Type};
+
+    let chunks = table.column(column)?;
+    let data_type = chunks.first()?.data_type().clone();
+    let n: usize = chunks.iter().map(|c| c.len() - c.null_count()).sum();
+    if n < MIN_ROWS_FOR_VALUE_RULES {
+        return None;
+    }
+    if data_type.is_integer() {
+        let mut seen = HashSet::with_capacity(n);
+        for c in &chunks {
+            let ints = cast(c, &DataType::Int64).ok()?;
+            for v in ints.as_primitive::<Int64Type>().iter().flatten() {
+                if !seen.insert(v) {
+                    return None;
+                }
+            }
+        }
+        return Some(format!("identifier: all {n} values distinct"));
+    }
+    if matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        let texts: Vec<_> = chunks
+            .iter()
+            .filter_map(|c| analyzer::columns::to_text(c).ok())
+            .collect();
+        let distinct: HashSet<&str> = texts.iter().flat_map(|t| t.iter().flatten()).collect();
+        let d = distinct.len();
+        if d == n {
+            return Some(format!("identifier: all {n} values distinct"));
+        }
+        if 2 * d > n {
+            return Some(format!("free text: {d} distinct values in {n} rows"));
+        }
+    }
+    None
 }
 
 /// Reads a data file with a spinner, forcing `text_columns` to text.

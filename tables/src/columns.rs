@@ -113,8 +113,66 @@ pub const NON_FEATURE_COLUMNS: &[&str] = &[
     "y_true",
 ];
 
+/// Why a column is not a feature by default, judged by its name alone: `"identifier"` (`id`,
+/// `*_id`, `*Id`, `uuid`, `request_id`), `"model output"` (`prediction*`, `predicted_*`,
+/// `y_pred*`, `*proba*`, `confidence`, `latency_ms`), `"ground truth"` (`label`, `target`,
+/// `*_target`, `y_true`), `"event time or model identity"` (`timestamp`, `model`,
+/// `model_version`, `variant`); `None` for any other name. Case-insensitive, except that `*Id`
+/// needs the capital (so `paid` and `valid` stay features).
+pub fn non_feature_reason(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let camel_id = name.len() > 2
+        && name.ends_with("Id")
+        && name[..name.len() - 2]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_lowercase());
+    if matches!(lower.as_str(), "id" | "uuid" | "guid" | "request_id")
+        || lower.ends_with("_id")
+        || camel_id
+    {
+        Some("identifier")
+    } else if lower.starts_with("prediction")
+        || lower.starts_with("predicted_")
+        || lower.starts_with("y_pred")
+        || lower.contains("proba")
+        || matches!(lower.as_str(), "confidence" | "latency_ms")
+    {
+        Some("model output")
+    } else if matches!(lower.as_str(), "label" | "target" | "y_true") || lower.ends_with("_target")
+    {
+        Some("ground truth")
+    } else if NON_FEATURE_COLUMNS.contains(&lower.as_str()) {
+        Some("event time or model identity")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_feature_names_by_rule() {
+        let reason = |n| super::non_feature_reason(n);
+        for (name, expected) in [
+            ("id", Some("identifier")),
+            ("PassengerId", Some("identifier")),
+            ("customer_id", Some("identifier")),
+            ("paid", None),
+            ("valid", None),
+            ("Id", Some("identifier")),
+            ("y_pred_proba_1", Some("model output")),
+            ("predicted_probability", Some("model output")),
+            ("prediction", Some("model output")),
+            ("clf_target", Some("ground truth")),
+            ("timestamp", Some("event time or model identity")),
+            ("car_value", None),
+            ("Name", None),
+        ] {
+            assert_eq!(reason(name), expected, "{name}");
+        }
+    }
+
     use std::sync::Arc;
 
     use arrow::array::BooleanArray;

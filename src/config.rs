@@ -186,6 +186,9 @@ impl Config {
         if self.windows.size.is_zero() {
             anyhow::bail!("invalid configuration: `windows.size` must be longer than zero");
         }
+        if let Err(message) = self.windows.drift.check_verdict_thresholds() {
+            anyhow::bail!("invalid configuration: `windows.drift.numeric_verdict`: {message}");
+        }
         if self.batch.max_events == 0 {
             anyhow::bail!("invalid configuration: `batch.max_events` must be at least 1");
         }

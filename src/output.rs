@@ -127,11 +127,13 @@ fn chunk_table(features: &[FeatureDrift], extra: &[Method]) -> String {
                 (_, Some(false), true) => "ok".to_string(),
                 (_, Some(true), false) => "crosses (not a verdict method)".to_string(),
                 (_, Some(false), false) => "-".to_string(),
+                (_, None, _) if m.threshold.is_none() => "-".to_string(),
                 (_, None, _) => "undefined".to_string(),
             };
-            let threshold = match m.threshold.direction {
-                Direction::Above => format!("> {}", number(m.threshold.value)),
-                Direction::Below => format!("p < {}", number(m.threshold.value)),
+            let threshold = match m.threshold {
+                Some(t) if t.direction == Direction::Above => format!("> {}", number(t.value)),
+                Some(t) => format!("p < {}", number(t.value)),
+                None => String::new(),
             };
             table.add_row(vec![
                 Cell::new(if i == 0 { f.feature.as_str() } else { "" }),

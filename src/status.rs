@@ -131,17 +131,13 @@ fn verdict_value(report: &WindowReport, feature: &str) -> Option<(f64, bool, f64
     let m = d
         .methods
         .iter()
-        .filter(|m| m.verdict_method && m.value.is_some())
-        .max_by(|a, b| {
-            let ra = a.value.unwrap_or(0.0) / a.threshold.value.max(f64::MIN_POSITIVE);
-            let rb = b.value.unwrap_or(0.0) / b.threshold.value.max(f64::MIN_POSITIVE);
+        .filter_map(|m| Some((m.value?, m.threshold.filter(|_| m.verdict_method)?.value)))
+        .max_by(|(va, ta), (vb, tb)| {
+            let ra = va / ta.max(f64::MIN_POSITIVE);
+            let rb = vb / tb.max(f64::MIN_POSITIVE);
             ra.total_cmp(&rb)
         })?;
-    Some((
-        m.value.unwrap_or(0.0),
-        d.drift == Some(true),
-        m.threshold.value,
-    ))
+    Some((m.0, d.drift == Some(true), m.1))
 }
 
 /// A small bar chart of a feature's verdict value over the windows, with the threshold line.

@@ -560,3 +560,58 @@ fn identifiers_model_outputs_and_free_text_are_not_default_features() {
         .assert()
         .success();
 }
+
+/// Issue 21, item 2: methods that do not vote report values, not drift flags (raw Wasserstein, in
+/// dollars, "drifted" in every clean car_loan chunk against 0.1), and raw Wasserstein as a
+/// verdict method without a threshold is refused with the fix.
+#[test]
+fn only_verdict_methods_flag_drift_and_raw_wasserstein_needs_a_threshold() {
+    let out = driftwatch()
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+            "--chunk-size",
+            "5000",
+        ])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let (mut verdict, mut other) = (0, 0);
+    for chunk in report["chunks"].as_array().unwrap() {
+        for feature in chunk["features"].as_array().unwrap() {
+            for m in feature["methods"].as_array().unwrap() {
+                if m["verdict_method"] == true {
+                    verdict += 1;
+                    assert!(m["threshold"].is_object(), "{m}");
+                } else {
+                    other += 1;
+                    assert!(m["drift"].is_null() && m["threshold"].is_null(), "{m}");
+                }
+            }
+        }
+    }
+    // 10 chunks x (4 numeric x 2 + 3 categorical x 1) verdict methods.
+    assert_eq!(verdict, 10 * (4 * 2 + 3));
+    assert!(other > 0);
+
+    driftwatch()
+        .args([
+            "analyze",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+            "--verdict-methods",
+            "wasserstein",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "`wasserstein` is a verdict method but has no threshold",
+        ));
+}

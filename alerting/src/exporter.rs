@@ -489,10 +489,10 @@ impl ModelMetrics {
                 self.drift_p_value.get_or_create(&dl).set(p);
                 next.p_value.insert(dl.clone());
             }
-            if m.verdict_method && m.threshold.direction == Direction::Above && m.drift.is_some() {
-                self.drift_threshold
-                    .get_or_create(&dl)
-                    .set(m.threshold.value);
+            if let Some(t) = m.threshold.filter(|t| {
+                m.verdict_method && t.direction == Direction::Above && m.drift.is_some()
+            }) {
+                self.drift_threshold.get_or_create(&dl).set(t.value);
                 next.threshold.insert(dl);
             }
         }
@@ -901,11 +901,11 @@ mod tests {
             value: Some(value),
             p_value: p,
             dof: None,
-            threshold: Threshold {
-                value: m.default_threshold(),
+            threshold: m.default_threshold().map(|value| Threshold {
+                value,
                 direction: m.direction(),
                 source: ThresholdSource::Fixed,
-            },
+            }),
             verdict_method: verdict,
             drift,
         }

@@ -1402,11 +1402,11 @@ mod tests {
             value: Some(v),
             p_value: None,
             dof: None,
-            threshold: Threshold {
+            threshold: Some(Threshold {
                 value: 0.1,
                 direction: m.direction(),
                 source: ThresholdSource::Fixed,
-            },
+            }),
             verdict_method: verdict,
             drift: d,
         };

@@ -361,6 +361,9 @@ fn validate_settings(settings: &AnalysisSettings) -> Result<(), AnalyzerError> {
             format!("{} is not in [0, 1]", settings.dataset_drift_share),
         );
     }
+    if let Err(message) = settings.drift.check_verdict_thresholds() {
+        return bad("verdict-methods", message);
+    }
     for (m, t) in &settings.drift.thresholds {
         if !t.is_finite() || *t < 0.0 {
             return bad(

@@ -76,12 +76,29 @@ impl DriftSettings {
             .collect()
     }
 
-    /// The fixed threshold of a method (configured, else [`Method::default_threshold`]).
-    pub fn fixed_threshold(&self, method: Method) -> f64 {
+    /// Checks that every verdict method has a threshold: raw Wasserstein has no default (it is in
+    /// the feature's unit), so as a verdict method it needs a configured one.
+    ///
+    /// # Errors
+    /// A message naming the method and how to give it a threshold.
+    pub fn check_verdict_thresholds(&self) -> Result<(), String> {
+        for m in self.numeric_verdict.iter().chain(&self.categorical_verdict) {
+            if self.fixed_threshold(*m).is_none() {
+                return Err(format!(
+                    "`{m}` is a verdict method but has no threshold: it is in each feature's own unit, so there is no default; set one (e.g. `{m}=VALUE`) or use `wasserstein_normed`"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fixed threshold of a method (configured, else [`Method::default_threshold`]; `None` for
+    /// raw Wasserstein without a configured one).
+    pub fn fixed_threshold(&self, method: Method) -> Option<f64> {
         self.thresholds
             .get(&method)
             .copied()
-            .unwrap_or_else(|| method.default_threshold())
+            .or_else(|| method.default_threshold())
     }
 }
 
@@ -134,30 +151,38 @@ pub fn evaluate(
     let computed = Computed::new(profile, state);
     for method in settings.methods_for(kind) {
         let (value, p_value, dof) = computed.statistic(method);
-        let threshold = match (method.direction(), calibrated.and_then(|c| c.get(&method))) {
-            (Direction::Above, Some(&v)) => Threshold {
-                value: v,
-                direction: Direction::Above,
-                source: ThresholdSource::Calibrated,
-            },
-            (direction, _) => Threshold {
-                value: settings.fixed_threshold(method),
-                direction,
-                source: ThresholdSource::Fixed,
-            },
-        };
         let verdict_method = verdict_methods.contains(&method);
-        let compared = match threshold.direction {
+        // Only verdict methods and methods with a configured threshold are judged; the others
+        // report their value (issue 21: non-verdict flags against thresholds meant for other
+        // statistics were noise).
+        let judged_method = verdict_method || settings.thresholds.contains_key(&method);
+        let direction = method.direction();
+        let threshold = if !judged_method {
+            None
+        } else {
+            match (direction, calibrated.and_then(|c| c.get(&method))) {
+                (Direction::Above, Some(&v)) => Some(Threshold {
+                    value: v,
+                    direction,
+                    source: ThresholdSource::Calibrated,
+                }),
+                _ => settings.fixed_threshold(method).map(|value| Threshold {
+                    value,
+                    direction,
+                    source: ThresholdSource::Fixed,
+                }),
+            }
+        };
+        let compared = match direction {
             Direction::Below => p_value,
             Direction::Above => value,
         };
-        let drift = if judged {
-            compared.map(|v| match threshold.direction {
-                Direction::Above => v > threshold.value,
-                Direction::Below => v < threshold.value,
-            })
-        } else {
-            None
+        let drift = match (judged, threshold) {
+            (true, Some(t)) => compared.map(|v| match t.direction {
+                Direction::Above => v > t.value,
+                Direction::Below => v < t.value,
+            }),
+            _ => None,
         };
         report.methods.push(MethodResult {
             method,

@@ -80,7 +80,7 @@ fn e01_psi_with_an_empty_current_bin_is_finite_and_flags_drift() {
 fn e02_rare_reference_bin_missing_in_current_keeps_psi_tiny() {
     let v = psi(&[10, 999_990], &[0, 1_000_000]).unwrap();
     assert!((v - 3.04452939323903e-05).abs() < 1e-15, "{v}");
-    assert!(v < Method::Psi.default_threshold());
+    assert!(v < Method::Psi.default_threshold().unwrap());
 }
 
 #[test]

@@ -93,11 +93,15 @@ impl Method {
     }
 
     /// The fixed default threshold: 0.05 for p-values, 0.1 for distances (DESIGN.md). PSI keeps
-    /// 0.1 too, the conventional "moderate shift" level.
-    pub fn default_threshold(self) -> f64 {
-        match self.direction() {
-            Direction::Below => 0.05,
-            Direction::Above => 0.1,
+    /// 0.1 too, the conventional "moderate shift" level. Raw Wasserstein has none (`None`): it is
+    /// in the feature's own unit, so 0.1 flagged every clean chunk of a feature measured in
+    /// thousands (issue 21); use `wasserstein_normed` or configure a threshold.
+    pub fn default_threshold(self) -> Option<f64> {
+        match (self, self.direction()) {
+            // In the feature's own unit: no value suits every feature.
+            (Method::Wasserstein, _) => None,
+            (_, Direction::Below) => Some(0.05),
+            (_, Direction::Above) => Some(0.1),
         }
     }
 }
@@ -202,8 +206,10 @@ pub struct MethodResult {
     /// Degrees of freedom (chi-square).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dof: Option<u64>,
-    /// The threshold applied.
-    pub threshold: Threshold,
+    /// The threshold applied: for verdict methods, and for other methods only when one is
+    /// configured for them (else they report a value and no drift flag). Raw Wasserstein, in the
+    /// feature's unit, has no default.
+    pub threshold: Option<Threshold>,
     /// Whether this method votes on the feature's verdict.
     pub verdict_method: bool,
     /// Whether the value crosses its threshold; `None` without a value or a verdict.
@@ -213,7 +219,7 @@ pub struct MethodResult {
 impl MethodResult {
     /// The number compared with the threshold: the p-value for tests, else the value.
     pub fn compared_value(&self) -> Option<f64> {
-        match self.threshold.direction {
+        match self.method.direction() {
             Direction::Below => self.p_value,
             Direction::Above => self.value,
         }

@@ -22,7 +22,9 @@
 //! let key = SeriesKey::new("car-loan", "v1", "canary");
 //! assert_eq!(key.variant, "canary");
 //! assert_eq!("js".parse::<Method>().unwrap(), Method::JensenShannon);
-//! assert_eq!(Method::Ks.default_threshold(), 0.05);
+//! assert_eq!(Method::Ks.default_threshold(), Some(0.05));
+//! // Raw Wasserstein is in the feature's unit: no default threshold.
+//! assert_eq!(Method::Wasserstein.default_threshold(), None);
 //! ```
 
 #![warn(missing_docs)]

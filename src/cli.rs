@@ -357,6 +357,10 @@ pub enum ReportFormat {
 /// Threshold mode of `analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ThresholdArg {
+    /// Thresholds from each verdict statistic's spread under no drift at the chunk's size, so
+    /// that a chunk of clean features is flagged with probability about --false-alarm-rate, and
+    /// at least 0.02 (an effect-size floor); --threshold values still apply.
+    Adaptive,
     /// Fixed thresholds: 0.1 for distances, 0.05 for p-values, or --threshold values.
     Fixed,
     /// mean + 3 std of each distance over reference chunks of the same size.
@@ -404,9 +408,14 @@ pub struct AnalyzeArgs {
     /// significance level).
     #[arg(long = "threshold", value_name = "METHOD=VALUE", value_parser = parse_threshold)]
     pub thresholds: Vec<(analyzer::Method, f64)>,
-    /// Fixed thresholds, or thresholds calibrated on reference chunks of the same size.
-    #[arg(long = "thresholds", value_enum, default_value_t = ThresholdArg::Fixed)]
+    /// Adaptive thresholds (from the statistics' noise at each chunk's size), fixed ones, or
+    /// thresholds calibrated on reference chunks of the same size.
+    #[arg(long = "thresholds", value_enum, default_value_t = ThresholdArg::Adaptive)]
     pub threshold_mode: ThresholdArg,
+    /// With adaptive thresholds: the probability that a chunk whose features have not drifted
+    /// is flagged, shared by its features.
+    #[arg(long, default_value_t = 0.01, value_name = "RATE")]
+    pub false_alarm_rate: f64,
     /// Chunks with fewer values of a feature report "insufficient data" for it, never drift.
     #[arg(long, default_value_t = analyzer::drift::DEFAULT_MIN_SAMPLES, value_name = "N")]
     pub min_samples: u64,

@@ -73,6 +73,7 @@ fn describe_settings(report: &AnalysisReport) -> String {
         names(&s.drift.numeric_verdict),
         names(&s.drift.categorical_verdict),
         match s.threshold_mode {
+            analyzer::ThresholdMode::Adaptive => "adaptive",
             analyzer::ThresholdMode::Fixed => "fixed",
             analyzer::ThresholdMode::Calibrated => "calibrated",
         },

@@ -54,8 +54,12 @@ pub enum Chunking {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdMode {
-    /// Fixed values (defaults or configured).
+    /// Adaptive thresholds for the verdict methods ([`crate::thresholds`]): the statistic's
+    /// distribution under no drift at the chunk's size, the false-alarm rate shared by the
+    /// chunk's features, and an effect-size floor. Configured thresholds still apply.
     #[default]
+    Adaptive,
+    /// Fixed values (defaults or configured).
     Fixed,
     /// `mean + 3 std` of each distance over reference chunks of the same size.
     Calibrated,
@@ -80,7 +84,7 @@ impl Default for AnalysisSettings {
         Self {
             chunking: Chunking::Whole,
             drift: DriftSettings::default(),
-            threshold_mode: ThresholdMode::Fixed,
+            threshold_mode: ThresholdMode::Adaptive,
             dataset_drift_share: 0.5,
         }
     }
@@ -196,6 +200,10 @@ pub fn analyze(
     // Each worker builds one feature's chunk states and evaluates them at once (sorting, KS and
     // Wasserstein walks included), so the statistics run on every core and only about one
     // feature's states per core are held at a time.
+    // Each chunk judges all the features together; only the adaptive mode uses adaptive
+    // thresholds.
+    let mut drift = settings.drift.for_window_of(models.len());
+    drift.adaptive.enabled = settings.threshold_mode == ThresholdMode::Adaptive;
     let per_feature = per_feature(models.len(), progress, |i| {
         let model = &models[i];
         let Some(mut states) = feature_states(model, current, &layout)? else {
@@ -213,7 +221,7 @@ pub fn analyze(
         }
         Ok(states
             .iter()
-            .map(|s| evaluate(model.profile(), s, &settings.drift, calibrated))
+            .map(|s| evaluate(model.profile(), s, &drift, calibrated))
             .collect::<Vec<_>>())
     })?;
     progress.finish();

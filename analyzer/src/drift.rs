@@ -17,6 +17,7 @@ use crate::stats::wasserstein::normalise_wasserstein;
 use crate::stats::{
     Direction, Method, chi2_homogeneity, hellinger, jensen_shannon, kl, l_infinity, psi,
 };
+use crate::thresholds::{AdaptiveSettings, adaptive_threshold};
 pub use types::drift::{
     FeatureDrift, FeatureStatus, MethodResult, NewCategory, Threshold, ThresholdSource,
 };
@@ -43,6 +44,14 @@ pub struct DriftSettings {
     pub thresholds: BTreeMap<Method, f64>,
     /// Windows with fewer values report "insufficient data" and never drift.
     pub min_samples: u64,
+    /// Adaptive thresholds of the verdict methods without a configured one
+    /// ([`crate::thresholds`]).
+    #[serde(default)]
+    pub adaptive: AdaptiveSettings,
+    /// Features judged together in one window or chunk, over which the adaptive false-alarm rate
+    /// is shared (set by the caller with [`DriftSettings::for_window_of`]; not configuration).
+    #[serde(skip)]
+    pub window_features: usize,
 }
 
 impl Default for DriftSettings {
@@ -53,11 +62,23 @@ impl Default for DriftSettings {
             categorical_verdict: vec![Method::JensenShannon],
             thresholds: BTreeMap::new(),
             min_samples: DEFAULT_MIN_SAMPLES,
+            adaptive: AdaptiveSettings::default(),
+            window_features: 1,
         }
     }
 }
 
 impl DriftSettings {
+    /// These settings for windows that judge `features` features together (the adaptive
+    /// false-alarm rate is shared by them).
+    #[must_use]
+    pub fn for_window_of(&self, features: usize) -> Self {
+        Self {
+            window_features: features.max(1),
+            ..self.clone()
+        }
+    }
+
     /// The verdict methods for a feature kind.
     pub fn verdict_methods(&self, kind: FeatureKind) -> &[Method] {
         match kind {
@@ -82,6 +103,9 @@ impl DriftSettings {
     /// # Errors
     /// A message naming the method and how to give it a threshold.
     pub fn check_verdict_thresholds(&self) -> Result<(), String> {
+        self.adaptive
+            .check()
+            .map_err(|e| format!("adaptive: {e}"))?;
         for m in self.numeric_verdict.iter().chain(&self.categorical_verdict) {
             if self.fixed_threshold(*m).is_none() {
                 return Err(format!(
@@ -157,21 +181,44 @@ pub fn evaluate(
         // statistics were noise).
         let judged_method = verdict_method || settings.thresholds.contains_key(&method);
         let direction = method.direction();
+        let fixed = |value| Threshold {
+            value,
+            direction,
+            source: ThresholdSource::Fixed,
+        };
         let threshold = if !judged_method {
             None
+        } else if let (Direction::Above, Some(&v)) =
+            (direction, calibrated.and_then(|c| c.get(&method)))
+        {
+            Some(Threshold {
+                value: v,
+                direction,
+                source: ThresholdSource::Calibrated,
+            })
+        } else if let Some(&v) = settings.thresholds.get(&method) {
+            Some(fixed(v))
         } else {
-            match (direction, calibrated.and_then(|c| c.get(&method))) {
-                (Direction::Above, Some(&v)) => Some(Threshold {
-                    value: v,
-                    direction,
-                    source: ThresholdSource::Calibrated,
-                }),
-                _ => settings.fixed_threshold(method).map(|value| Threshold {
+            settings
+                .adaptive
+                .enabled
+                .then(|| {
+                    adaptive_threshold(
+                        method,
+                        profile,
+                        count,
+                        settings.window_features,
+                        verdict_methods.len(),
+                        &settings.adaptive,
+                    )
+                })
+                .flatten()
+                .map(|value| Threshold {
                     value,
                     direction,
-                    source: ThresholdSource::Fixed,
-                }),
-            }
+                    source: ThresholdSource::Adaptive,
+                })
+                .or_else(|| method.default_threshold().map(fixed))
         };
         let compared = match direction {
             Direction::Below => p_value,

@@ -24,6 +24,7 @@ pub mod sql;
 pub mod state;
 pub mod stats;
 pub mod stream;
+pub mod thresholds;
 
 // The shared contracts and the file readers, re-exported where the analyzer has always had them.
 pub use tables::{columns, table, time};

@@ -139,6 +139,10 @@ pub struct NumericProfile {
     pub sample: Vec<f64>,
     /// Whether `sample` holds every value (else it is a uniform sample of `sample.len()` values).
     pub sample_exact: bool,
+    /// The normalised Wasserstein distance's null law, estimated from `sample` when an adaptive
+    /// threshold first needs it ([`crate::thresholds`]); not saved.
+    #[serde(skip)]
+    pub null_law: crate::thresholds::NullLawCache,
 }
 
 /// Reference profile of a categorical feature.
@@ -259,6 +263,7 @@ impl NumericProfile {
             counts,
             sample,
             sample_exact,
+            null_law: Default::default(),
         }
     }
 
@@ -709,6 +714,7 @@ fn merge_numeric(
         counts,
         sample,
         sample_exact: false,
+        null_law: Default::default(),
     })
 }
 

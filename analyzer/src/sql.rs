@@ -48,6 +48,8 @@ impl ProfileSet {
             .iter()
             .map(|f| (f.name().to_string(), FeatureModel::new(f.clone())))
             .collect();
+        // A window judges every feature of the profile together.
+        let settings = settings.for_window_of(profile.features.len());
         Self { features, settings }
     }
 

@@ -325,7 +325,10 @@ async fn drift_udafs_merge_partial_states_to_the_single_pass_result() {
     model
         .add_array(&mut state, b2.column_by_name("x").unwrap())
         .unwrap();
-    let single = evaluate(model.profile(), &state, &settings, None);
+    // The window judges every feature of the profile together (the adaptive false-alarm rate
+    // is shared by them).
+    let window = settings.for_window_of(profile.features.len());
+    let single = evaluate(model.profile(), &state, &window, None);
     assert_eq!(merged, single);
     assert_eq!(
         sql::scalar_f64(&rows, "px"),

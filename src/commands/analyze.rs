@@ -70,7 +70,7 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         global.quiet,
     )?;
     let calibration = match (settings.threshold_mode, &reference) {
-        (ThresholdMode::Fixed, _) => None,
+        (ThresholdMode::Fixed | ThresholdMode::Adaptive, _) => None,
         (ThresholdMode::Calibrated, None) => {
             Some(stored_calibration(&profile, args, &current, &settings)?)
         }
@@ -203,10 +203,12 @@ fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {
     }
     drift.thresholds = args.thresholds.iter().copied().collect();
     drift.min_samples = args.min_samples;
+    drift.adaptive.false_alarm_rate = args.false_alarm_rate;
     Ok(AnalysisSettings {
         chunking,
         drift,
         threshold_mode: match args.threshold_mode {
+            ThresholdArg::Adaptive => ThresholdMode::Adaptive,
             ThresholdArg::Fixed => ThresholdMode::Fixed,
             ThresholdArg::Calibrated => ThresholdMode::Calibrated,
         },

@@ -157,6 +157,9 @@ pub enum ThresholdSource {
     Fixed,
     /// `mean + 3 std` over reference chunks of the same size.
     Calibrated,
+    /// From the statistic's distribution under no drift at the window's size, with the window's
+    /// false-alarm rate shared by its features, and an effect-size floor (analyzer `thresholds`).
+    Adaptive,
 }
 
 /// A threshold as applied.

@@ -246,6 +246,34 @@ fn summary(report: &AnalysisReport) -> String {
             let _ = writeln!(out, "{feature} drifted in chunks {}", list.join(", "));
         }
     }
+    // Data quality: missing-rate surges, by feature.
+    for (i, f) in report.features.iter().enumerate() {
+        let surged: Vec<(usize, f64, f64)> = report
+            .chunks
+            .iter()
+            .filter_map(|c| {
+                let q = c.features.get(i)?.quality?;
+                (q.missing_surge == Some(true)).then_some((
+                    c.index,
+                    q.missing_rate,
+                    q.reference_missing_rate,
+                ))
+            })
+            .collect();
+        if let Some(&(_, _, reference)) = surged.first() {
+            let list: Vec<String> = surged
+                .iter()
+                .map(|(c, rate, _)| format!("{c} ({:.1}%)", rate * 100.0))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} missing rate surged in chunks {} (reference {:.1}%)",
+                f.name,
+                list.join(", "),
+                reference * 100.0
+            );
+        }
+    }
     out
 }
 

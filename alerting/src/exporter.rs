@@ -926,6 +926,7 @@ mod tests {
                 method(Method::Ks, 0.2, Some(0.001), false, None),
             ],
             new_categories: Vec::new(),
+            quality: None,
         }
     }
 

@@ -1428,6 +1428,7 @@ mod tests {
                 method(Method::Psi, 0.9, false, None),
             ],
             new_categories: Vec::new(),
+            quality: None,
         }
     }
 

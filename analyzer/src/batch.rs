@@ -420,6 +420,7 @@ fn absent_feature(profile: &FeatureProfile, current: &str) -> FeatureDrift {
         drift: None,
         methods: Vec::new(),
         new_categories: Vec::new(),
+        quality: None,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::stats::{
 };
 use crate::thresholds::{AdaptiveSettings, adaptive_threshold};
 pub use types::drift::{
-    FeatureDrift, FeatureStatus, MethodResult, NewCategory, Threshold, ThresholdSource,
+    DataQuality, FeatureDrift, FeatureStatus, MethodResult, NewCategory, Threshold, ThresholdSource,
 };
 
 /// Default minimum number of values a window needs before it gets a verdict.
@@ -148,6 +148,7 @@ pub fn evaluate(
         drift: None,
         methods: Vec::new(),
         new_categories: new_categories(state),
+        quality: Some(data_quality(profile, state, settings)),
     };
     if profile.count() == 0 {
         report.status = FeatureStatus::NoReference {
@@ -255,6 +256,58 @@ pub fn evaluate(
         };
     }
     report
+}
+
+/// The window's [`DataQuality`] against `profile`. The missing-surge verdict is a one-sided
+/// pooled two-proportion z-test of the window's missing share against the reference's (e.g.
+/// Agresti, *Categorical Data Analysis*, 3rd ed., 2013, sec. 3.1.3) at the adaptive false-alarm
+/// rate shared by the window's features, and needs the share to rise by at least
+/// `adaptive.min_missing_increase`.
+fn data_quality(
+    profile: &FeatureProfile,
+    state: &FeatureState,
+    settings: &DriftSettings,
+) -> DataQuality {
+    let (count, missing) = (state.count(), state.missing());
+    let total = count + missing;
+    let (ref_count, ref_missing) = (profile.count(), profile.missing());
+    let ref_total = ref_count + ref_missing;
+    let share = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    let histogram = state.histogram();
+    let outside = match state {
+        // Underflow and overflow bins: below the reference minimum, above its maximum.
+        FeatureState::Numeric(_) if histogram.len() >= 2 => {
+            histogram[0] + histogram[histogram.len() - 1]
+        }
+        // The last bucket holds the categories the reference never had.
+        FeatureState::Categorical(_) => histogram.last().copied().unwrap_or(0),
+        FeatureState::Numeric(_) => 0,
+    };
+    let (rate, reference_rate) = (share(missing, total), share(ref_missing, ref_total));
+    let missing_surge = (total >= settings.min_samples.max(1) && ref_total > 0).then(|| {
+        let pooled = share(missing + ref_missing, total + ref_total);
+        let se = (pooled * (1.0 - pooled) * (1.0 / total as f64 + 1.0 / ref_total as f64)).sqrt();
+        let alpha = settings.adaptive.false_alarm_rate / settings.window_features.max(1) as f64;
+        let z = statrs::distribution::ContinuousCDF::inverse_cdf(
+            &statrs::distribution::Normal::standard(),
+            1.0 - alpha.clamp(f64::MIN_POSITIVE, 0.5),
+        );
+        se > 0.0
+            && (rate - reference_rate) / se > z
+            && rate - reference_rate >= settings.adaptive.min_missing_increase
+    });
+    DataQuality {
+        missing_rate: rate,
+        reference_missing_rate: reference_rate,
+        out_of_reference_rate: share(outside, count),
+        missing_surge,
+    }
 }
 
 fn new_categories(state: &FeatureState) -> Vec<NewCategory> {

@@ -60,6 +60,9 @@ pub struct AdaptiveSettings {
     /// Smallest normalised Wasserstein distance (in reference standard deviations) that counts as
     /// drift (default 0.02).
     pub min_wasserstein_normed: f64,
+    /// Smallest rise of a feature's missing share over the reference's that counts as a missing
+    /// surge (default 0.02, two percentage points).
+    pub min_missing_increase: f64,
 }
 
 impl Default for AdaptiveSettings {
@@ -69,6 +72,7 @@ impl Default for AdaptiveSettings {
             false_alarm_rate: 0.01,
             min_jensen_shannon: 0.02,
             min_wasserstein_normed: 0.02,
+            min_missing_increase: 0.02,
         }
     }
 }
@@ -88,6 +92,7 @@ impl AdaptiveSettings {
         for (key, v) in [
             ("min_jensen_shannon", self.min_jensen_shannon),
             ("min_wasserstein_normed", self.min_wasserstein_normed),
+            ("min_missing_increase", self.min_missing_increase),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("`{key}` = {v} must be a non-negative number"));

@@ -259,6 +259,26 @@ pub struct FeatureDrift {
     /// Categories the reference never had, most frequent first (categorical features).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub new_categories: Vec<NewCategory>,
+    /// Data quality against the reference: missing and out-of-reference shares, and whether the
+    /// missing rate surged. `None` for results written before it existed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quality: Option<DataQuality>,
+}
+
+/// Data quality of one feature in one window, against its reference (issue 21, item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DataQuality {
+    /// Missing values over all values of the window, in `[0, 1]` (0 for an empty window).
+    pub missing_rate: f64,
+    /// The same share in the reference.
+    pub reference_missing_rate: f64,
+    /// Share of the window's usable values outside the reference: below its minimum or above its
+    /// maximum (numeric), or in a category it never had (categorical).
+    pub out_of_reference_rate: f64,
+    /// Whether the missing rate rose above the reference's by more than its sampling noise (a
+    /// one-sided two-proportion z-test at the window's shared false-alarm rate) and by at least
+    /// the configured minimum. `None` when the window has fewer values than `min_samples`.
+    pub missing_surge: Option<bool>,
 }
 
 impl FeatureDrift {

@@ -40,8 +40,8 @@ pub mod report;
 
 pub use alert::{AlertStatus, AlertTrigger, TriggerSource, fingerprint};
 pub use drift::{
-    Direction, FeatureDrift, FeatureStatus, Method, MethodResult, NewCategory, Threshold,
-    ThresholdSource, UnknownMethod,
+    DataQuality, Direction, FeatureDrift, FeatureStatus, Method, MethodResult, NewCategory,
+    Threshold, ThresholdSource, UnknownMethod,
 };
 pub use event::FeatureKind;
 pub use offsets::{PartitionPosition, SourceOffsets, TopicPartition};

@@ -225,6 +225,8 @@ struct SeriesLabelSets {
     threshold: HashSet<DriftLabels>,
     verdict: HashSet<FeatureLabels>,
     missing: HashSet<FeatureLabels>,
+    surge: HashSet<FeatureLabels>,
+    out_of_reference: HashSet<FeatureLabels>,
     custom: HashSet<CustomMetricLabels>,
 }
 
@@ -246,6 +248,8 @@ pub struct ModelMetrics {
     drift_threshold: Family<DriftLabels, F64Gauge>,
     feature_drift: Family<FeatureLabels, Gauge>,
     missing_ratio: Family<FeatureLabels, F64Gauge>,
+    missing_surge: Family<FeatureLabels, Gauge>,
+    out_of_reference: Family<FeatureLabels, F64Gauge>,
     custom: Family<CustomMetricLabels, F64Gauge>,
     window_events: Family<ModelLabels, Gauge>,
     invalid_values: Family<FieldLabel, Counter>,
@@ -273,6 +277,8 @@ impl ModelMetrics {
             drift_threshold: Family::default(),
             feature_drift: Family::default(),
             missing_ratio: Family::default(),
+            missing_surge: Family::default(),
+            out_of_reference: Family::default(),
             custom: Family::default(),
             window_events: Family::default(),
             invalid_values: Family::default(),
@@ -325,6 +331,16 @@ impl ModelMetrics {
             metric::FEATURE_MISSING_RATIO,
             "Share of missing values of a feature in the latest closed window",
             m.missing_ratio.clone(),
+        );
+        r.register(
+            metric::FEATURE_MISSING_SURGE,
+            "1 when a feature's missing share in the latest closed window rose beyond its sampling noise and by at least windows.drift.adaptive.min_missing_increase over the reference's, else 0",
+            m.missing_surge.clone(),
+        );
+        r.register(
+            metric::FEATURE_OUT_OF_REFERENCE_RATIO,
+            "Share of a feature's values in the latest closed window outside the reference: below its minimum or above its maximum, or in a category it never had",
+            m.out_of_reference.clone(),
         );
         r.register(
             metric::WINDOW_METRIC,
@@ -469,6 +485,18 @@ impl ModelMetrics {
 
     fn set_feature_drift(&self, key: &SeriesKey, fd: &FeatureDrift, next: &mut SeriesLabelSets) {
         let fl = feature_labels(key, &fd.feature);
+        if let Some(q) = fd.quality {
+            if q.out_of_reference_rate.is_finite() {
+                self.out_of_reference
+                    .get_or_create(&fl)
+                    .set(q.out_of_reference_rate);
+                next.out_of_reference.insert(fl.clone());
+            }
+            if let Some(surge) = q.missing_surge {
+                self.missing_surge.get_or_create(&fl).set(i64::from(surge));
+                next.surge.insert(fl.clone());
+            }
+        }
         if let Some(drift) = fd.drift {
             self.feature_drift.get_or_create(&fl).set(i64::from(drift));
             next.verdict.insert(fl);
@@ -514,6 +542,12 @@ impl ModelMetrics {
         }
         for l in previous.missing.difference(&next.missing) {
             self.missing_ratio.remove(l);
+        }
+        for l in previous.surge.difference(&next.surge) {
+            self.missing_surge.remove(l);
+        }
+        for l in previous.out_of_reference.difference(&next.out_of_reference) {
+            self.out_of_reference.remove(l);
         }
         for l in previous.custom.difference(&next.custom) {
             self.custom.remove(l);

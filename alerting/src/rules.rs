@@ -50,7 +50,9 @@ use crate::alertmanager::{AlertNotification, AlertmanagerHandle};
 use crate::error::AlertingError;
 use crate::trigger::{AlertStatus, AlertTrigger, TriggerSource, fingerprint};
 
-pub use types::names::alert::{HIGH_MODEL_LATENCY, LOW_PREDICTION_CONFIDENCE, MODEL_DATA_DRIFT};
+pub use types::names::alert::{
+    HIGH_MODEL_LATENCY, LOW_PREDICTION_CONFIDENCE, MODEL_DATA_DRIFT, MODEL_DATA_QUALITY,
+};
 
 /// The rule engine's settings (the `[rules]` section of the configuration).
 ///
@@ -446,6 +448,9 @@ enum Condition {
     /// Every verdict method of every feature whose value crosses its threshold
     /// (`MethodResult::drift == Some(true)`), one instance per feature and method.
     DataDrift,
+    /// Every feature whose missing share surged (`DataQuality::missing_surge == Some(true)`), one
+    /// instance per feature; the value is the window's missing share.
+    MissingSurge,
 }
 
 #[derive(Debug, Clone)]
@@ -538,6 +543,23 @@ fn builtin_rules() -> Vec<Rule> {
                 "The median prediction confidence in the window for model={{ $labels.model }} \
                  version=\"{{ $labels.version }}\" variant={{ $labels.variant }} is {{ $value }}; \
                  it has been below 0.7 for at least 15m.",
+            ),
+        },
+        Rule {
+            name: MODEL_DATA_QUALITY.to_string(),
+            condition: Condition::MissingSurge,
+            for_duration: TimeDelta::minutes(10),
+            keep_firing_for: TimeDelta::zero(),
+            model: None,
+            labels: warning(),
+            annotations: annotations(
+                "Missing values surged on model {{ $labels.model }} ({{ $labels.variant }}): \
+                 feature {{ $labels.feature }} is {{ $value }} missing",
+                "The share of missing values of feature {{ $labels.feature }} for \
+                 model={{ $labels.model }} version=\"{{ $labels.version }}\" \
+                 variant={{ $labels.variant }} is {{ $value }}, above the reference's by more than \
+                 its sampling noise and at least 2 points (model_feature_missing_surge); it has \
+                 been so for at least 10m.",
             ),
         },
     ]
@@ -1107,6 +1129,19 @@ fn candidates(rule: &Rule, report: &WindowReport) -> Vec<Candidate> {
                     })
             })
             .collect(),
+        Condition::MissingSurge => report
+            .drift
+            .iter()
+            .filter_map(|fd| {
+                let q = fd.quality?;
+                let surge = q.missing_surge?;
+                Some(Candidate {
+                    labels: base_labels(rule, &report.key, &[("feature", fd.feature.clone())]),
+                    value: Some(q.missing_rate).filter(|v| v.is_finite()),
+                    holds: surge,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -1432,6 +1467,54 @@ mod tests {
         }
     }
 
+    /// Issue 21, item 3: the built-in `ModelDataQuality` fires for the feature whose missing
+    /// share surged, after its `for` of 10 minutes, with the missing share as its value, and
+    /// resolves when the surge ends; a window without a judgement does not count.
+    #[test]
+    fn data_quality_alert_fires_on_a_missing_surge_and_resolves() {
+        let mut e = engine();
+        let quality = |feature: &str, rate: f64, surge: Option<bool>| {
+            let mut f = drift_feature(feature, 0.01, Some(false));
+            f.quality = Some(types::drift::DataQuality {
+                missing_rate: rate,
+                reference_missing_rate: 0.1,
+                out_of_reference_rate: 0.0,
+                missing_surge: surge,
+            });
+            f
+        };
+        let with = |end: i64, drift: Vec<FeatureDrift>| WindowReport {
+            drift,
+            ..report(end, None, None)
+        };
+        let mut fired = Vec::new();
+        for end in [5, 10, 15] {
+            fired.extend(e.evaluate(&with(
+                end,
+                vec![
+                    quality("x", 0.22, Some(true)),
+                    quality("y", 0.3, Some(false)),
+                ],
+            )));
+        }
+        let fired: Vec<_> = fired
+            .into_iter()
+            .filter(|t| t.trigger.alertname == MODEL_DATA_QUALITY)
+            .collect();
+        assert_eq!(fired.len(), 1, "fires once, at 15m (pending since 5m)");
+        let labels = &fired[0].trigger.labels;
+        assert_eq!((labels["feature"].as_str(), labels.len()), ("x", 6));
+        assert_eq!(
+            fired[0].notification.annotations["summary"],
+            "Missing values surged on model m (stable): feature x is 0.22 missing"
+        );
+        let resolved = e.evaluate(&with(20, vec![quality("x", 0.1, Some(false))]));
+        assert_eq!(
+            names(&resolved),
+            vec![(MODEL_DATA_QUALITY.to_string(), AlertStatus::Resolved)]
+        );
+    }
+
     #[test]
     fn drift_alert_per_feature_and_verdict_method() {
         let mut e = engine();
@@ -1568,6 +1651,7 @@ mod tests {
                 HIGH_MODEL_LATENCY,
                 MODEL_DATA_DRIFT,
                 LOW_PREDICTION_CONFIDENCE,
+                MODEL_DATA_QUALITY,
                 "A"
             ]
         );

@@ -24,6 +24,11 @@ pub mod metric {
     pub const FEATURE_DRIFT: &str = "model_feature_drift";
     /// Gauge: share of missing values of a feature in the latest closed window.
     pub const FEATURE_MISSING_RATIO: &str = "model_feature_missing_ratio";
+    /// Gauge: 1 when a feature's missing share surged in the latest closed window, else 0.
+    pub const FEATURE_MISSING_SURGE: &str = "model_feature_missing_surge";
+    /// Gauge: share of a feature's values outside the reference (range or categories) in the
+    /// latest closed window.
+    pub const FEATURE_OUT_OF_REFERENCE_RATIO: &str = "model_feature_out_of_reference_ratio";
     /// Gauge: a user-defined per-window metric.
     pub const WINDOW_METRIC: &str = "model_window_metric";
     /// Gauge: events in the latest closed window.
@@ -38,10 +43,13 @@ pub mod alert {
     pub const MODEL_DATA_DRIFT: &str = "ModelDataDrift";
     /// Median confidence below 0.7 for 15 minutes.
     pub const LOW_PREDICTION_CONFIDENCE: &str = "LowPredictionConfidence";
+    /// A feature's missing share surged (beyond its noise and by 2 points) for 10 minutes.
+    pub const MODEL_DATA_QUALITY: &str = "ModelDataQuality";
     /// Every built-in alert, in rule-file order.
-    pub const BUILTIN: [&str; 3] = [
+    pub const BUILTIN: [&str; 4] = [
         HIGH_MODEL_LATENCY,
         MODEL_DATA_DRIFT,
         LOW_PREDICTION_CONFIDENCE,
+        MODEL_DATA_QUALITY,
     ];
 }

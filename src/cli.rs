@@ -354,6 +354,10 @@ pub enum ReportFormat {
     Json,
 }
 
+fn parse_problem_type(s: &str) -> Result<analyzer::quality::ProblemType, String> {
+    s.parse()
+}
+
 /// Threshold mode of `analyze`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ThresholdArg {
@@ -416,6 +420,28 @@ pub struct AnalyzeArgs {
     /// is flagged, shared by its features.
     #[arg(long, default_value_t = 0.01, value_name = "RATE")]
     pub false_alarm_rate: f64,
+    /// Also measure realized model quality per chunk over the labelled predictions: binary
+    /// (accuracy, precision, recall, F1, ROC AUC, log loss, Brier), multiclass (accuracy, macro
+    /// and weighted F1) or regression (MAE, RMSE, MAPE, R2). Needs --target-column.
+    #[arg(long, value_name = "TYPE", value_parser = parse_problem_type)]
+    pub problem_type: Option<analyzer::quality::ProblemType>,
+    /// The ground-truth column: in the current file, or in --labels.
+    #[arg(long, value_name = "COLUMN", requires = "problem_type")]
+    pub target_column: Option<String>,
+    /// A file of labels joined to the current file's predictions by --id-column (e.g.
+    /// data/car_loan/analysis_target.csv); predictions without a label are left out and counted.
+    #[arg(long, value_name = "FILE", requires = "target_column")]
+    pub labels: Option<PathBuf>,
+    /// The column that joins --labels to the current file.
+    #[arg(long, value_name = "COLUMN", default_value = "id")]
+    pub id_column: String,
+    /// The model's predicted class or value in the current file.
+    #[arg(long, value_name = "COLUMN", default_value = "y_pred")]
+    pub prediction_column: String,
+    /// Binary: the predicted probability of the positive class (ROC AUC, log loss, Brier);
+    /// default `y_pred_proba` when the current file has it.
+    #[arg(long, value_name = "COLUMN")]
+    pub score_column: Option<String>,
     /// Chunks with fewer values of a feature report "insufficient data" for it, never drift.
     #[arg(long, default_value_t = analyzer::drift::DEFAULT_MIN_SAMPLES, value_name = "N")]
     pub min_samples: u64,

@@ -45,10 +45,54 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
             chunk.index, span, chunk.rows, verdict
         );
         let _ = writeln!(out, "{}", chunk_table(&chunk.features, extra));
+        if let Some(q) = &chunk.quality {
+            let _ = writeln!(out, "{}", quality_line(q));
+        }
     }
     out.push('\n');
     out.push_str(&summary(report));
     out
+}
+
+/// One chunk's realized quality: `quality (N labelled): metric value, ...` (`-` when undefined).
+fn quality_line(q: &analyzer::quality::Quality) -> String {
+    use analyzer::quality::Quality;
+    let (count, metrics): (u64, Vec<(&str, Option<f64>)>) = match q {
+        Quality::Binary(b) => (
+            b.count,
+            vec![
+                ("accuracy", b.accuracy),
+                ("precision", b.precision),
+                ("recall", b.recall),
+                ("f1", b.f1),
+                ("roc_auc", b.roc_auc),
+                ("log_loss", b.log_loss),
+                ("brier", b.brier),
+            ],
+        ),
+        Quality::Multiclass(m) => (
+            m.count,
+            vec![
+                ("accuracy", m.accuracy),
+                ("f1_macro", m.f1_macro),
+                ("f1_weighted", m.f1_weighted),
+            ],
+        ),
+        Quality::Regression(r) => (
+            r.count,
+            vec![
+                ("mae", r.mae),
+                ("rmse", r.rmse),
+                ("mape", r.mape),
+                ("r2", r.r2),
+            ],
+        ),
+    };
+    let shown: Vec<String> = metrics
+        .iter()
+        .map(|(name, v)| format!("{name} {}", v.map_or_else(|| "-".to_string(), number)))
+        .collect();
+    format!("quality ({count} labelled): {}\n", shown.join(", "))
 }
 
 fn judged(chunk: &analyzer::batch::ChunkReport) -> usize {

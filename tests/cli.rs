@@ -615,3 +615,92 @@ fn only_verdict_methods_flag_drift_and_raw_wasserstein_needs_a_threshold() {
             "`wasserstein` is a verdict method but has no threshold",
         ));
 }
+
+/// Issue 22, item 6: `analyze --problem-type binary` with labels joined from another file gives
+/// scikit-learn's realized quality per chunk (fixture: tests/fixtures/gen/car_loan_quality.py) to
+/// 1e-9 relative.
+#[test]
+fn car_loan_realized_quality_matches_scikit_learn() {
+    let out = driftwatch()
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+            "--chunk-size",
+            "5000",
+            "--problem-type",
+            "binary",
+            "--target-column",
+            "repaid",
+            "--labels",
+            "data/car_loan/analysis_target.csv",
+        ])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/car_loan_quality_sklearn.json")).unwrap();
+    let expected = fixture["chunks"].as_array().unwrap();
+    let chunks = report["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), expected.len());
+    for (chunk, want) in chunks.iter().zip(expected) {
+        let q = &chunk["quality"];
+        assert_eq!(q["problem_type"], "binary");
+        assert_eq!(q["count"], want["count"]);
+        for metric in [
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "log_loss",
+            "brier",
+        ] {
+            let (got, w) = (q[metric].as_f64().unwrap(), want[metric].as_f64().unwrap());
+            assert!(
+                (got - w).abs() <= 1e-9 * w.abs(),
+                "chunk {}: {metric} {got} vs scikit-learn {w}",
+                chunk["index"]
+            );
+        }
+    }
+}
+
+/// A label that is not a binary class is an error naming the labels file and the prediction's
+/// line, never a silent skip.
+#[test]
+fn a_label_that_is_not_a_class_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = write(
+        dir.path(),
+        "cur.csv",
+        "id,x,y_pred\n1,1.0,1\n2,2.0,0\n3,3.0,1\n",
+    );
+    let labels = write(dir.path(), "labels.csv", "id,label\n1,1\n2,maybe\n3,0\n");
+    driftwatch()
+        .args(["analyze", "--reference"])
+        .arg(&current)
+        .arg("--current")
+        .arg(&current)
+        .args([
+            "--features",
+            "x",
+            "--problem-type",
+            "binary",
+            "--target-column",
+            "label",
+            "--labels",
+        ])
+        .arg(&labels)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("labels.csv").and(predicate::str::contains(
+                "the label `maybe` of the prediction on line 3",
+            )),
+        );
+}

@@ -131,6 +131,10 @@ pub struct ChunkReport {
     pub drift_share: Option<f64>,
     /// Whether `drift_share` reaches the dataset-drift share.
     pub dataset_drift: Option<bool>,
+    /// Realized model quality over the chunk's labelled predictions (`analyze --problem-type`),
+    /// with their count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::Quality>,
 }
 
 /// Reference summary of one analysed feature.
@@ -449,6 +453,7 @@ fn chunk_report(
         drifted_features,
         drift_share,
         dataset_drift: drift_share.map(|s| s >= share),
+        quality: None,
     }
 }
 

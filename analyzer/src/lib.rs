@@ -20,6 +20,7 @@ pub mod drift;
 pub mod error;
 pub mod kernels;
 pub mod profile;
+pub mod quality;
 pub mod sql;
 pub mod state;
 pub mod stats;

@@ -87,7 +87,7 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         }
     };
 
-    let report = analyze(
+    let mut report = analyze(
         &profile,
         &features,
         &current,
@@ -95,6 +95,7 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         calibration.as_ref(),
         &bar,
     )?;
+    crate::commands::outcomes::attach_quality(args, &mut report, global.quiet)?;
     let rendered = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Table => output::render_table(&report, &shown_methods(args)),

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod controller;
 pub mod demo;
+pub mod outcomes;
 pub mod profile;
 pub mod replay;
 pub mod serve;

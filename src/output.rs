@@ -48,6 +48,24 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
         if let Some(q) = &chunk.quality {
             let _ = writeln!(out, "{}", quality_line(q));
         }
+        if let Some(e) = &chunk.estimated_quality {
+            let shown: Vec<String> = [
+                ("accuracy", e.accuracy),
+                ("precision", e.precision),
+                ("recall", e.recall),
+                ("f1", e.f1),
+                ("roc_auc", e.roc_auc),
+            ]
+            .iter()
+            .map(|(name, v)| format!("{name} {}", v.map_or_else(|| "-".to_string(), number)))
+            .collect();
+            let _ = writeln!(
+                out,
+                "estimated quality, without labels (CBPE, {} predictions): {}\n",
+                e.count,
+                shown.join(", ")
+            );
+        }
     }
     out.push('\n');
     out.push_str(&summary(report));

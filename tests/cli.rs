@@ -648,6 +648,21 @@ fn car_loan_realized_quality_matches_scikit_learn() {
     let chunks = report["chunks"].as_array().unwrap();
     assert_eq!(chunks.len(), expected.len());
     for (chunk, want) in chunks.iter().zip(expected) {
+        // Issue 22, must-show: the label-free estimate (CBPE, calibrated on the labelled
+        // reference) is within 0.01 of the realized ROC AUC, accuracy and F1 in every chunk.
+        let estimated = &chunk["estimated_quality"];
+        for metric in ["roc_auc", "accuracy", "f1"] {
+            let (e, r) = (
+                estimated[metric].as_f64().unwrap(),
+                want[metric].as_f64().unwrap(),
+            );
+            assert!(
+                (e - r).abs() <= 0.01,
+                "chunk {}: estimated {metric} {e} vs realized {r}",
+                chunk["index"]
+            );
+        }
+        assert_eq!(estimated["count"], 5000);
         let q = &chunk["quality"];
         assert_eq!(q["problem_type"], "binary");
         assert_eq!(q["count"], want["count"]);
@@ -703,4 +718,35 @@ fn a_label_that_is_not_a_class_is_named() {
                 "the label `maybe` of the prediction on line 3",
             )),
         );
+}
+
+/// Without labels for the current file, a binary model's quality is estimated only (CBPE); the
+/// realized quality is omitted, not reported over zero labels.
+#[test]
+fn without_labels_only_the_estimate_is_reported() {
+    let out = driftwatch()
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+            "--chunk-size",
+            "25000",
+            "--problem-type",
+            "binary",
+            "--target-column",
+            "repaid",
+        ])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    for chunk in report["chunks"].as_array().unwrap() {
+        assert!(chunk.get("quality").is_none(), "{chunk}");
+        assert_eq!(chunk["estimated_quality"]["count"], 25000);
+        let auc = chunk["estimated_quality"]["roc_auc"].as_f64().unwrap();
+        assert!((0.95..0.98).contains(&auc), "{auc}");
+    }
 }

@@ -135,6 +135,11 @@ pub struct ChunkReport {
     /// with their count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<crate::quality::Quality>,
+    /// Label-free estimate of binary quality (CBPE) from the chunk's scores, calibrated on the
+    /// labelled reference (`analyze --problem-type binary` with a reference data file holding the
+    /// target and score columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_quality: Option<crate::quality::EstimatedBinary>,
 }
 
 /// Reference summary of one analysed feature.
@@ -454,6 +459,7 @@ fn chunk_report(
         drift_share,
         dataset_drift: drift_share.map(|s| s >= share),
         quality: None,
+        estimated_quality: None,
     }
 }
 

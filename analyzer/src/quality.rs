@@ -268,3 +268,152 @@ pub enum Quality {
     /// Regression.
     Regression(RegressionQuality),
 }
+
+/// Isotonic calibration of binary scores on labelled reference data: the non-decreasing step
+/// function of the score closest to the labels in least squares, fitted by pool-adjacent-
+/// violators (Ayer et al., *Ann. Math. Stat.* 26, 1955), predicted by linear interpolation
+/// between the fitted points and clipped at the ends (scikit-learn's `IsotonicRegression` with
+/// `out_of_bounds="clip"`, which NannyML's CBPE uses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsotonicCalibrator {
+    /// Distinct scores, ascending.
+    pub scores: Vec<f64>,
+    /// Calibrated probability at each score.
+    pub probabilities: Vec<f64>,
+}
+
+impl IsotonicCalibrator {
+    /// Fits on reference `scores` and `labels` (one entry per labelled prediction); `None` without
+    /// data.
+    pub fn fit(scores: &[f64], labels: &[bool]) -> Option<Self> {
+        let n = scores.len().min(labels.len());
+        if n == 0 {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        // Blocks of (score, mean label, weight), first merged by equal score.
+        let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
+        for &i in &order {
+            let y = f64::from(u8::from(labels[i]));
+            match blocks.last_mut() {
+                Some(b) if b.0 == scores[i] => {
+                    b.1 = (b.1 * b.2 + y) / (b.2 + 1.0);
+                    b.2 += 1.0;
+                }
+                _ => blocks.push((scores[i], y, 1.0)),
+            }
+        }
+        // Pool adjacent violators; each pooled block keeps the scores it spans.
+        let mut pooled: Vec<(f64, f64, usize, usize)> = Vec::new(); // (mean, weight, first, last)
+        for (k, &(_, y, w)) in blocks.iter().enumerate() {
+            pooled.push((y, w, k, k));
+            while pooled.len() >= 2 {
+                let (b, a) = (pooled[pooled.len() - 1], pooled[pooled.len() - 2]);
+                if a.0 <= b.0 {
+                    break;
+                }
+                let w = a.1 + b.1;
+                let merged = ((a.0 * a.1 + b.0 * b.1) / w, w, a.2, b.3);
+                pooled.truncate(pooled.len() - 2);
+                pooled.push(merged);
+            }
+        }
+        let mut probabilities = vec![0.0; blocks.len()];
+        for (mean, _, first, last) in pooled {
+            probabilities[first..=last]
+                .iter_mut()
+                .for_each(|p| *p = mean);
+        }
+        Some(Self {
+            scores: blocks.iter().map(|b| b.0).collect(),
+            probabilities,
+        })
+    }
+
+    /// The calibrated probability of `score`.
+    pub fn predict(&self, score: f64) -> f64 {
+        let (xs, ys) = (&self.scores, &self.probabilities);
+        if score <= xs[0] {
+            return ys[0];
+        }
+        if score >= xs[xs.len() - 1] {
+            return ys[ys.len() - 1];
+        }
+        let i = xs.partition_point(|&x| x <= score);
+        let (x0, x1, y0, y1) = (xs[i - 1], xs[i], ys[i - 1], ys[i]);
+        y0 + (y1 - y0) * (score - x0) / (x1 - x0)
+    }
+}
+
+/// Label-free estimate of binary quality (confidence-based performance estimation, CBPE, as
+/// NannyML defines it): with calibrated probabilities `p_i` of the positive class and the hard
+/// predictions, the expected confusion matrix is `TP = sum p_i` over predicted positives, `FP =
+/// sum (1 - p_i)` over them, `FN = sum p_i` over predicted negatives, `TN = sum (1 - p_i)` over
+/// them; accuracy, precision, recall and F1 follow from it, and the expected ROC curve from the
+/// cumulative sums of `p_i` and `1 - p_i` down the sorted probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct EstimatedBinary {
+    /// Predictions the estimate covers.
+    pub count: u64,
+    /// Expected accuracy.
+    pub accuracy: Option<f64>,
+    /// Expected precision.
+    pub precision: Option<f64>,
+    /// Expected recall.
+    pub recall: Option<f64>,
+    /// Expected F1.
+    pub f1: Option<f64>,
+    /// Expected ROC AUC.
+    pub roc_auc: Option<f64>,
+}
+
+/// CBPE estimate from calibrated probabilities and hard predictions (one entry per prediction).
+pub fn estimate_binary(probabilities: &[f64], predicted: &[bool]) -> EstimatedBinary {
+    let n = probabilities.len().min(predicted.len());
+    let mut e = EstimatedBinary {
+        count: n as u64,
+        ..EstimatedBinary::default()
+    };
+    if n == 0 {
+        return e;
+    }
+    let (mut tp, mut fp, mut fn_, mut tn) = (0.0, 0.0, 0.0, 0.0);
+    for (&p, &pred) in probabilities[..n].iter().zip(&predicted[..n]) {
+        if pred {
+            tp += p;
+            fp += 1.0 - p;
+        } else {
+            fn_ += p;
+            tn += 1.0 - p;
+        }
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    e.accuracy = Some((tp + tn) / n as f64);
+    e.precision = Some(ratio(tp, tp + fp));
+    e.recall = Some(ratio(tp, tp + fn_));
+    e.f1 = Some(ratio(2.0 * tp, 2.0 * tp + fp + fn_));
+    // Expected ROC curve: thresholds at each distinct probability, highest first.
+    let mut sorted: Vec<f64> = probabilities[..n].to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let (pos, neg): (f64, f64) = (sorted.iter().sum(), sorted.iter().map(|p| 1.0 - p).sum());
+    if pos > 0.0 && neg > 0.0 {
+        let (mut cum_tp, mut cum_fp, mut auc, mut last_tpr, mut last_fpr) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut i = 0;
+        while i < sorted.len() {
+            let mut j = i;
+            while j < sorted.len() && sorted[j] == sorted[i] {
+                cum_tp += sorted[j];
+                cum_fp += 1.0 - sorted[j];
+                j += 1;
+            }
+            let (tpr, fpr) = (cum_tp / pos, cum_fp / neg);
+            auc += (fpr - last_fpr) * (tpr + last_tpr) / 2.0;
+            (last_tpr, last_fpr) = (tpr, fpr);
+            i = j;
+        }
+        e.roc_auc = Some(auc);
+    }
+    e
+}

@@ -3,7 +3,9 @@
 //! empty window; multiclass with a class never predicted; regression and a constant target. To
 //! 1e-9 relative; ROC AUC with one class is `None` ("undefined"), never NaN.
 
-use analyzer::quality::{binary_quality, multiclass_quality, regression_quality};
+use analyzer::quality::{
+    IsotonicCalibrator, binary_quality, multiclass_quality, regression_quality,
+};
 use serde_json::Value;
 
 fn close(name: &str, metric: &str, got: Option<f64>, want: &Value) {
@@ -25,7 +27,7 @@ fn realized_quality_matches_scikit_learn() {
     let text = include_str!("fixtures/quality_sklearn.json");
     let fixture: Value = serde_json::from_str(text).unwrap();
     let cases = fixture["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 7);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let e = &case["expected"];
@@ -83,6 +85,31 @@ fn realized_quality_matches_scikit_learn() {
                 close(name, "rmse", q.rmse, &e["rmse"]);
                 close(name, "mape", q.mape, &e["mape"]);
                 close(name, "r2", q.r2, &e["r2"]);
+            }
+            "isotonic" => {
+                // scikit-learn's IsotonicRegression(out_of_bounds="clip"), the calibrator of
+                // NannyML's CBPE.
+                let floats = |k: &str| -> Vec<f64> {
+                    case[k]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect()
+                };
+                let y: Vec<bool> = case["y"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_i64() == Some(1))
+                    .collect();
+                let c = IsotonicCalibrator::fit(&floats("x"), &y).unwrap();
+                for (q, want) in floats("queries")
+                    .iter()
+                    .zip(e["predict"].as_array().unwrap())
+                {
+                    close(name, &format!("predict({q})"), Some(c.predict(*q)), want);
+                }
             }
             other => panic!("unknown case kind {other}"),
         }

@@ -174,7 +174,7 @@ fn current_selection(
     select
 }
 
-fn is_profile(path: &Path) -> bool {
+pub(crate) fn is_profile(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))

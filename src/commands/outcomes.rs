@@ -9,7 +9,8 @@ use std::path::Path;
 
 use analyzer::batch::AnalysisReport;
 use analyzer::quality::{
-    ProblemType, Quality, binary_quality, multiclass_quality, regression_quality,
+    IsotonicCalibrator, ProblemType, Quality, binary_quality, estimate_binary, multiclass_quality,
+    regression_quality,
 };
 use analyzer::table::ColumnSelection;
 use analyzer::{ReadOptions, Table};
@@ -77,6 +78,48 @@ fn read(path: &Path, text: &[&str], numeric: &[&str], quiet: bool) -> anyhow::Re
     )
 }
 
+/// The isotonic calibration of `score` on the reference data file's `target`, when the reference
+/// is a data file with both columns; `None` (with a note) otherwise.
+fn reference_calibrator(
+    args: &AnalyzeArgs,
+    target: &str,
+    score: &str,
+    quiet: bool,
+) -> anyhow::Result<Option<IsotonicCalibrator>> {
+    if crate::commands::analyze::is_profile(&args.reference) {
+        tracing::info!("no estimated quality: the reference is a profile, not labelled data");
+        return Ok(None);
+    }
+    let columns = analyzer::table::column_names(&args.reference)?;
+    if !columns.iter().any(|c| c == target) || !columns.iter().any(|c| c == score) {
+        tracing::info!(
+            target,
+            score,
+            "no estimated quality: the reference lacks the target or score column"
+        );
+        return Ok(None);
+    }
+    let reference = read(&args.reference, &[target], &[score], quiet)?;
+    let labels = texts(&reference, target)?;
+    let scores = numbers(&reference, score)?;
+    let (mut s, mut y) = (Vec::new(), Vec::new());
+    for (r, (l, sc)) in labels.iter().zip(&scores).enumerate() {
+        let (Some(l), Some(sc)) = (l, sc) else {
+            continue;
+        };
+        let Some(l) = binary_class(l) else {
+            bail!(
+                "{}: {}: column `{target}`: `{l}` is not a binary class (1/0, true/false)",
+                args.reference.display(),
+                reference.locate(r)
+            );
+        };
+        s.push(*sc);
+        y.push(l);
+    }
+    Ok(IsotonicCalibrator::fit(&s, &y))
+}
+
 /// Fills `report.chunks[*].quality` when `--problem-type` is given.
 ///
 /// # Errors
@@ -116,16 +159,27 @@ pub fn attach_quality(
     }
     numeric.extend(score);
     let target_in_labels = args.labels.is_some();
+    // Without labels for the current file only the estimate (binary, CBPE) is made.
+    let realized = target_in_labels || columns.iter().any(|c| c == target);
+    if !realized && problem != ProblemType::Binary {
+        bail!(
+            "{} has no column `{target}` and no --labels file is given: realized quality needs the labels (only binary models get a label-free estimate)",
+            args.current.display()
+        );
+    }
     if target_in_labels {
         text.push(args.id_column.as_str());
-    } else if regression {
-        numeric.push(target);
-    } else {
-        text.push(target);
+    } else if realized {
+        if regression {
+            numeric.push(target);
+        } else {
+            text.push(target);
+        }
     }
     let current = read(&args.current, &text, &numeric, quiet)?;
     // The label of every row of the current file (`None`: unlabelled).
     let labels: Vec<Option<String>> = match &args.labels {
+        None if !realized => Vec::new(),
         None => texts(&current, target)?,
         Some(path) => {
             let file = read(path, &[args.id_column.as_str(), target], &[], quiet)?;
@@ -156,7 +210,27 @@ pub fn attach_quality(
         (texts(&current, prediction)?, Vec::new())
     };
     let label_source = args.labels.as_deref().unwrap_or(&args.current);
-    for chunk in &mut report.chunks {
+    let calibrator = match (problem, score) {
+        (ProblemType::Binary, Some(score)) => reference_calibrator(args, target, score, quiet)?,
+        _ => None,
+    };
+    if let (Some(calibrator), Some(scores)) = (&calibrator, &scores) {
+        // Label-free estimate over every prediction of the chunk, labelled or not.
+        for chunk in &mut report.chunks {
+            let (mut probabilities, mut predicted) = (Vec::new(), Vec::new());
+            for r in chunk.first_row as usize..=chunk.last_row as usize {
+                let (Some(Some(s)), Some(Some(p))) = (scores.get(r), pred_texts.get(r)) else {
+                    continue;
+                };
+                if let Some(p) = binary_class(p) {
+                    probabilities.push(calibrator.predict(*s));
+                    predicted.push(p);
+                }
+            }
+            chunk.estimated_quality = Some(estimate_binary(&probabilities, &predicted));
+        }
+    }
+    for chunk in report.chunks.iter_mut().filter(|_| realized) {
         let rows = chunk.first_row as usize..=chunk.last_row as usize;
         let rows = rows.filter(|&r| r < labels.len());
         chunk.quality = Some(match problem {

@@ -368,7 +368,12 @@ struct Analyzer {
 impl Analyzer {
     fn absorb(&mut self, batch: SourceBatch) {
         let now = Instant::now();
-        match self.windows.absorb(&batch.model, &batch.batch) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let source = batch.watermark_source();
+        match self
+            .windows
+            .absorb_from(&batch.model, &source, &batch.batch, now_ms)
+        {
             Ok(a) => {
                 if a.future + a.too_old > 0 {
                     tracing::warn!(model = %batch.model, future = a.future, too_old = a.too_old, offsets = ?batch.offsets(), "events refused: their event time is outside the accepted range around this service's clock (windows.max_future_skew, windows.max_event_age)");

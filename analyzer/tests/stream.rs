@@ -673,3 +673,129 @@ fn damaged_checkpoint_files_and_edited_manifests_are_errors_naming_the_file() {
     let err = Checkpointer::restore(dir.path()).unwrap_err().to_string();
     assert!(err.contains("without its checksum envelope"), "{err}");
 }
+
+/// Issue 19, item 2: the watermark follows the slowest active source, so one producer ahead of
+/// the others (a clock 50 minutes fast, within `max_future_skew`) cannot make their events late;
+/// a source more than `max_source_lag` behind, or silent for `idle_close_after`, stops holding
+/// windows open. Before, one source's newest event time moved the model's watermark for all.
+#[tokio::test]
+async fn the_watermark_follows_the_slowest_active_source_within_the_lag_bound() {
+    let now_ms = 100 * MINUTE;
+    let mut w = Windows::new(
+        WindowSettings {
+            idle_close_after: Duration::from_millis(300),
+            max_source_lag: Duration::from_secs(3600),
+            ..settings()
+        },
+        HashMap::from([("m".to_string(), reference())]),
+    );
+    // Source a runs 50 minutes ahead; source b is on time at 10 minutes in.
+    w.absorb_from(
+        "m",
+        "kafka:p/0",
+        &batch(&[now_ms + 50 * MINUTE], |_| 1.0, |_| "a"),
+        now_ms,
+    )
+    .unwrap();
+    let b = w
+        .absorb_from(
+            "m",
+            "kafka:p/1",
+            &batch(&times(now_ms, 10, 1000), |i| i as f64, |_| "a"),
+            now_ms,
+        )
+        .unwrap();
+    assert_eq!((b.accepted, b.late), (10, 0));
+    // b's window stays open: the watermark is b's newest time, not a's.
+    assert!(
+        w.due(Instant::now())
+            .iter()
+            .all(|(_, start, _)| *start != now_ms)
+    );
+    let more = w
+        .absorb_from(
+            "m",
+            "kafka:p/1",
+            &batch(&[now_ms + 30_000], |_| 1.0, |_| "b"),
+            now_ms,
+        )
+        .unwrap();
+    assert_eq!((more.accepted, more.late), (1, 0), "b is not late");
+
+    // The same events through one source: a's time moves the watermark, b's window closes at
+    // once with its first ten events, and b's next event is late.
+    let mut single = windows();
+    single
+        .absorb_at(
+            "m",
+            &batch(&[now_ms + 50 * MINUTE], |_| 1.0, |_| "a"),
+            now_ms,
+        )
+        .unwrap();
+    single
+        .absorb_at(
+            "m",
+            &batch(&times(now_ms, 10, 1000), |i| i as f64, |_| "a"),
+            now_ms,
+        )
+        .unwrap();
+    let closed: Vec<i64> = single
+        .due(Instant::now())
+        .into_iter()
+        .map(|(_, s, _)| s)
+        .collect();
+    assert!(closed.contains(&now_ms), "{closed:?}");
+    let late = single
+        .absorb_at("m", &batch(&[now_ms + 30_000], |_| 1.0, |_| "b"), now_ms)
+        .unwrap();
+    assert_eq!(
+        late.late, 1,
+        "one shared watermark: the slower producer is blinded"
+    );
+
+    // b goes silent: after idle_close_after only a (still delivering) holds the watermark, and
+    // b's window closes.
+    std::thread::sleep(Duration::from_millis(400));
+    w.absorb_from(
+        "m",
+        "kafka:p/0",
+        &batch(&[now_ms + 50 * MINUTE + 1], |_| 1.0, |_| "a"),
+        now_ms,
+    )
+    .unwrap();
+    let closed: Vec<i64> = w
+        .due(Instant::now())
+        .into_iter()
+        .map(|(_, s, _)| s)
+        .collect();
+    assert!(closed.contains(&now_ms), "{closed:?}");
+
+    // A source beyond max_source_lag does not hold windows open either.
+    let mut lagging = Windows::new(
+        WindowSettings {
+            max_source_lag: Duration::from_secs(600),
+            ..settings()
+        },
+        HashMap::from([("m".to_string(), reference())]),
+    );
+    lagging
+        .absorb_from("m", "http", &batch(&[now_ms], |_| 1.0, |_| "a"), now_ms)
+        .unwrap();
+    lagging
+        .absorb_from(
+            "m",
+            "kafka:p/0",
+            &batch(&[now_ms + 20 * MINUTE], |_| 1.0, |_| "a"),
+            now_ms,
+        )
+        .unwrap();
+    let closed: Vec<i64> = lagging
+        .due(Instant::now())
+        .into_iter()
+        .map(|(_, s, _)| s)
+        .collect();
+    assert!(
+        closed.contains(&now_ms),
+        "the 20-minute laggard is ignored: {closed:?}"
+    );
+}

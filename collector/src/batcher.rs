@@ -181,11 +181,23 @@ pub struct SourceBatch {
     pub stats: BatchStats,
     /// Where the events came from (`kafka`, `http`, `memory`), for metrics.
     pub source: &'static str,
+    /// The one source partition all its events came from (Kafka, or HTTP's write-ahead log);
+    /// `None` without offsets.
+    pub partition: Option<TopicPartition>,
     offsets: Vec<(TopicPartition, i64)>,
     tracker: Option<OffsetTracker>,
 }
 
 impl SourceBatch {
+    /// The source the analyzer keeps a watermark for: `kafka:topic/partition`, `http`, or the
+    /// source name without a partition.
+    pub fn watermark_source(&self) -> String {
+        match &self.partition {
+            Some(tp) if self.source == "kafka" => format!("kafka:{}/{}", tp.topic, tp.partition),
+            _ => self.source.to_string(),
+        }
+    }
+
     /// A batch without offsets (HTTP, tests).
     pub fn unacknowledged(
         model: String,
@@ -198,6 +210,7 @@ impl SourceBatch {
             batch,
             stats,
             source,
+            partition: None,
             offsets: Vec::new(),
             tracker: None,
         }
@@ -220,6 +233,9 @@ impl SourceBatch {
 #[derive(Debug)]
 struct Builder {
     model: String,
+    /// The source partition of its events (Kafka; HTTP's write-ahead log), so that every batch
+    /// comes from one partition and the analyzer can keep a watermark per source.
+    partition: Option<TopicPartition>,
     /// The columns, once the model's schema is known (fixed, or inferred from its first batch).
     columns: Option<BatchBuilder>,
     /// Events of a model whose schema is not known yet: its first batch, kept whole to infer the
@@ -249,8 +265,10 @@ pub struct Batcher {
     tracker: Option<OffsetTracker>,
     source: &'static str,
     builders: Vec<Builder>,
-    /// Model name to its index in `builders`.
-    index: HashMap<String, usize>,
+    /// Model name to the indices in `builders` of its builders, one per source partition.
+    index: HashMap<String, Vec<usize>>,
+    /// The partition of the message being pushed.
+    partition: Option<TopicPartition>,
     /// The builder of the last event (consecutive events are mostly of one model).
     last: Option<usize>,
     /// Builders the current message touched.
@@ -275,6 +293,7 @@ impl Batcher {
             source,
             builders: Vec::new(),
             index: HashMap::new(),
+            partition: None,
             last: None,
             touched: Vec::new(),
             refused: Vec::new(),
@@ -314,6 +333,7 @@ impl Batcher {
         offsets: &[(TopicPartition, i64)],
     ) -> Vec<SourceBatch> {
         let now = Instant::now();
+        self.partition = offsets.first().map(|(tp, _)| tp.clone());
         for (i, e) in events.into_iter().enumerate() {
             if let Err(error) = self.add(Decoded::Owned(e), now) {
                 self.refused.push(BadEvent { line: i + 1, error });
@@ -337,6 +357,7 @@ impl Batcher {
         offsets: &[(TopicPartition, i64)],
     ) -> Result<PushedJson, DecodeError> {
         let now = Instant::now();
+        self.partition = offsets.first().map(|(tp, _)| tp.clone());
         let mut good = 0;
         let mut refused = Vec::new();
         let mut bad = decode_each(payload, |line, event| match self.add(event, now) {
@@ -358,26 +379,39 @@ impl Batcher {
     /// nothing is kept of the event.
     fn add(&mut self, event: Decoded<'_>, now: Instant) -> Result<(), DecodeError> {
         let fields = event.fields();
-        let i = match self.last {
-            Some(i) if self.builders[i].model == fields.model => i,
-            _ => match self.index.get(fields.model) {
-                Some(&i) => i,
-                None => {
+        let partition = &self.partition;
+        let builders = &self.builders;
+        let found = match self.last {
+            Some(i) if builders[i].model == fields.model && builders[i].partition == *partition => {
+                Some(i)
+            }
+            _ => self.index.get(fields.model).and_then(|ids| {
+                ids.iter()
+                    .copied()
+                    .find(|&i| builders[i].partition == *partition)
+            }),
+        };
+        let i = match found {
+            Some(i) => i,
+            None => {
+                if !self.index.contains_key(fields.model) {
                     self.schemas.admit(fields.model)?;
-                    let model = fields.model.to_string();
-                    let columns = self.schemas.get(&model).map(|s| BatchBuilder::new(&s, 0));
-                    self.builders.push(Builder {
-                        model: model.clone(),
-                        columns,
-                        pending: Vec::new(),
-                        offsets: Vec::new(),
-                        since: now,
-                        touched: false,
-                    });
-                    self.index.insert(model, self.builders.len() - 1);
-                    self.builders.len() - 1
                 }
-            },
+                let model = fields.model.to_string();
+                let columns = self.schemas.get(&model).map(|s| BatchBuilder::new(&s, 0));
+                self.builders.push(Builder {
+                    model: model.clone(),
+                    partition: self.partition.clone(),
+                    columns,
+                    pending: Vec::new(),
+                    offsets: Vec::new(),
+                    since: now,
+                    touched: false,
+                });
+                let i = self.builders.len() - 1;
+                self.index.entry(model).or_default().push(i);
+                i
+            }
         };
         self.last = Some(i);
         let b = &mut self.builders[i];
@@ -476,6 +510,7 @@ impl Batcher {
         match built {
             Ok((batch, stats)) => Some(SourceBatch {
                 model: b.model.clone(),
+                partition: b.partition.clone(),
                 batch,
                 stats,
                 source: self.source,
@@ -609,6 +644,41 @@ mod tests {
         assert_eq!(rest.len(), 1);
         rest.into_iter().for_each(SourceBatch::acknowledge);
         assert_eq!(tracker.snapshot().get(&tp).unwrap().watermark, 2);
+    }
+
+    /// Issue 19, item 2: each batch holds events of one source partition (and names it), so the
+    /// analyzer can keep a watermark per partition.
+    #[test]
+    fn batches_hold_one_partition_each() {
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let mut b = Batcher::new(
+            BatchConfig {
+                max_events: 2,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default(),
+            None,
+            "kafka",
+        );
+        assert!(b.push(vec![event("a", 1)], &[(p0.clone(), 0)]).is_empty());
+        assert!(b.push(vec![event("a", 2)], &[(p1.clone(), 0)]).is_empty());
+        let full = b.push(vec![event("a", 3)], &[(p0.clone(), 1)]);
+        assert_eq!(full.len(), 1);
+        assert_eq!(
+            (
+                full[0].partition.as_ref(),
+                full[0].batch.num_rows(),
+                full[0].offsets()
+            ),
+            (Some(&p0), 2, &[(p0.clone(), 0), (p0.clone(), 1)][..])
+        );
+        assert_eq!(full[0].watermark_source(), "kafka:t/0");
+        let rest = b.flush();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(
+            (rest[0].partition.as_ref(), rest[0].batch.num_rows()),
+            (Some(&p1), 1)
+        );
     }
 
     #[test]

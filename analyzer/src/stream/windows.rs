@@ -68,6 +68,14 @@ pub struct WindowSettings {
     /// zeroed or stale timestamps; leave it unset to ingest replays of old logs.
     #[serde(default, with = "humantime_serde")]
     pub max_event_age: Option<Duration>,
+    /// How far a source (a Kafka partition, HTTP ingest) may fall behind the model's most
+    /// advanced source and still hold the watermark back (default `5m`). A model's watermark is
+    /// the smallest newest-event time over its sources that delivered within
+    /// `idle_close_after` and are within this lag of the leader, minus `allowed_lateness`: one
+    /// producer ahead of the rest cannot make their events late, and one far behind or silent
+    /// cannot keep windows open (its events then count as late).
+    #[serde(with = "humantime_serde")]
+    pub max_source_lag: Duration,
     /// Drift statistics, verdict methods, thresholds and minimum sample size.
     pub drift: DriftSettings,
     /// User-defined per-window SQL metrics.
@@ -83,6 +91,7 @@ impl Default for WindowSettings {
             max_window_events: 500_000,
             max_future_skew: Duration::from_secs(3600),
             max_event_age: None,
+            max_source_lag: Duration::from_secs(300),
             drift: DriftSettings::default(),
             custom_metrics: Vec::new(),
         }
@@ -107,6 +116,10 @@ pub struct OpenWindow {
 pub struct ModelClock {
     /// Largest event time seen (epoch ms).
     pub max_event_ms: Option<i64>,
+    /// Largest event time seen per source (a Kafka partition, HTTP ingest), for the watermark
+    /// rule of [`Windows::due`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, i64>,
     /// Windows ending at or before this (epoch ms) are closed.
     pub closed_until_ms: Option<i64>,
     /// Late events so far.
@@ -116,6 +129,9 @@ pub struct ModelClock {
 struct ModelState {
     clock: ModelClock,
     last_arrival: Instant,
+    /// When each source last delivered events of this model (wall time; sources restored from a
+    /// checkpoint count from the restore).
+    source_arrivals: HashMap<String, Instant>,
     ctx: Option<SessionContext>,
     features: Vec<String>,
     /// The last window's query, planned once ([`sql::PreparedQuery`]); planned again when a
@@ -189,6 +205,7 @@ impl Windows {
             ModelState {
                 clock: ModelClock::default(),
                 last_arrival: Instant::now(),
+                source_arrivals: HashMap::new(),
                 ctx,
                 features,
                 window_query: None,
@@ -205,6 +222,21 @@ impl Windows {
         self.absorb_at(model, batch, chrono::Utc::now().timestamp_millis())
     }
 
+    /// [`Windows::absorb`] of a batch from one `source` (a Kafka partition, HTTP ingest): the
+    /// source's newest event time takes part in the model's watermark ([`Windows::due`]).
+    ///
+    /// # Errors
+    /// As [`Windows::absorb`].
+    pub fn absorb_from(
+        &mut self,
+        model: &str,
+        source: &str,
+        batch: &RecordBatch,
+        now_ms: i64,
+    ) -> Result<Absorbed, AnalyzerError> {
+        self.absorb_source(model, source, batch, now_ms)
+    }
+
     /// [`Windows::absorb`] with the service's clock at `now_ms` (epoch milliseconds): rows whose
     /// event time lies outside `[now_ms - max_event_age, now_ms + max_future_skew]` are counted in
     /// [`Absorbed::future`] or [`Absorbed::too_old`], and neither enter a window nor move the
@@ -215,6 +247,16 @@ impl Windows {
     pub fn absorb_at(
         &mut self,
         model: &str,
+        batch: &RecordBatch,
+        now_ms: i64,
+    ) -> Result<Absorbed, AnalyzerError> {
+        self.absorb_source(model, "", batch, now_ms)
+    }
+
+    fn absorb_source(
+        &mut self,
+        model: &str,
+        source: &str,
         batch: &RecordBatch,
         now_ms: i64,
     ) -> Result<Absorbed, AnalyzerError> {
@@ -236,12 +278,14 @@ impl Windows {
         let versions = text_column(batch, MODEL_VERSION);
         let variants = text_column(batch, VARIANT);
         let state = self.model(model);
-        state.last_arrival = Instant::now();
+        let arrived = Instant::now();
+        state.last_arrival = arrived;
         let closed_until = state.clock.closed_until_ms;
         // Group row indices by (version, variant, window start).
         let mut groups: BTreeMap<(&str, &str, i64), Vec<u32>> = BTreeMap::new();
         let (mut late, mut future, mut too_old) = (0u64, 0u64, 0u64);
         let mut max_ts = state.clock.max_event_ms;
+        let mut source_max: Option<i64> = None;
         for i in 0..batch.num_rows() {
             let t = ts.value(i);
             if t > latest {
@@ -267,6 +311,7 @@ impl Windows {
                 continue;
             }
             max_ts = Some(max_ts.map_or(t, |m| m.max(t)));
+            source_max = Some(source_max.map_or(t, |m| m.max(t)));
             let version = versions.as_ref().map_or("", |v| v(i));
             let variant = variants.as_ref().map_or("stable", |v| v(i));
             groups
@@ -276,6 +321,11 @@ impl Windows {
         }
         state.clock.max_event_ms = max_ts;
         state.clock.late_events += late;
+        if let Some(t) = source_max {
+            let newest = state.clock.sources.entry(source.to_string()).or_insert(t);
+            *newest = (*newest).max(t);
+            state.source_arrivals.insert(source.to_string(), arrived);
+        }
         let mut accepted = 0u64;
         let single = groups.len() == 1;
         for ((version, variant, start), rows) in groups {
@@ -317,6 +367,9 @@ impl Windows {
     pub fn hold_idle(&mut self, now: Instant) {
         for m in self.models.values_mut() {
             m.last_arrival = m.last_arrival.max(now);
+            for t in m.source_arrivals.values_mut() {
+                *t = (*t).max(now);
+            }
         }
     }
 
@@ -335,7 +388,7 @@ impl Windows {
             let wm = if idle_now {
                 i64::MAX
             } else {
-                m.clock.max_event_ms.map_or(i64::MIN, |t| t - lateness)
+                source_watermark(m, now, idle, &self.settings).map_or(i64::MIN, |t| t - lateness)
             };
             watermarks.insert(name.clone(), wm);
         }
@@ -529,14 +582,46 @@ impl Windows {
         clocks: BTreeMap<String, ModelClock>,
         windows: Vec<(SeriesKey, i64, OpenWindow)>,
     ) {
+        let now = Instant::now();
         for (model, clock) in clocks {
-            self.model(&model).clock = clock;
+            let state = self.model(&model);
+            // Restored sources count as having delivered now, so that one that never returns
+            // stops holding the watermark after `idle_close_after`.
+            state.source_arrivals = clock.sources.keys().map(|s| (s.clone(), now)).collect();
+            state.clock = clock;
         }
         for (key, start, w) in windows {
             self.model(&key.model);
             self.open.insert((key, start), w);
         }
     }
+}
+
+/// The event time a model's watermark follows (before `allowed_lateness`): the smallest newest-
+/// event time over its sources that delivered within `idle_close_after` and lie within
+/// `max_source_lag` of the most advanced source; the model's newest event time when no source
+/// qualifies (or none is known). With one source this is its newest event time, as before
+/// sources were told apart.
+fn source_watermark(
+    m: &ModelState,
+    now: Instant,
+    idle: Duration,
+    settings: &WindowSettings,
+) -> Option<i64> {
+    let leader = m.clock.max_event_ms?;
+    let lag = i64::try_from(settings.max_source_lag.as_millis()).unwrap_or(i64::MAX);
+    m.clock
+        .sources
+        .iter()
+        .filter(|(source, _)| {
+            m.source_arrivals
+                .get(*source)
+                .is_none_or(|t| now.saturating_duration_since(*t) < idle)
+        })
+        .map(|(_, &t)| t)
+        .filter(|&t| leader.saturating_sub(t) <= lag)
+        .min()
+        .or(Some(leader))
 }
 
 /// Row `i`'s text in column `name` (empty where null); `None` without a text column.

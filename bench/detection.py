@@ -251,7 +251,7 @@ def _frame(columns: dict, bases: dict) -> pd.DataFrame:
         b = bases[name].replace("+missing", "")
         if b in NUMERIC_BASES:
             if NUMERIC_BASES[b][3]:
-                out[name] = pd.array(np.where(np.isnan(x), np.nan, x), dtype="Float64").astype("Int64")
+                out[name] = pd.array(x, dtype="Float64").astype("Int64")
             else:
                 out[name] = np.round(x, 6)
         else:
@@ -315,7 +315,8 @@ def generate_set(data_dir: Path, set_name: str, sizes, reference_rows: int, seed
     meta["files"] = old.get("files", {}) if same else {}
     for n in sizes:
         cur_path, truth_path = d / f"current-{n}.csv", d / f"truth-{n}.json"
-        if cur_path.exists() and truth_path.exists():
+        if cur_path.exists() and truth_path.exists() and \
+                json.loads(truth_path.read_text()).get("chunks") == chunk_count(set_name, n):
             continue
         t0 = time.perf_counter()
         rng = set_seed(seed, set_name, n)
@@ -378,8 +379,11 @@ def driftwatch_command(dw: Path, ref: Path, cur: Path, n: int, out: Path, extra=
             *extra, "--output", str(out)]
 
 
-def read_driftwatch(path: Path, kinds: dict, n: int) -> tuple[list[dict], list[str]]:
-    """Per chunk: feature -> verdict (True / False / None), plus warnings about the report."""
+def read_driftwatch(path: Path, kinds: dict, n: int) -> tuple[list[dict], list[dict] | None,
+                                                              list[str]]:
+    """Per chunk: feature -> verdict (True / False / None); per chunk: feature ->
+    ``quality.missing_surge`` (None when the report has no ``quality``, older builds); warnings
+    about the report."""
     rep = json.loads(path.read_text())
     warnings = []
     got = {f["name"]: f["kind"] for f in rep.get("features", [])}
@@ -388,18 +392,28 @@ def read_driftwatch(path: Path, kinds: dict, n: int) -> tuple[list[dict], list[s
             warnings.append(f"driftwatch did not analyse {name}")
         elif got[name] != kind:
             warnings.append(f"driftwatch typed {name} as {got[name]} (it is {kind})")
-    out = []
+    out, surges, has_quality = [], [], False
     for i, ch in enumerate(rep["chunks"]):
         if ch["index"] != i or ch["rows"] != n or ch.get("first_row", i * n) != i * n:
             warnings.append(f"chunk {i}: index {ch['index']}, rows {ch['rows']}, first_row "
                             f"{ch.get('first_row')} (expected rows {n} from row {i * n})")
-        v = {}
+        v, q = {}, {}
         for fe in ch["features"]:
             v[fe["feature"]] = fe["drift"] if fe["status"] == "ok" else None
             if fe["status"] == "ok" and fe["drift"] is None:
                 warnings.append(f"chunk {ch['index']} {fe['feature']}: status ok but drift null")
+            if "quality" in fe:
+                has_quality = True
+                q[fe["feature"]] = fe["quality"].get("missing_surge")
         out.append(v)
-    return out, warnings
+        surges.append(q)
+    return out, (surges if has_quality else None), warnings
+
+
+def _file_id(path: Path) -> str:
+    """Size and modification time of a file, to notice a binary replaced during a run."""
+    st = path.stat()
+    return f"{st.st_size} bytes, modified {time.strftime('%H:%M:%S', time.localtime(st.st_mtime))}"
 
 
 def describe_dw_settings(st: dict) -> str:
@@ -447,11 +461,16 @@ def run_nannyml(ref: pd.DataFrame, cur: pd.DataFrame, n: int, kinds: dict) -> tu
     its methods alerts (no verdict when every method's value is NaN)."""
     import nannyml as nml
 
+    import warnings as pywarnings
+
     features = list(kinds)
     calc = nml.UnivariateDriftCalculator(column_names=features, chunk_size=n)
-    calc.fit(ref[features])
-    df = calc.calculate(cur[features]).filter(period="analysis").to_df()
-    warnings = []
+    with pywarnings.catch_warnings(record=True) as caught:
+        pywarnings.simplefilter("always")
+        calc.fit(ref[features])
+        df = calc.calculate(cur[features]).filter(period="analysis").to_df()
+    mine = [str(c.message) for c in caught if "nannyml" in str(c.filename)]
+    warnings = sorted(f"NannyML warned ({mine.count(m)}x): {m}" for m in set(mine))
     cont, cat = set(calc.continuous_column_names), set(calc.categorical_column_names)
     for f, k in kinds.items():
         mine = "numeric" if f in cont else ("categorical" if f in cat else None)
@@ -597,7 +616,7 @@ def render(sc: dict, tools: list[str], sizes: list[int], stream_features: int,
     short = dict(SHORT_NAMES)
     short.update({t: t[:5] for t in tools if t not in short})
     lines = []
-    w = 6
+    w = max(6, max(len(short.get(t, t)) for t in tools) + 1)
     group = lambda: "".join(f"{short[t]:>{w}}" for t in tools)  # noqa: E731
     head1 = f"{'':<24}" + "".join(f"|{('chunk ' + format(n, ',')):^{7 + w * len(tools)}}"
                                   for n in sizes)
@@ -633,8 +652,15 @@ def render(sc: dict, tools: list[str], sizes: list[int], stream_features: int,
     lines.append("-" * len(head2))
     rows = [("per cell, clean halves", "clean_cells", "halves", "cells", 1),
             ("per cell, clean stream", "clean_cells", "stream", "cells", 1),
-            ("per chunk, clean halves", "clean_chunks", "halves", "chunks", 0),
-            ("per chunk, clean stream", "clean_chunks", "stream", "chunks", 0)]
+            ("per chunk, clean halves", "clean_chunks", "halves", "chunks", 1),
+            ("per chunk, clean stream", "clean_chunks", "stream", "chunks", 1),
+            ("per chunk, both", "clean_chunks", "both", "chunks", 1)]
+    both = {}
+    for (src, n, t), c in sc["clean_chunks"].items():
+        d = both.setdefault(("both", n, t), {"chunks": 0, "flagged": 0})
+        d["chunks"] += c["chunks"]
+        d["flagged"] += c["flagged"]
+    sc = dict(sc, clean_chunks={**sc["clean_chunks"], **both})
     for label, table_key, source, count_key, digits in rows:
         row = f"{label:<24}"
         for n in sizes:
@@ -646,6 +672,13 @@ def render(sc: dict, tools: list[str], sizes: list[int], stream_features: int,
     lines.append(f"(a chunk counts when any of its features is flagged: {stream_features} features "
                  f"per clean-stream chunk; clean halves: the first half of each effect set, "
                  + ", ".join(f"{k} {v}" for k, v in set_widths.items()) + " features)")
+    lines.append("all chunk sizes pooled, clean chunks flagged (95% Wilson interval): " + "; ".join(
+        f"{t} {k}/{m} = {_pct(k / m if m else None, 1)} "
+        f"[{_pct(ci[0], 1)}, {_pct(ci[1], 1)}]"
+        for t in tools
+        for k, m in [(sum(c["flagged"] for (src, n, tt), c in both.items() if tt == t),
+                      sum(c["chunks"] for (src, n, tt), c in both.items() if tt == t))]
+        for ci in [wilson(k, m) or [None, None]]))
 
     lines.append("")
     lines.append("FALSE ALARMS per clean cell, by base distribution (clean halves + clean stream)")
@@ -678,6 +711,53 @@ def render(sc: dict, tools: list[str], sizes: list[int], stream_features: int,
         lines.extend(nv)
     else:
         lines.append("cells without a verdict: none")
+    return "\n".join(lines)
+
+
+def render_surge(sc: dict, tools: list[str], sizes: list[int]) -> str:
+    """driftwatch's data-quality verdict (``quality.missing_surge``, reported beside ``drift``):
+    missing-rate cells flagged, and false alarms on clean cells and chunks."""
+    lines = ["", "DRIFTWATCH quality.missing_surge (a data-quality verdict reported beside `drift`, "
+             "not part of it)"]
+    head = f"{'':<24}" + "".join(f"|{('chunk ' + format(n, ',')):^{7 + 7 * len(tools)}}"
+                                 for n in sizes)
+    lines.append(head)
+    lines.append(f"{'':<24}" + "".join(f"|{'n':>7}" + "".join(f"{'surge':>7}" for _ in tools)
+                                       for _ in sizes))
+    lines.append("-" * len(head))
+    rows = [(EFFECT_LABELS["missing"](r), "hits", ("missing", r), "cells", 0)
+            for r in EFFECTS["missing"]]
+    rows += [("clean, per cell", "clean_cells", None, "cells", 1),
+             ("clean, per chunk", "clean_chunks", None, "chunks", 1)]
+    for label, key, eff, count_key, digits in rows:
+        row = f"{label:<24}"
+        for n in sizes:
+            counts = []
+            for t in tools:
+                if key == "hits":
+                    c = sc["hits"].get((eff[0], eff[1], n, t))
+                else:
+                    parts = [v for (src, nn, tt), v in sc[key].items() if nn == n and tt == t]
+                    c = {count_key: sum(p[count_key] for p in parts),
+                         "flagged": sum(p["flagged"] for p in parts)} if parts else None
+                counts.append(c)
+            row += f"|{(counts[0][count_key] if counts[0] else 0):>7}"
+            row += "".join(f"{_pct(_rate(c, count_key), digits):>7}" for c in counts)
+        lines.append(row)
+    by_base = {}
+    for (b, n, t), c in sc["clean_by_base"].items():
+        if "+missing" in b:
+            d = by_base.setdefault((n, t), {"cells": 0, "flagged": 0})
+            d["cells"] += c["cells"]
+            d["flagged"] += c["flagged"]
+    row = f"{'clean, 5% missing bases':<24}"
+    for n in sizes:
+        first = by_base.get((n, tools[0]))
+        row += f"|{(first['cells'] if first else 0):>7}"
+        row += "".join(f"{_pct(_rate(by_base.get((n, t))), 1):>7}" for t in tools)
+    lines.append(row)
+    if len(tools) > 1:
+        lines.append("columns: " + ", ".join(tools))
     return "\n".join(lines)
 
 
@@ -838,6 +918,22 @@ def self_test() -> int:
         w0, w1 = wilson(0, 100), wilson(100, 100)
         check(w0[0] == 0.0 and 0.03 < w0[1] < 0.04 and w1[1] == 1.0 and 0.96 < w1[0] < 0.97,
               f"Wilson 95% intervals: 0/100 -> {w0}, 100/100 -> {w1}")
+        st = render_surge(sc, ["all", "none"], [500])
+        check("100%" in st and "0%" in st, "the missing-surge table renders")
+        fake = {"features": [{"name": "a", "kind": "numeric"}, {"name": "b", "kind": "numeric"}],
+                "chunks": [{"index": i, "rows": 500, "first_row": 500 * i, "features": [
+                    {"feature": "a", "status": "ok", "drift": i == 1,
+                     "quality": {"missing_surge": i == 0}},
+                    {"feature": "b", "status": "insufficient_data", "drift": None,
+                     "quality": {"missing_surge": None}}]} for i in range(2)]}
+        fp = data / "fake-report.json"
+        fp.write_text(json.dumps(fake))
+        v, q, w = read_driftwatch(fp, {"a": "numeric", "b": "categorical"}, 500)
+        check(v == [{"a": False, "b": None}, {"a": True, "b": None}]
+              and q == [{"a": True, "b": None}, {"a": False, "b": None}]
+              and len(w) == 1 and "typed b as numeric" in w[0],
+              "a driftwatch report is read: drift, no verdict (insufficient_data), missing_surge, "
+              "a wrongly typed feature warned")
         check("100%" in text and "0%" in text and "silent chunk 500" in text,
               "the tables render (fake detectors side by side)")
     print(f"\nself-test: {checks - len(failures)}/{checks} checks passed"
@@ -858,7 +954,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--self-test", action="store_true",
                    help="check the harness itself (generator, scorer); no driftwatch needed")
     p.add_argument("--quick", action="store_true",
-                   help=f"chunk sizes {', '.join(map(str, QUICK_SIZES))} only (~2 minutes)")
+                   help=f"chunk sizes {', '.join(map(str, QUICK_SIZES))} only (about a minute)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
                    help=f"chunk sizes (default {','.join(map(str, SIZES))})")
     p.add_argument("--reference-rows", type=int, default=REFERENCE_ROWS,
@@ -892,6 +988,7 @@ def main(argv: list[str]) -> int:
 
     started = time.time()
     dw, profile = find_driftwatch()
+    dw_before = _file_id(dw)
     dw_version = subprocess.run([str(dw), "--version"], capture_output=True, text=True,
                                 check=True).stdout.strip()
     print(f"driftwatch: {dw} ({profile} build, {dw_version}); settings: defaults + --min-samples "
@@ -947,6 +1044,7 @@ def main(argv: list[str]) -> int:
         with open(log, "w") as logf:
             proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
             _, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         return {"exit": os.waitstatus_to_exitcode(status), "wall_s": time.perf_counter() - t0,
                 "cpu_s": ru.ru_utime + ru.ru_stime, "out": out, "log": log, "command": cmd}
 
@@ -998,7 +1096,9 @@ def main(argv: list[str]) -> int:
                   f"{r['log'].read_text()[-3000:]}")
             failed = True
             continue
-        v, w = read_driftwatch(r["out"], kinds, n)
+        v, q, w = read_driftwatch(r["out"], kinds, n)
+        if q is not None:
+            results[(t + ":missing_surge", s, n)] = q
         dw_settings.setdefault(t, json.loads(r["out"].read_text()).get("settings", {}))
         results[(t, s, n)] = v
         warnings.extend(f"{t} {s}/{n}: {x}" for x in w)
@@ -1009,16 +1109,29 @@ def main(argv: list[str]) -> int:
     pool.shutdown()
     if failed:
         return 1
+    surge_tools = [t + ":missing_surge" for t in dw_tools
+                   if all((t + ":missing_surge", s, n) in results
+                          for s in list(SETS) + [STREAM] for n in sizes)]
+    surge_cells = []
     for s in list(SETS) + [STREAM]:
         bases = {f: b for f, b, _ in set_features(s)}
         for n in sizes:
             truth = json.loads((data_dir / s / f"truth-{n}.json").read_text())
             for t in tools:
                 cells.extend(cells_of(t, s, n, truth, results[(t, s, n)], bases))
+            for t in surge_tools:
+                surge_cells.extend(cells_of(t, s, n, truth, results[(t, s, n)], bases))
+    dw_after = _file_id(dw)
+    if dw_after != dw_before:
+        warnings.insert(0, f"the driftwatch binary changed during the run ({dw_before} -> "
+                           f"{dw_after}): the runs may mix two builds; run again")
 
     sc = score(cells)
     set_widths = {s: len(set_features(s)) for s in SETS}
     text = render(sc, tools, sizes, len(STREAM_FEATURES), set_widths)
+    sc_surge = score(surge_cells) if surge_tools else None
+    if sc_surge:
+        text += "\n" + render_surge(sc_surge, surge_tools, sizes)
     header = []
     for t in dw_tools:
         st = dw_settings.get(t, {})
@@ -1099,6 +1212,15 @@ def main(argv: list[str]) -> int:
                               false_alarm_rate=_rate(v, "chunks"),
                               ci95=wilson(v["flagged"], v["chunks"]))
                          for k, v in sorted(sc["clean_chunks"].items(), key=str)],
+        "missing_surge": None if not sc_surge else {
+            "hits": [dict(zip(("effect", "size", "chunk_size", "tool"), k), **v,
+                          rate=_rate(v), ci95=wilson(v["flagged"], v["cells"]))
+                     for k, v in sorted(sc_surge["hits"].items(), key=str)],
+            "clean_cells": [dict(zip(("source", "chunk_size", "tool"), k), **v, rate=_rate(v))
+                            for k, v in sorted(sc_surge["clean_cells"].items(), key=str)],
+            "clean_chunks": [dict(zip(("source", "chunk_size", "tool"), k), **v,
+                                  rate=_rate(v, "chunks"))
+                             for k, v in sorted(sc_surge["clean_chunks"].items(), key=str)]},
         "clean_by_base": [dict(zip(("base", "chunk_size", "tool"), k), **v,
                                false_alarm_rate=_rate(v))
                           for k, v in sorted(sc["clean_by_base"].items(), key=str)],

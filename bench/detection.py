@@ -357,20 +357,8 @@ def describe_base(b: str) -> str:
 # ================================================================================================
 
 
-def find_driftwatch() -> tuple[Path, str]:
-    """The binary and its build profile: $DRIFTWATCH_BIN, else release, else debug."""
-    env = os.environ.get("DRIFTWATCH_BIN")
-    if env:
-        p = Path(env)
-        profile = "release" if "release" in p.parts else ("debug" if "debug" in p.parts else "?")
-        return p, profile
-    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/driftwatch/target"))
-    for profile in ("release", "debug"):
-        p = target / profile / "driftwatch"
-        if p.exists():
-            return p, profile
-    raise SystemExit("driftwatch binary not found: set DRIFTWATCH_BIN or run `cargo build "
-                     f"--release` (looked in {target}/release and {target}/debug)")
+# The binary lookup is bench/compare's ($DRIFTWATCH_BIN, else release, else debug).
+from compare import find_driftwatch  # noqa: E402
 
 
 def driftwatch_command(dw: Path, ref: Path, cur: Path, n: int, out: Path, extra=()) -> list[str]:

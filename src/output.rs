@@ -49,21 +49,17 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
             let _ = writeln!(out, "{}", quality_line(q));
         }
         if let Some(e) = &chunk.estimated_quality {
-            let shown: Vec<String> = [
+            let shown = named_metrics(&[
                 ("accuracy", e.accuracy),
                 ("precision", e.precision),
                 ("recall", e.recall),
                 ("f1", e.f1),
                 ("roc_auc", e.roc_auc),
-            ]
-            .iter()
-            .map(|(name, v)| format!("{name} {}", v.map_or_else(|| "-".to_string(), number)))
-            .collect();
+            ]);
             let _ = writeln!(
                 out,
-                "estimated quality, without labels (CBPE, {} predictions): {}\n",
-                e.count,
-                shown.join(", ")
+                "estimated quality, without labels (CBPE, {} predictions): {shown}\n",
+                e.count
             );
         }
     }
@@ -106,11 +102,16 @@ fn quality_line(q: &analyzer::quality::Quality) -> String {
             ],
         ),
     };
-    let shown: Vec<String> = metrics
+    format!("quality ({count} labelled): {}\n", named_metrics(&metrics))
+}
+
+/// `name value, name value, ...` with short numbers (`-` when undefined).
+fn named_metrics(metrics: &[(&str, Option<f64>)]) -> String {
+    metrics
         .iter()
         .map(|(name, v)| format!("{name} {}", v.map_or_else(|| "-".to_string(), number)))
-        .collect();
-    format!("quality ({count} labelled): {}\n", shown.join(", "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn judged(chunk: &analyzer::batch::ChunkReport) -> usize {

@@ -18,6 +18,25 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     p
 }
 
+/// `driftwatch analyze --format json` of car_loan (analysis.csv against reference.csv) with
+/// `extra` arguments: the report.
+fn car_loan_json(extra: &[&str]) -> serde_json::Value {
+    let out = driftwatch()
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--reference",
+            "data/car_loan/reference.csv",
+            "--current",
+            "data/car_loan/analysis.csv",
+        ])
+        .args(extra)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 const REFERENCE: &str = "x,c\n1.0,a\n2.0,b\n3.0,a\n4.0,b\n";
 
 #[test]
@@ -566,21 +585,7 @@ fn identifiers_model_outputs_and_free_text_are_not_default_features() {
 /// verdict method without a threshold is refused with the fix.
 #[test]
 fn only_verdict_methods_flag_drift_and_raw_wasserstein_needs_a_threshold() {
-    let out = driftwatch()
-        .args([
-            "analyze",
-            "--format",
-            "json",
-            "--reference",
-            "data/car_loan/reference.csv",
-            "--current",
-            "data/car_loan/analysis.csv",
-            "--chunk-size",
-            "5000",
-        ])
-        .assert()
-        .success();
-    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = car_loan_json(&["--chunk-size", "5000"]);
     let (mut verdict, mut other) = (0, 0);
     for chunk in report["chunks"].as_array().unwrap() {
         for feature in chunk["features"].as_array().unwrap() {
@@ -621,27 +626,16 @@ fn only_verdict_methods_flag_drift_and_raw_wasserstein_needs_a_threshold() {
 /// 1e-9 relative.
 #[test]
 fn car_loan_realized_quality_matches_scikit_learn() {
-    let out = driftwatch()
-        .args([
-            "analyze",
-            "--format",
-            "json",
-            "--reference",
-            "data/car_loan/reference.csv",
-            "--current",
-            "data/car_loan/analysis.csv",
-            "--chunk-size",
-            "5000",
-            "--problem-type",
-            "binary",
-            "--target-column",
-            "repaid",
-            "--labels",
-            "data/car_loan/analysis_target.csv",
-        ])
-        .assert()
-        .success();
-    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = car_loan_json(&[
+        "--chunk-size",
+        "5000",
+        "--problem-type",
+        "binary",
+        "--target-column",
+        "repaid",
+        "--labels",
+        "data/car_loan/analysis_target.csv",
+    ]);
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/car_loan_quality_sklearn.json")).unwrap();
     let expected = fixture["chunks"].as_array().unwrap();
@@ -724,25 +718,14 @@ fn a_label_that_is_not_a_class_is_named() {
 /// realized quality is omitted, not reported over zero labels.
 #[test]
 fn without_labels_only_the_estimate_is_reported() {
-    let out = driftwatch()
-        .args([
-            "analyze",
-            "--format",
-            "json",
-            "--reference",
-            "data/car_loan/reference.csv",
-            "--current",
-            "data/car_loan/analysis.csv",
-            "--chunk-size",
-            "25000",
-            "--problem-type",
-            "binary",
-            "--target-column",
-            "repaid",
-        ])
-        .assert()
-        .success();
-    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let report = car_loan_json(&[
+        "--chunk-size",
+        "25000",
+        "--problem-type",
+        "binary",
+        "--target-column",
+        "repaid",
+    ]);
     for chunk in report["chunks"].as_array().unwrap() {
         assert!(chunk.get("quality").is_none(), "{chunk}");
         assert_eq!(chunk["estimated_quality"]["count"], 25000);

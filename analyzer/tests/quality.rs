@@ -22,6 +22,24 @@ fn close(name: &str, metric: &str, got: Option<f64>, want: &Value) {
     }
 }
 
+fn floats(case: &Value, key: &str) -> Vec<f64> {
+    case[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+fn classes(case: &Value, key: &str) -> Vec<bool> {
+    case[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64() == Some(1))
+        .collect()
+}
+
 #[test]
 fn realized_quality_matches_scikit_learn() {
     let text = include_str!("fixtures/quality_sklearn.json");
@@ -33,21 +51,12 @@ fn realized_quality_matches_scikit_learn() {
         let e = &case["expected"];
         match case["kind"].as_str().unwrap() {
             "binary" => {
-                let ints = |k: &str| -> Vec<bool> {
-                    case[k]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.as_i64() == Some(1))
-                        .collect()
-                };
-                let scores: Vec<f64> = case["y_score"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect();
-                let q = binary_quality(&ints("y_true"), &ints("y_pred"), Some(&scores));
+                let scores = floats(case, "y_score");
+                let q = binary_quality(
+                    &classes(case, "y_true"),
+                    &classes(case, "y_pred"),
+                    Some(&scores),
+                );
                 close(name, "accuracy", q.accuracy, &e["accuracy"]);
                 close(name, "precision", q.precision, &e["precision"]);
                 close(name, "recall", q.recall, &e["recall"]);
@@ -72,15 +81,7 @@ fn realized_quality_matches_scikit_learn() {
                 close(name, "f1_weighted", q.f1_weighted, &e["f1_weighted"]);
             }
             "regression" => {
-                let floats = |k: &str| -> Vec<f64> {
-                    case[k]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.as_f64().unwrap())
-                        .collect()
-                };
-                let q = regression_quality(&floats("y_true"), &floats("y_pred"));
+                let q = regression_quality(&floats(case, "y_true"), &floats(case, "y_pred"));
                 close(name, "mae", q.mae, &e["mae"]);
                 close(name, "rmse", q.rmse, &e["rmse"]);
                 close(name, "mape", q.mape, &e["mape"]);
@@ -89,22 +90,8 @@ fn realized_quality_matches_scikit_learn() {
             "isotonic" => {
                 // scikit-learn's IsotonicRegression(out_of_bounds="clip"), the calibrator of
                 // NannyML's CBPE.
-                let floats = |k: &str| -> Vec<f64> {
-                    case[k]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.as_f64().unwrap())
-                        .collect()
-                };
-                let y: Vec<bool> = case["y"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_i64() == Some(1))
-                    .collect();
-                let c = IsotonicCalibrator::fit(&floats("x"), &y).unwrap();
-                for (q, want) in floats("queries")
+                let c = IsotonicCalibrator::fit(&floats(case, "x"), &classes(case, "y")).unwrap();
+                for (q, want) in floats(case, "queries")
                     .iter()
                     .zip(e["predict"].as_array().unwrap())
                 {

@@ -222,21 +222,6 @@ impl Windows {
         self.absorb_at(model, batch, chrono::Utc::now().timestamp_millis())
     }
 
-    /// [`Windows::absorb`] of a batch from one `source` (a Kafka partition, HTTP ingest): the
-    /// source's newest event time takes part in the model's watermark ([`Windows::due`]).
-    ///
-    /// # Errors
-    /// As [`Windows::absorb`].
-    pub fn absorb_from(
-        &mut self,
-        model: &str,
-        source: &str,
-        batch: &RecordBatch,
-        now_ms: i64,
-    ) -> Result<Absorbed, AnalyzerError> {
-        self.absorb_source(model, source, batch, now_ms)
-    }
-
     /// [`Windows::absorb`] with the service's clock at `now_ms` (epoch milliseconds): rows whose
     /// event time lies outside `[now_ms - max_event_age, now_ms + max_future_skew]` are counted in
     /// [`Absorbed::future`] or [`Absorbed::too_old`], and neither enter a window nor move the
@@ -250,10 +235,15 @@ impl Windows {
         batch: &RecordBatch,
         now_ms: i64,
     ) -> Result<Absorbed, AnalyzerError> {
-        self.absorb_source(model, "", batch, now_ms)
+        self.absorb_from(model, "", batch, now_ms)
     }
 
-    fn absorb_source(
+    /// [`Windows::absorb_at`] of a batch from one `source` (a Kafka partition, HTTP ingest): the
+    /// source's newest event time takes part in the model's watermark ([`Windows::due`]).
+    ///
+    /// # Errors
+    /// As [`Windows::absorb_at`].
+    pub fn absorb_from(
         &mut self,
         model: &str,
         source: &str,

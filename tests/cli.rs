@@ -733,3 +733,40 @@ fn without_labels_only_the_estimate_is_reported() {
         assert!((0.95..0.98).contains(&auc), "{auc}");
     }
 }
+
+/// Review finding: a NaN score made the label-free estimate panic (an index below zero in the
+/// calibrator); it is an error naming the file, line and column.
+#[test]
+fn a_score_that_is_not_a_probability_is_named_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reference = String::from("x,y_pred,y_pred_proba,label\n");
+    for i in 0..40 {
+        reference.push_str(&format!("{i}.0,{},0.{},{}\n", i % 2, 1 + i % 8, i % 2));
+    }
+    let reference = write(dir.path(), "ref.csv", &reference);
+    let current = write(
+        dir.path(),
+        "cur.csv",
+        "x,y_pred,y_pred_proba\n1.0,1,0.9\n2.0,0,NaN\n",
+    );
+    driftwatch()
+        .args([
+            "analyze",
+            "--features",
+            "x",
+            "--problem-type",
+            "binary",
+            "--target-column",
+            "label",
+            "--reference",
+        ])
+        .arg(&reference)
+        .arg("--current")
+        .arg(&current)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("cur.csv")
+                .and(predicate::str::contains("line 3: column `y_pred_proba`")),
+        );
+}

@@ -283,14 +283,15 @@ pub struct IsotonicCalibrator {
 }
 
 impl IsotonicCalibrator {
-    /// Fits on reference `scores` and `labels` (one entry per labelled prediction); `None` without
-    /// data.
+    /// Fits on reference `scores` and `labels` (one entry per labelled prediction), ignoring
+    /// non-finite scores; `None` without a finite one.
     pub fn fit(scores: &[f64], labels: &[bool]) -> Option<Self> {
         let n = scores.len().min(labels.len());
-        if n == 0 {
+        // Only finite scores calibrate (a NaN would sort last and poison the top block).
+        let mut order: Vec<usize> = (0..n).filter(|&i| scores[i].is_finite()).collect();
+        if order.is_empty() {
             return None;
         }
-        let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
         // Blocks of (score, mean label, weight), first merged by equal score.
         let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
@@ -331,9 +332,12 @@ impl IsotonicCalibrator {
         })
     }
 
-    /// The calibrated probability of `score`.
+    /// The calibrated probability of `score` (NaN for a NaN score; callers check scores first).
     pub fn predict(&self, score: f64) -> f64 {
         let (xs, ys) = (&self.scores, &self.probabilities);
+        if score.is_nan() {
+            return f64::NAN;
+        }
         if score <= xs[0] {
             return ys[0];
         }

@@ -49,6 +49,10 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Most bytes one group commit writes (a group is cut after the request that passes it).
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
+/// Longest tail a crash can leave unfinished: one group (which may pass [`MAX_GROUP_BYTES`] by
+/// one request of up to 64 MiB). A longer damaged tail is reported, not cut.
+const MAX_TORN_TAIL_BYTES: usize = MAX_GROUP_BYTES + (64 << 20);
+
 /// Bytes of a record before its payload.
 const HEADER_BYTES: usize = 17;
 
@@ -201,6 +205,12 @@ impl Wal {
                 }
             }
         }
+        // Offsets the checkpoint counts as absorbed are never handed out again, even when the
+        // log no longer holds their records (a failed write group, a log set aside): the tracker
+        // would skip them and a new request's events would be treated as absorbed (review).
+        if let Some(&highest) = resume.and_then(|r| r.absorbed_above.iter().max()) {
+            next = next.max(highest + 1);
+        }
         // Segments wholly below the watermark are no longer needed.
         while segments.len() > 1 && segments[1].first <= watermark {
             let old = segments.remove(0);
@@ -275,9 +285,14 @@ impl Writer {
                         if let Some(f) = &self.failed {
                             let _ = done.send(Err(WalError::Failed(f.clone())));
                         } else {
-                            let offset = self.next;
-                            self.next += 1;
-                            self.tracker.observe(&self.partition, offset);
+                            // Never an offset the tracker already counts as absorbed.
+                            let offset = loop {
+                                let o = self.next;
+                                self.next += 1;
+                                if self.tracker.observe(&self.partition, o) != Observed::Skip {
+                                    break o;
+                                }
+                            };
                             encode(&mut buf, offset, &payload);
                             group.push((offset, done));
                         }
@@ -437,7 +452,10 @@ fn read_segment(path: &Path, newest: bool) -> Result<(Vec<WalRecord>, u64), WalE
         };
         if let Some((runs_past_end, reason)) = problem {
             let rest_is_zero = data[at..].iter().all(|&b| b == 0);
-            if newest && (runs_past_end || rest_is_zero) {
+            // A write kill -9 interrupts is at most one group; a longer "tail" is damage (a
+            // corrupted length field), never cut silently.
+            let one_group = data.len() - at <= MAX_TORN_TAIL_BYTES;
+            if newest && one_group && (runs_past_end || rest_is_zero) {
                 let torn = (data.len() - at) as u64;
                 let file = OpenOptions::new()
                     .write(true)
@@ -657,6 +675,23 @@ mod tests {
             tracker.snapshot().get(&wal_partition()).unwrap().watermark,
             42
         );
+    }
+
+    /// Review finding: offsets the checkpoint counts as absorbed above its watermark are never
+    /// reused, even without their records (a failed group, a log set aside); before, offset 1
+    /// was handed out again and the new request's events were treated as absorbed.
+    #[tokio::test]
+    async fn offsets_absorbed_above_the_watermark_are_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let position = PartitionPosition {
+            watermark: 0,
+            absorbed_above: vec![1, 3],
+        };
+        let (wal, recovered, tracker) = open(dir.path(), DEFAULT_SEGMENT_BYTES, Some(&position));
+        assert!(recovered.replay.is_empty());
+        assert_eq!(wal.append(payload(0)).await.unwrap(), 4);
+        // Offset 4 is pending (not taken for absorbed): the watermark waits for it.
+        assert_eq!(tracker.pending(None), 1);
     }
 
     #[tokio::test]

@@ -114,6 +114,13 @@ fn reference_calibrator(
                 reference.locate(r)
             );
         };
+        if !(0.0..=1.0).contains(sc) {
+            bail!(
+                "{}: {}: column `{score}`: the score {sc} is not a probability in [0, 1]",
+                args.reference.display(),
+                reference.locate(r)
+            );
+        }
         s.push(*sc);
         y.push(l);
     }
@@ -222,10 +229,23 @@ pub fn attach_quality(
                 let (Some(Some(s)), Some(Some(p))) = (scores.get(r), pred_texts.get(r)) else {
                     continue;
                 };
-                if let Some(p) = binary_class(p) {
-                    probabilities.push(calibrator.predict(*s));
-                    predicted.push(p);
+                if !(0.0..=1.0).contains(s) {
+                    bail!(
+                        "{}: {}: column `{}`: the score {s} is not a probability in [0, 1]",
+                        args.current.display(),
+                        current.locate(r),
+                        score.unwrap_or_default()
+                    );
                 }
+                let Some(p) = binary_class(p) else {
+                    bail!(
+                        "{}: {}: column `{prediction}`: `{p}` is not a binary class (1/0, true/false)",
+                        args.current.display(),
+                        current.locate(r)
+                    );
+                };
+                probabilities.push(calibrator.predict(*s));
+                predicted.push(p);
             }
             chunk.estimated_quality = Some(estimate_binary(&probabilities, &predicted));
         }

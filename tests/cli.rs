@@ -532,16 +532,21 @@ fn compressed_csv_reads_and_a_truncated_one_is_named() {
 #[test]
 fn identifiers_model_outputs_and_free_text_are_not_default_features() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv =
-        String::from("PassengerId,Name,Sex,Age,Ticket,y_pred_proba_1,predicted_probability\n");
+    // Ticket: distinct and dense integers (an identifier); Income: distinct but spread wide (a
+    // feature).
+    let mut csv = String::from(
+        "PassengerId,Name,Sex,Age,Ticket,Income,y_pred_proba_1,predicted_probability,on_probation\n",
+    );
     for i in 0..120 {
         csv.push_str(&format!(
-            "{i},Person {i},{},{}.5,{},0.{},0.{}\n",
+            "{i},Person {i},{},{}.5,{},{},0.{},0.{},{}\n",
             if i % 3 == 0 { "female" } else { "male" },
             20 + i % 40,
-            1000 + i * 7,
+            1000 + (i * 7) % 120,
+            20_000 + i * 731,
             i % 10,
-            (i + 3) % 10
+            (i + 3) % 10,
+            i % 2 == 0
         ));
     }
     let data = write(dir.path(), "titanic.csv", &csv);
@@ -559,12 +564,12 @@ fn identifiers_model_outputs_and_free_text_are_not_default_features() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(features, ["Sex", "Age"]);
+    assert_eq!(features, ["Sex", "Age", "Income", "on_probation"]);
     let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     for expected in [
         "`PassengerId` (identifier)",
         "`Name` (identifier: all 120 values distinct)",
-        "`Ticket` (identifier: all 120 values distinct)",
+        "`Ticket` (identifier: all 120 values distinct, from 1000 to 1119)",
         "`y_pred_proba_1` (model output)",
         "`predicted_probability` (model output)",
     ] {

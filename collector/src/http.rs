@@ -123,6 +123,9 @@ struct Inner {
     credentials: Option<Credentials>,
     /// The write-ahead log and the tracker of its partition (the batcher's tracker).
     wal: Option<(Wal, OffsetTracker)>,
+    /// Set by [`HttpIngest::flush`] (shutdown): without the log, later requests would leave
+    /// their events in a batcher nobody flushes again, so they are refused.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Serialize)]
@@ -175,6 +178,7 @@ impl HttpIngest {
                 metrics,
                 started: Instant::now(),
                 wal: None,
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -274,9 +278,17 @@ impl HttpIngest {
         }
     }
 
-    /// Sends every buffered batch (shutdown).
+    /// Sends every buffered batch (shutdown). From then on, requests without the write-ahead
+    /// log are answered `503 shutting_down` (their events would stay in the batcher); with the
+    /// log their records are durable and replayed at the next start.
     pub async fn flush(&self) {
-        let all = self.batcher().flush();
+        let all = {
+            let mut batcher = self.batcher();
+            self.inner
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            batcher.flush()
+        };
         self.send(all).await;
     }
 
@@ -362,8 +374,21 @@ impl HttpIngest {
                 }
             }
         } else {
-            let ready = self.batcher().push(events, &[]);
-            if !self.send(ready).await {
+            let ready = {
+                // Checked under the batcher's lock, which `flush` holds while it closes: an
+                // event pushed after the final flush would never be sent.
+                let mut batcher = self.batcher();
+                if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    None
+                } else {
+                    Some(batcher.push(events, &[]))
+                }
+            };
+            let sent = match ready {
+                Some(ready) => self.send(ready).await,
+                None => false,
+            };
+            if !sent {
                 // Without the log, events the analyzer no longer takes are lost: not a 202.
                 self.inner.metrics.rejected("shutting_down");
                 return error(
@@ -984,6 +1009,21 @@ mod tests {
             (status, json["reason"].as_str()),
             (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
         );
+    }
+
+    /// Review finding: without the log, a request that arrived after the shutdown flush was
+    /// answered 202 while its events stayed in a batcher nobody flushed again.
+    #[tokio::test]
+    async fn without_the_log_requests_after_the_final_flush_are_refused() {
+        let (ingest, mut rx) = ingest(4, None);
+        ingest.flush().await;
+        let one = "{\"timestamp\": 1, \"model\": \"m\", \"features\": {\"x\": 1}}";
+        let (status, json) = post(ingest.router(), "/v1/events", one, &[]).await;
+        assert_eq!(
+            (status, json["reason"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
+        );
+        assert!(rx.try_recv().is_err(), "nothing was kept");
     }
 
     /// With the write-ahead log a 202 comes after the record is durable; the batch holds the

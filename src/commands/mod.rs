@@ -154,8 +154,8 @@ pub fn select_features(
 /// Rows a column needs before its values can mark it as an identifier or free text.
 const MIN_ROWS_FOR_VALUE_RULES: usize = 50;
 
-/// Why `column` of `table` is not a feature by its values: integers or text all distinct (a
-/// per-row identifier), or text with more distinct values than half its rows (free text, such as
+/// Why `column` of `table` is not a feature by its values: integers all distinct and dense, or
+/// text all distinct (a per-row identifier), or text with more distinct values than half its rows (free text, such as
 /// names). Floats are never excluded (continuous values are mostly distinct), nor columns of
 /// fewer than [`MIN_ROWS_FOR_VALUE_RULES`] values.
 fn value_reason(table: &Table, column: &str) -> Option<String> {
@@ -172,16 +172,22 @@ fn value_reason(table: &Table, column: &str) -> Option<String> {
         return None;
     }
     if data_type.is_integer() {
+        // Identifiers are distinct and dense (a range not much wider than the rows); distinct
+        // integers spread wide (incomes, counts in a small reference) stay features.
         let mut seen = HashSet::with_capacity(n);
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for c in &chunks {
             let ints = cast(c, &DataType::Int64).ok()?;
             for v in ints.as_primitive::<Int64Type>().iter().flatten() {
                 if !seen.insert(v) {
                     return None;
                 }
+                (lo, hi) = (lo.min(v), hi.max(v));
             }
         }
-        return Some(format!("identifier: all {n} values distinct"));
+        let span = u128::try_from(i128::from(hi) - i128::from(lo) + 1).unwrap_or(u128::MAX);
+        return (span <= 2 * n as u128)
+            .then(|| format!("identifier: all {n} values distinct, from {lo} to {hi}"));
     }
     if matches!(
         data_type,

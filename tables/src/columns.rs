@@ -115,7 +115,7 @@ pub const NON_FEATURE_COLUMNS: &[&str] = &[
 
 /// Why a column is not a feature by default, judged by its name alone: `"identifier"` (`id`,
 /// `*_id`, `*Id`, `uuid`, `request_id`), `"model output"` (`prediction*`, `predicted_*`,
-/// `y_pred*`, `*proba*`, `confidence`, `latency_ms`), `"ground truth"` (`label`, `target`,
+/// `y_pred*`, a word `proba`/`probability`, `confidence`, `latency_ms`), `"ground truth"` (`label`, `target`,
 /// `*_target`, `y_true`), `"event time or model identity"` (`timestamp`, `model`,
 /// `model_version`, `variant`); `None` for any other name. Case-insensitive, except that `*Id`
 /// needs the capital (so `paid` and `valid` stay features).
@@ -135,7 +135,10 @@ pub fn non_feature_reason(name: &str) -> Option<&'static str> {
     } else if lower.starts_with("prediction")
         || lower.starts_with("predicted_")
         || lower.starts_with("y_pred")
-        || lower.contains("proba")
+        // A `proba`/`probability` word, not `on_probation`.
+        || lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| matches!(w, "proba" | "probas" | "prob" | "probs" | "probability" | "probabilities"))
         || matches!(lower.as_str(), "confidence" | "latency_ms")
     {
         Some("model output")
@@ -165,6 +168,8 @@ mod tests {
             ("predicted_probability", Some("model output")),
             ("prediction", Some("model output")),
             ("clf_target", Some("ground truth")),
+            ("on_probation", None),
+            ("churn_proba", Some("model output")),
             ("timestamp", Some("event time or model identity")),
             ("car_value", None),
             ("Name", None),

@@ -159,6 +159,10 @@ pub struct CategoricalProfile {
     pub categories: Vec<String>,
     /// Reference count per category, parallel to `categories`.
     pub counts: Vec<u64>,
+    /// Null laws of the drift statistics at window sizes, estimated when an adaptive threshold
+    /// first needs them ([`crate::thresholds`]); not saved.
+    #[serde(skip)]
+    pub null_law: crate::thresholds::NullLawCache,
 }
 
 impl FeatureProfile {
@@ -302,6 +306,7 @@ impl CategoricalProfile {
             missing,
             categories,
             counts,
+            null_law: Default::default(),
         }
     }
 

@@ -265,6 +265,18 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         windows,
         checkpointer,
         tracker,
+        // The log's position when the log is not open this run (`durable_ack = false`, HTTP
+        // off): carried into every checkpoint, so that reopening it later resumes there instead
+        // of replaying the whole retained log (review finding M2).
+        carried: match (&wal_source, wal_position) {
+            (None, Some(p)) => SourceOffsets {
+                partitions: std::collections::BTreeMap::from([(
+                    SourceOffsets::key(&wal_partition()),
+                    p,
+                )]),
+            },
+            _ => SourceOffsets::default(),
+        },
         wal: wal_source,
         metrics: model_metrics,
         rules,
@@ -357,6 +369,8 @@ struct Analyzer {
     tracker: Option<OffsetTracker>,
     /// HTTP ingest's write-ahead log and the offsets of its partition.
     wal: Option<(OffsetTracker, Wal)>,
+    /// Positions of partitions no source opened this run, saved unchanged in every checkpoint.
+    carried: SourceOffsets,
     metrics: ModelMetrics,
     rules: RuleEngine,
     status: StatusState,
@@ -446,6 +460,12 @@ impl Analyzer {
             .unwrap_or_default();
         if let Some((t, _)) = &self.wal {
             snapshot.partitions.extend(t.snapshot().partitions);
+        }
+        for (key, position) in &self.carried.partitions {
+            snapshot
+                .partitions
+                .entry(key.clone())
+                .or_insert_with(|| position.clone());
         }
         match c.write(&mut self.windows, snapshot.clone(), &self.status.history()) {
             Ok(()) => {

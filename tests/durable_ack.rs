@@ -168,3 +168,31 @@ fn every_event_answered_202_survives_kill_9_exactly_once() {
         answered + unanswered_attempts
     );
 }
+
+/// Review finding M2: a restart with `http.durable_ack = false` dropped the log's position from
+/// the checkpoint, so turning it back on replayed every retained record (counted twice). The
+/// position is now carried through the run without the log.
+#[test]
+fn turning_durable_acks_off_and_on_again_counts_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("checkpoint");
+    let port = free_port();
+    let config = |durable: bool| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [windows]\nsize = \"1h\"\nidle_close_after = \"1h\"\n\
+             [http]\ndurable_ack = {durable}\n\
+             [checkpoint]\ndir = \"{}\"\ninterval = \"150ms\"\n",
+            checkpoint.display()
+        )
+    };
+    let t_ms = chrono::Utc::now().timestamp_millis();
+    let mut on = serve(dir.path(), &config(true), port);
+    assert_eq!(post(port, &body(1, t_ms)), Some(202));
+    assert!(on.terminate().success());
+    let mut off = serve(dir.path(), &config(false), port);
+    assert!(off.terminate().success());
+    let mut again = serve(dir.path(), &config(true), port);
+    assert!(again.terminate().success());
+    assert_eq!(counted(&checkpoint), EVENTS_PER_REQUEST);
+}

@@ -333,26 +333,32 @@ impl HttpIngest {
         self.inner.metrics.consumed("http", n as u64);
         self.inner.metrics.decoded(n as u64);
         if self.inner.wal.is_some() {
-            // The events as the log keeps them: the request's own body, or (CloudEvents) the
-            // assembled events.
-            let record = match body {
-                Some(b) => b.clone(),
-                None => match serde_json::to_vec(&events) {
-                    Ok(v) => Bytes::from(v),
-                    Err(e) => {
-                        return error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "not_durable",
-                            format!("cannot encode the events for the write-ahead log: {e}"),
-                            None,
-                        );
-                    }
-                },
+            // The events as the log keeps them, one record per model (so that each record's
+            // events land in one batch and a checkpoint never covers part of a record: review
+            // M1): the request's own body when it has one model, else each model's events.
+            let groups = group_by_model(events);
+            let records: Result<Vec<Bytes>, serde_json::Error> = match (body, groups.len()) {
+                (Some(b), 1) => Ok(vec![b.clone()]),
+                _ => groups
+                    .iter()
+                    .map(|g| serde_json::to_vec(g).map(Bytes::from))
+                    .collect(),
+            };
+            let records = match records {
+                Ok(r) => r,
+                Err(e) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "not_durable",
+                        format!("cannot encode the events for the write-ahead log: {e}"),
+                        None,
+                    );
+                }
             };
             // A task of its own: once the log has the record, its events must reach the batcher
             // even if the client goes away meanwhile, or the offset would stay pending.
             let ingest = self.clone();
-            let durable = tokio::spawn(async move { ingest.append_durably(events, record).await });
+            let durable = tokio::spawn(async move { ingest.append_durably(groups, records).await });
             match durable.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -408,23 +414,41 @@ impl HttpIngest {
 }
 
 impl HttpIngest {
-    /// Appends `record` to the write-ahead log and, once it is durable, pushes `events` with its
-    /// offset and completes the offset's own hold.
+    /// Appends `records` (one per model group) to the write-ahead log in one group and, once
+    /// they are durable, pushes each group's events with its record's offset and completes the
+    /// offset's own hold.
     async fn append_durably(
         &self,
-        events: Vec<crate::event::PredictionEvent>,
-        record: Bytes,
+        groups: Vec<Vec<crate::event::PredictionEvent>>,
+        records: Vec<Bytes>,
     ) -> Result<(), crate::wal::WalError> {
         let Some((wal, tracker)) = &self.inner.wal else {
             return Ok(());
         };
-        let offset = wal.append(record).await?;
-        let offsets: [(TopicPartition, i64); 1] = [(wal_partition(), offset)];
-        let ready = self.batcher().push(events, &offsets);
-        tracker.complete(&offsets);
+        let offsets = wal.append_all(records).await?;
+        let mut ready = Vec::new();
+        for (events, offset) in groups.into_iter().zip(offsets) {
+            let offsets: [(TopicPartition, i64); 1] = [(wal_partition(), offset)];
+            ready.extend(self.batcher().push(events, &offsets));
+            tracker.complete(&offsets);
+        }
         self.send(ready).await;
         Ok(())
     }
+}
+
+/// `events` split by model, each group in request order, groups in order of first appearance.
+fn group_by_model(
+    events: Vec<crate::event::PredictionEvent>,
+) -> Vec<Vec<crate::event::PredictionEvent>> {
+    let mut groups: Vec<Vec<crate::event::PredictionEvent>> = Vec::new();
+    for e in events {
+        match groups.iter_mut().find(|g| g[0].model == e.model) {
+            Some(g) => g.push(e),
+            None => groups.push(vec![e]),
+        }
+    }
+    groups
 }
 
 /// The line (NDJSON) or position (array) of the `index`-th valid event of a JSON events body.
@@ -1024,6 +1048,66 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
         );
         assert!(rx.try_recv().is_err(), "nothing was kept");
+    }
+
+    /// Review finding M1: a request with events of two models was one record held by both
+    /// models' batches, so a checkpoint after one of them was absorbed replayed (and counted
+    /// again) the other's events too. Each model's events are now a record of their own.
+    #[tokio::test]
+    async fn each_model_of_a_request_is_its_own_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let tracker = OffsetTracker::new();
+        let (wal, _) = Wal::open(
+            dir.path(),
+            crate::wal::DEFAULT_SEGMENT_BYTES,
+            tracker.clone(),
+            None,
+        )
+        .unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let batcher = Batcher::new(
+            BatchConfig {
+                max_events: 2,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default(),
+            Some(tracker.clone()),
+            "http",
+        );
+        let ingest = HttpIngest::with_wal(
+            HttpIngestConfig::default(),
+            batcher,
+            tx,
+            CollectorMetrics::default(),
+            wal,
+            tracker.clone(),
+        )
+        .unwrap();
+        let body = "{\"timestamp\": 1, \"model\": \"a\", \"features\": {\"x\": 1}}\n\
+                    {\"timestamp\": 2, \"model\": \"b\", \"features\": {\"x\": 2}}\n\
+                    {\"timestamp\": 3, \"model\": \"a\", \"features\": {\"x\": 3}}";
+        let (status, _) = post(ingest.router(), "/v1/events", body, &[]).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        // Model a filled its batch (2 events): it holds only a's record.
+        let a = rx.try_recv().unwrap();
+        assert_eq!(
+            (a.model.as_str(), a.offsets()),
+            ("a", &[(wal_partition(), 0)][..])
+        );
+        a.acknowledge();
+        let position = tracker.snapshot().get(&wal_partition()).unwrap().clone();
+        assert_eq!(position.watermark, 1, "a's record is absorbed, b's is not");
+        drop(ingest);
+        let (_, recovered) = Wal::open(
+            dir.path(),
+            crate::wal::DEFAULT_SEGMENT_BYTES,
+            OffsetTracker::new(),
+            Some(&position),
+        )
+        .unwrap();
+        let replayed = json::decode_events(&recovered.replay[0].payload).unwrap();
+        let models: Vec<&str> = replayed.events.iter().map(|e| e.model.as_str()).collect();
+        assert_eq!((recovered.replay.len(), models), (1, vec!["b"]));
     }
 
     /// With the write-ahead log a 202 comes after the record is durable; the batch holds the

@@ -126,9 +126,10 @@ pub struct Recovered {
 }
 
 enum Command {
+    /// Records written in one group, offsets in order.
     Append {
-        payload: Bytes,
-        done: oneshot::Sender<Result<i64, WalError>>,
+        payloads: Vec<Bytes>,
+        done: oneshot::Sender<Result<Vec<i64>, WalError>>,
     },
     TruncateBelow(i64),
 }
@@ -259,9 +260,19 @@ impl Wal {
     /// [`WalError::Failed`] after a failed write or fsync (this one's or an earlier one's);
     /// [`WalError::Closed`] at shutdown.
     pub async fn append(&self, payload: Bytes) -> Result<i64, WalError> {
+        let offsets = self.append_all(vec![payload]).await?;
+        offsets.first().copied().ok_or(WalError::Closed)
+    }
+
+    /// Appends several records in one group (one request's events, one record per model) and
+    /// waits until they are durable: their offsets, in order. As [`Wal::append`] for each.
+    ///
+    /// # Errors
+    /// As [`Wal::append`].
+    pub async fn append_all(&self, payloads: Vec<Bytes>) -> Result<Vec<i64>, WalError> {
         let (done, rx) = oneshot::channel();
         self.tx
-            .send(Command::Append { payload, done })
+            .send(Command::Append { payloads, done })
             .map_err(|_| WalError::Closed)?;
         rx.await.map_err(|_| WalError::Closed)?
     }
@@ -275,26 +286,30 @@ impl Wal {
 
 impl Writer {
     fn run(mut self, rx: &std_mpsc::Receiver<Command>) {
-        let mut group: Vec<(i64, oneshot::Sender<Result<i64, WalError>>)> = Vec::new();
+        let mut group: Vec<(Vec<i64>, oneshot::Sender<Result<Vec<i64>, WalError>>)> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut command = Some(first);
             while let Some(c) = command.take() {
                 match c {
-                    Command::Append { payload, done } => {
+                    Command::Append { payloads, done } => {
                         if let Some(f) = &self.failed {
                             let _ = done.send(Err(WalError::Failed(f.clone())));
                         } else {
-                            // Never an offset the tracker already counts as absorbed.
-                            let offset = loop {
-                                let o = self.next;
-                                self.next += 1;
-                                if self.tracker.observe(&self.partition, o) != Observed::Skip {
-                                    break o;
-                                }
-                            };
-                            encode(&mut buf, offset, &payload);
-                            group.push((offset, done));
+                            let mut offsets = Vec::with_capacity(payloads.len());
+                            for payload in &payloads {
+                                // Never an offset the tracker already counts as absorbed.
+                                let offset = loop {
+                                    let o = self.next;
+                                    self.next += 1;
+                                    if self.tracker.observe(&self.partition, o) != Observed::Skip {
+                                        break o;
+                                    }
+                                };
+                                encode(&mut buf, offset, payload);
+                                offsets.push(offset);
+                            }
+                            group.push((offsets, done));
                         }
                     }
                     Command::TruncateBelow(w) => self.truncate_below(w),
@@ -306,7 +321,14 @@ impl Writer {
             if group.is_empty() {
                 continue;
             }
-            let written = self.write_group(&buf, group[0].0);
+            let Some(&first) = group.iter().flat_map(|(o, _)| o.first()).next() else {
+                // Only empty appends: nothing to write.
+                for (offsets, done) in group.drain(..) {
+                    let _ = done.send(Ok(offsets));
+                }
+                continue;
+            };
+            let written = self.write_group(&buf, first);
             buf.clear();
             match written {
                 Ok(()) => {
@@ -320,7 +342,8 @@ impl Writer {
                     self.failed = Some(message.clone());
                     let offsets: Vec<_> = group
                         .iter()
-                        .map(|(o, _)| (self.partition.clone(), *o))
+                        .flat_map(|(o, _)| o.iter())
+                        .map(|o| (self.partition.clone(), *o))
                         .collect();
                     // Not acknowledged: they must not hold the watermark back.
                     self.tracker.complete(&offsets);

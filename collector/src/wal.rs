@@ -125,11 +125,14 @@ pub struct Recovered {
     pub torn_bytes: u64,
 }
 
+/// Where an append's offsets (or its error) go once its group is durable.
+type Done = oneshot::Sender<Result<Vec<i64>, WalError>>;
+
 enum Command {
     /// Records written in one group, offsets in order.
     Append {
         payloads: Vec<Bytes>,
-        done: oneshot::Sender<Result<Vec<i64>, WalError>>,
+        done: Done,
     },
     TruncateBelow(i64),
 }
@@ -286,7 +289,7 @@ impl Wal {
 
 impl Writer {
     fn run(mut self, rx: &std_mpsc::Receiver<Command>) {
-        let mut group: Vec<(Vec<i64>, oneshot::Sender<Result<Vec<i64>, WalError>>)> = Vec::new();
+        let mut group: Vec<(Vec<i64>, Done)> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut command = Some(first);

@@ -140,18 +140,36 @@ impl CsvSource {
         let mut written = header.len() as u64;
         let mut line = Vec::new();
         let mut in_quotes = header.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+        // Blank lines wait for the next line: the file's last line, when blank, is the end of
+        // the file (an editor's extra newline), not a missing value.
+        let mut blanks: Vec<&'static [u8]> = Vec::new();
         loop {
             line.clear();
             if read_line(&mut reader, &mut line, path, compression, written)? == 0 {
                 break;
             }
             written += line.len() as u64;
-            let blank = matches!(line.as_slice(), b"\n" | b"\r\n");
-            if one_column && blank && !in_quotes {
+            let blank = match line.as_slice() {
+                b"\n" => Some(&b"\n"[..]),
+                b"\r\n" => Some(&b"\r\n"[..]),
+                _ => None,
+            };
+            if let (true, Some(end), false) = (one_column, blank, in_quotes) {
+                blanks.push(end);
+                continue;
+            }
+            for end in blanks.drain(..) {
                 out.write_all(b"\"\"").map_err(io(&copy))?;
+                out.write_all(end).map_err(io(&copy))?;
             }
             in_quotes ^= line.iter().filter(|&&b| b == b'"').count() % 2 == 1;
             out.write_all(&line).map_err(io(&copy))?;
+        }
+        // All but the last trailing blank line are missing values.
+        blanks.pop();
+        for end in blanks {
+            out.write_all(b"\"\"").map_err(io(&copy))?;
+            out.write_all(end).map_err(io(&copy))?;
         }
         out.flush().map_err(io(&copy))?;
         Ok(Self {
@@ -223,8 +241,9 @@ fn read_line(
 fn has_blank_line(path: &Path) -> Result<bool, TableError> {
     let mut file = File::open(path).map_err(io(path))?;
     let mut block = vec![0u8; 1 << 20];
-    // The last byte of the previous block and whether the header has ended.
-    let (mut previous, mut past_header) = (0u8, false);
+    // The last two bytes of the previous blocks (a CRLF blank line may straddle blocks) and
+    // whether the header has ended.
+    let (mut previous, mut previous2, mut past_header) = (0u8, 0u8, false);
     loop {
         let n = match file.read(&mut block) {
             Ok(0) => return Ok(false),
@@ -234,18 +253,17 @@ fn has_blank_line(path: &Path) -> Result<bool, TableError> {
         };
         for i in memchr::memchr_iter(b'\n', &block[..n]) {
             let before = if i == 0 { previous } else { block[i - 1] };
-            let before2 = if i >= 2 {
-                block[i - 2]
-            } else if i == 1 {
-                previous
-            } else {
-                0
+            let before2 = match i {
+                0 => previous2,
+                1 => previous,
+                _ => block[i - 2],
             };
             if past_header && (before == b'\n' || (before == b'\r' && before2 == b'\n')) {
                 return Ok(true);
             }
             past_header = true;
         }
+        previous2 = if n >= 2 { block[n - 2] } else { previous };
         previous = block[n - 1];
     }
 }
@@ -273,6 +291,12 @@ mod tests {
         // CRLF, and a blank line inside a quoted field is part of the value.
         let p = write(dir.path(), "crlf.csv", b"f\r\n1\r\n\r\n\"a\n\nb\"\n");
         assert_eq!(prepared(&p), b"f\r\n1\r\n\"\"\r\n\"a\n\nb\"\n");
+        // One trailing blank line ends the file; the blank lines before it are missing values
+        // (review L6: it counted as an extra missing row).
+        let p = write(dir.path(), "trailing.csv", b"f\n1\n2\n\n");
+        assert_eq!(prepared(&p), b"f\n1\n2\n");
+        let p = write(dir.path(), "trailing2.csv", b"f\n1\n\n\n");
+        assert_eq!(prepared(&p), b"f\n1\n\"\"\n");
         // Several columns: left as it is (no copy).
         let p = write(dir.path(), "two.csv", b"a,b\n1,2\n\n3,4\n");
         let source = CsvSource::prepare(&p).unwrap();
@@ -280,6 +304,26 @@ mod tests {
         // One column without blank lines: no copy either.
         let p = write(dir.path(), "plain.csv", b"f\n1\n2\n");
         assert_eq!(CsvSource::prepare(&p).unwrap().path(), p.as_path());
+    }
+
+    /// Review L6: a CRLF blank line whose `\r\n` straddles the 1 MiB scan blocks was missed, and
+    /// the row silently dropped.
+    #[test]
+    fn a_crlf_blank_line_across_scan_blocks_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = b"f\r\n".to_vec();
+        // Lines of "1\r\n" up to just before the block boundary, so that the blank line's
+        // "\r\n" follows "\n" at bytes 1 MiB - 1 and 1 MiB.
+        while bytes.len() + 3 < (1 << 20) - 1 {
+            bytes.extend_from_slice(b"1\r\n");
+        }
+        while bytes.len() < (1 << 20) - 1 {
+            bytes.insert(3, b'0');
+        }
+        assert_eq!(&bytes[bytes.len() - 1..], b"\n");
+        bytes.extend_from_slice(b"\r\n2\r\n");
+        let p = write(dir.path(), "crlf-boundary.csv", &bytes);
+        assert!(has_blank_line(&p).unwrap());
     }
 
     #[test]

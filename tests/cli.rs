@@ -775,3 +775,26 @@ fn a_score_that_is_not_a_probability_is_named_not_a_panic() {
                 .and(predicate::str::contains("line 3: column `y_pred_proba`")),
         );
 }
+
+/// Review L8: raw Wasserstein may vote with calibrated thresholds (calibration gives it one);
+/// only without a threshold source is it refused.
+#[test]
+fn raw_wasserstein_votes_with_calibrated_thresholds() {
+    let report = car_loan_json(&[
+        "--chunk-size",
+        "5000",
+        "--verdict-methods",
+        "wasserstein",
+        "--thresholds",
+        "calibrated",
+    ]);
+    let chunk = &report["chunks"][0]["features"][0];
+    let w = chunk["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "wasserstein")
+        .unwrap();
+    assert_eq!(w["verdict_method"], true);
+    assert_eq!(w["threshold"]["source"], "calibrated");
+}

@@ -378,7 +378,10 @@ fn validate_settings(settings: &AnalysisSettings) -> Result<(), AnalyzerError> {
             format!("{} is not in [0, 1]", settings.dataset_drift_share),
         );
     }
-    if let Err(message) = settings.drift.check_verdict_thresholds() {
+    // Calibration supplies thresholds of its own (raw Wasserstein included).
+    if settings.threshold_mode != ThresholdMode::Calibrated
+        && let Err(message) = settings.drift.check_verdict_thresholds()
+    {
         return bad("verdict-methods", message);
     }
     for (m, t) in &settings.drift.thresholds {

@@ -699,6 +699,46 @@ mod tests {
         )
     }
 
+    /// Ingest with a write-ahead log in `dir` (batches of 2 events), opened at `resume`.
+    fn wal_ingest(
+        dir: &std::path::Path,
+        resume: Option<&crate::offsets::PartitionPosition>,
+    ) -> (
+        HttpIngest,
+        mpsc::Receiver<SourceBatch>,
+        crate::wal::Recovered,
+        OffsetTracker,
+    ) {
+        let tracker = OffsetTracker::new();
+        let (wal, recovered) = Wal::open(
+            dir,
+            crate::wal::DEFAULT_SEGMENT_BYTES,
+            tracker.clone(),
+            resume,
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        let batcher = Batcher::new(
+            BatchConfig {
+                max_events: 2,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default(),
+            Some(tracker.clone()),
+            "http",
+        );
+        let ingest = HttpIngest::with_wal(
+            HttpIngestConfig::default(),
+            batcher,
+            tx,
+            CollectorMetrics::default(),
+            wal,
+            tracker.clone(),
+        )
+        .unwrap();
+        (ingest, rx, recovered, tracker)
+    }
+
     async fn post(
         router: Router,
         path: &str,
@@ -1056,33 +1096,7 @@ mod tests {
     #[tokio::test]
     async fn each_model_of_a_request_is_its_own_record() {
         let dir = tempfile::tempdir().unwrap();
-        let tracker = OffsetTracker::new();
-        let (wal, _) = Wal::open(
-            dir.path(),
-            crate::wal::DEFAULT_SEGMENT_BYTES,
-            tracker.clone(),
-            None,
-        )
-        .unwrap();
-        let (tx, mut rx) = mpsc::channel(8);
-        let batcher = Batcher::new(
-            BatchConfig {
-                max_events: 2,
-                ..BatchConfig::default()
-            },
-            SchemaRegistry::default(),
-            Some(tracker.clone()),
-            "http",
-        );
-        let ingest = HttpIngest::with_wal(
-            HttpIngestConfig::default(),
-            batcher,
-            tx,
-            CollectorMetrics::default(),
-            wal,
-            tracker.clone(),
-        )
-        .unwrap();
+        let (ingest, mut rx, _, tracker) = wal_ingest(dir.path(), None);
         let body = "{\"timestamp\": 1, \"model\": \"a\", \"features\": {\"x\": 1}}\n\
                     {\"timestamp\": 2, \"model\": \"b\", \"features\": {\"x\": 2}}\n\
                     {\"timestamp\": 3, \"model\": \"a\", \"features\": {\"x\": 3}}";
@@ -1098,13 +1112,7 @@ mod tests {
         let position = tracker.snapshot().get(&wal_partition()).unwrap().clone();
         assert_eq!(position.watermark, 1, "a's record is absorbed, b's is not");
         drop(ingest);
-        let (_, recovered) = Wal::open(
-            dir.path(),
-            crate::wal::DEFAULT_SEGMENT_BYTES,
-            OffsetTracker::new(),
-            Some(&position),
-        )
-        .unwrap();
+        let (_, _, recovered, _) = wal_ingest(dir.path(), Some(&position));
         let replayed = json::decode_events(&recovered.replay[0].payload).unwrap();
         let models: Vec<&str> = replayed.events.iter().map(|e| e.model.as_str()).collect();
         assert_eq!((recovered.replay.len(), models), (1, vec!["b"]));
@@ -1116,36 +1124,7 @@ mod tests {
     #[tokio::test]
     async fn durable_acks_are_replayed_from_the_log_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let open = |resume: Option<&crate::offsets::PartitionPosition>| {
-            let tracker = OffsetTracker::new();
-            let (wal, recovered) = Wal::open(
-                dir.path(),
-                crate::wal::DEFAULT_SEGMENT_BYTES,
-                tracker.clone(),
-                resume,
-            )
-            .unwrap();
-            let (tx, rx) = mpsc::channel(8);
-            let batcher = Batcher::new(
-                BatchConfig {
-                    max_events: 2,
-                    ..BatchConfig::default()
-                },
-                SchemaRegistry::default(),
-                Some(tracker.clone()),
-                "http",
-            );
-            let ingest = HttpIngest::with_wal(
-                HttpIngestConfig::default(),
-                batcher,
-                tx,
-                CollectorMetrics::default(),
-                wal,
-                tracker.clone(),
-            )
-            .unwrap();
-            (ingest, rx, recovered, tracker)
-        };
+        let open = |resume| wal_ingest(dir.path(), resume);
         let (ingest, mut rx, recovered, tracker) = open(None);
         assert!(recovered.replay.is_empty());
         let (status, json) = post(ingest.router(), "/v1/events", TWO, &[]).await;

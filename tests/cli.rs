@@ -37,6 +37,13 @@ fn car_loan_json(extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
 
+/// Runs `cmd` and checks that it fails with an error naming `file` and saying `message`.
+fn fails_naming(cmd: &mut Command, file: &str, message: &str) {
+    cmd.assert()
+        .failure()
+        .stderr(predicate::str::contains(file).and(predicate::str::contains(message)));
+}
+
 const REFERENCE: &str = "x,c\n1.0,a\n2.0,b\n3.0,a\n4.0,b\n";
 
 #[test]
@@ -514,17 +521,15 @@ fn compressed_csv_reads_and_a_truncated_one_is_named() {
     }
     let cut = dir.path().join("cut.csv.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-    driftwatch()
-        .args(["analyze", "--reference", "data/car_loan/reference.csv"])
+    let mut cmd = driftwatch();
+    cmd.args(["analyze", "--reference", "data/car_loan/reference.csv"])
         .arg("--current")
-        .arg(&cut)
-        .assert()
-        .failure()
-        .stderr(
-            predicate::str::contains("cut.csv.gz").and(predicate::str::contains(
-                "gzip stream is truncated or damaged",
-            )),
-        );
+        .arg(&cut);
+    fails_naming(
+        &mut cmd,
+        "cut.csv.gz",
+        "gzip stream is truncated or damaged",
+    );
 }
 
 /// Issue 21, item 6: by default, identifiers (by name, or integers/text all distinct), model
@@ -695,8 +700,8 @@ fn a_label_that_is_not_a_class_is_named() {
         "id,x,y_pred\n1,1.0,1\n2,2.0,0\n3,3.0,1\n",
     );
     let labels = write(dir.path(), "labels.csv", "id,label\n1,1\n2,maybe\n3,0\n");
-    driftwatch()
-        .args(["analyze", "--reference"])
+    let mut cmd = driftwatch();
+    cmd.args(["analyze", "--reference"])
         .arg(&current)
         .arg("--current")
         .arg(&current)
@@ -709,14 +714,12 @@ fn a_label_that_is_not_a_class_is_named() {
             "label",
             "--labels",
         ])
-        .arg(&labels)
-        .assert()
-        .failure()
-        .stderr(
-            predicate::str::contains("labels.csv").and(predicate::str::contains(
-                "the label `maybe` of the prediction on line 3",
-            )),
-        );
+        .arg(&labels);
+    fails_naming(
+        &mut cmd,
+        "labels.csv",
+        "the label `maybe` of the prediction on line 3",
+    );
 }
 
 /// Without labels for the current file, a binary model's quality is estimated only (CBPE); the
@@ -754,26 +757,21 @@ fn a_score_that_is_not_a_probability_is_named_not_a_panic() {
         "cur.csv",
         "x,y_pred,y_pred_proba\n1.0,1,0.9\n2.0,0,NaN\n",
     );
-    driftwatch()
-        .args([
-            "analyze",
-            "--features",
-            "x",
-            "--problem-type",
-            "binary",
-            "--target-column",
-            "label",
-            "--reference",
-        ])
-        .arg(&reference)
-        .arg("--current")
-        .arg(&current)
-        .assert()
-        .failure()
-        .stderr(
-            predicate::str::contains("cur.csv")
-                .and(predicate::str::contains("line 3: column `y_pred_proba`")),
-        );
+    let mut cmd = driftwatch();
+    cmd.args([
+        "analyze",
+        "--features",
+        "x",
+        "--problem-type",
+        "binary",
+        "--target-column",
+        "label",
+        "--reference",
+    ])
+    .arg(&reference)
+    .arg("--current")
+    .arg(&current);
+    fails_naming(&mut cmd, "cur.csv", "line 3: column `y_pred_proba`");
 }
 
 /// Review L8: raw Wasserstein may vote with calibrated thresholds (calibration gives it one);

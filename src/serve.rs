@@ -1,23 +1,26 @@
 //! `driftwatch serve`: sources (Kafka and/or HTTP), the streaming analyzer, the exporter, the
 //! alert engine and the controller trigger channel in one process.
 //!
-//! One tokio task owns the windows: it absorbs batches, closes windows as the watermark passes,
-//! feeds the exporter and the rule engine, and checkpoints the state together with the source
-//! offsets it covers; only then are those offsets committed. SIGTERM (or SIGINT) drains: HTTP
-//! ingest stops accepting, the Kafka source stops fetching and waits for its in-flight batches,
-//! the last checkpoint is written and the offsets committed.
+//! This is wiring: the sources, the sinks and the one task that owns the windows are
+//! [`runtime`]'s ([`runtime::Pipeline`] keeps the absorb -> close -> checkpoint -> commit order).
+//! Here they are built from the configuration, with the HTTP server (ingest, `/metrics`, the
+//! webhook and the status page) beside them. SIGTERM (or SIGINT) drains: HTTP ingest stops
+//! accepting, the Kafka source stops fetching and waits for its in-flight batches, the last
+//! checkpoint is written and the offsets committed.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alerting::AlertTrigger;
 use alerting::alertmanager::AlertmanagerHandle;
-use alerting::exporter::{EventTimeRejection, InvalidField, ModelMetrics, Readiness};
+use alerting::exporter::{ModelMetrics, Readiness};
 use alerting::rules::RuleEngine;
 use analyzer::ReferenceProfile;
-use analyzer::stream::{Checkpointer, ClosedWindow, Windows};
+use analyzer::stream::{ClosedWindow, Windows};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
@@ -27,12 +30,19 @@ use collector::FeatureSchema;
 use collector::auth::{Authenticator, Credentials, authenticate};
 use collector::batcher::{Batcher, SchemaRegistry, SourceBatch};
 use collector::http::HttpIngest;
-use collector::kafka::{self, KafkaSource};
+use collector::kafka;
 use collector::offsets::{OffsetTracker, SourceOffsets};
 use collector::telemetry::CollectorMetrics;
 use collector::wal::{self, Wal, wal_partition};
 use prometheus_client::registry::Registry;
+use runtime::{
+    CheckpointSettings, ExporterSink, HttpSource, KafkaInput, Pipeline, Restored, RuleSink,
+    RunOptions, WindowOutcome, WindowSink,
+};
 use tokio::sync::{mpsc, watch};
+
+/// A boxed future (the window sinks' return type).
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 use crate::config::Config;
 use crate::status::{Decision, StatusState};
@@ -101,38 +111,22 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
     readiness.set_not_ready("starting");
 
     // Checkpoint: restore windows, history and source offsets.
-    let mut windows = Windows::new(config.windows.clone(), profiles.clone());
-    let mut resume = SourceOffsets::default();
-    let mut history = Vec::new();
-    let checkpointer = match &config.checkpoint {
-        Some(c) => {
-            let restored = match Checkpointer::restore(&c.dir) {
-                Ok(restored) => restored,
-                Err(e) if hooks.reset_checkpoint => {
-                    let aside = Checkpointer::discard(&c.dir)?;
-                    tracing::warn!(dir = %c.dir.display(), error = %e, set_aside = ?aside, "--reset-checkpoint: the checkpoint is unreadable and was set aside; resuming from the offsets committed to Kafka (events absorbed since the last commit are counted again)");
-                    None
-                }
-                Err(e) => anyhow::bail!(
-                    "cannot restore the checkpoint in {}: {e}\n  driftwatch does not start from a damaged checkpoint, which would lose or double-count events; to set it aside and resume from the offsets committed to Kafka, start once with `driftwatch serve --reset-checkpoint`",
-                    c.dir.display()
-                ),
-            };
-            if let Some(restored) = restored {
-                resume = restored.offsets;
-                let rows: Vec<(i64, u64)> = restored
-                    .windows
-                    .iter()
-                    .map(|(_, start, w)| (*start, w.rows))
-                    .collect();
-                tracing::info!(dir = %c.dir.display(), windows = ?rows, offsets = ?resume.partitions, written_at = %restored.written_at, "restoring checkpoint (window start ms, events)");
-                windows.restore(restored.clocks, restored.windows);
-                history = restored.history;
-            }
-            Some(Checkpointer::new(&c.dir)?)
-        }
-        None => None,
-    };
+    let checkpoint = config.checkpoint.as_ref().map(|c| CheckpointSettings {
+        dir: c.dir.clone(),
+        interval: c.interval,
+    });
+    let (
+        mut pipeline,
+        Restored {
+            offsets: resume,
+            history,
+        },
+    ) = Pipeline::open(
+        Windows::new(config.windows.clone(), profiles.clone()),
+        checkpoint.as_ref(),
+        hooks.reset_checkpoint,
+        model_metrics.clone(),
+    )?;
     let status = StatusState::new(config.server.history, history);
 
     // Triggers: to the caller, or recorded on the status page.
@@ -175,7 +169,9 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         ),
         None => None,
     };
-    let tracker = kafka.as_ref().map(|k| k.tracker().clone());
+    if let Some(k) = kafka {
+        pipeline.add_source(Box::new(KafkaInput::new(k)));
+    }
 
     let registry = Arc::new(registry);
     let mut webhook = alerting::webhook::router(triggers_tx, &config.webhook);
@@ -189,8 +185,8 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         .merge(alerting::exporter::router(registry, readiness.clone()))
         .merge(webhook)
         .merge(status_router(status.clone(), config.server.listen));
-    let mut wal_source = None;
-    let ingest = if config.http.enabled {
+    let mut wal_open = false;
+    if config.http.enabled {
         let ingest = match (&config.checkpoint, config.http.ingest.durable_ack) {
             (Some(c), true) => {
                 let dir = c.dir.join("http-wal");
@@ -224,7 +220,8 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
                         tracing::info!(events, "write-ahead log replayed");
                     }
                 });
-                wal_source = Some((tracker, log));
+                wal_open = true;
+                pipeline.add_source(Box::new(HttpSource::with_wal(ingest.clone(), tracker, log)));
                 ingest
             }
             (checkpoint, durable) => {
@@ -234,20 +231,19 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
                     );
                 }
                 let batcher = Batcher::new(config.batch.clone(), schemas, None, "http");
-                HttpIngest::new(
+                let ingest = HttpIngest::new(
                     config.http.ingest.clone(),
                     batcher,
                     tx.clone(),
                     collector_metrics.clone(),
-                )?
+                )?;
+                pipeline.add_source(Box::new(HttpSource::new(ingest.clone())));
+                ingest
             }
         };
         app = app.merge(ingest.router());
-        tokio::spawn(collector::http::run_ticker(ingest.clone()));
-        Some(ingest)
-    } else {
-        None
-    };
+        tokio::spawn(collector::http::run_ticker(ingest));
+    }
     drop(tx);
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -259,47 +255,67 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
             )
         })?;
     let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
 
-    let analyzer = Analyzer {
-        windows,
-        checkpointer,
-        tracker,
-        // The log's position when the log is not open this run (`durable_ack = false`, HTTP
-        // off): carried into every checkpoint, so that reopening it later resumes there instead
-        // of replaying the whole retained log (review finding M2).
-        carried: match (&wal_source, wal_position) {
-            (None, Some(p)) => SourceOffsets {
-                partitions: std::collections::BTreeMap::from([(
-                    SourceOffsets::key(&wal_partition()),
-                    p,
-                )]),
-            },
-            _ => SourceOffsets::default(),
-        },
-        wal: wal_source,
-        metrics: model_metrics,
-        rules,
-        status: status.clone(),
-        on_window: hooks.on_window.take(),
-        checkpoint_interval: config
-            .checkpoint
-            .as_ref()
-            .map_or(Duration::from_secs(1), |c| c.interval),
-        last_checkpoint: Instant::now(),
-    };
+    // The position of the HTTP write-ahead log when the log is not open this run
+    // (`durable_ack = false`, HTTP off): carried into every checkpoint, so that reopening it
+    // later resumes there instead of replaying the whole retained log (review finding M2).
+    if let (false, Some(p)) = (wal_open, wal_position) {
+        pipeline.carry(SourceOffsets {
+            partitions: std::collections::BTreeMap::from([(
+                SourceOffsets::key(&wal_partition()),
+                p,
+            )]),
+        });
+    }
+    pipeline.add_sink(Box::new(ExporterSink(model_metrics)));
+    pipeline.add_sink(Box::new(RuleSink(rules)));
+    pipeline.add_sink(Box::new(StatusSink(status.clone())));
+    if let Some(hook) = hooks.on_window.take() {
+        pipeline.add_sink(Box::new(HookSink(hook)));
+    }
+    let history = status.clone();
+    pipeline.with_history(Box::new(move || history.history()));
+
+    let (server_stop_tx, mut server_stop_rx) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    readiness.set_ready();
     let shutdown_timeout = config.server.shutdown_timeout;
-    let done = tokio::spawn(run(
-        analyzer,
-        rx,
-        listener,
-        app,
-        stop_rx,
-        kafka,
-        ingest,
-        readiness,
+    let drain_server = server_stop_tx.clone();
+    let options = RunOptions {
+        stop: Box::pin(async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                _ = stop_rx.wait_for(|s| *s) => {}
+            }
+        }),
         shutdown_timeout,
-    ));
+        on_drain: Some(Box::new(move || {
+            readiness.set_not_ready("shutting down");
+            let _ = drain_server.send(true);
+        })),
+        tick: Duration::from_millis(100),
+    };
+    let done = tokio::spawn(async move {
+        let stopped = pipeline.run(rx, options).await;
+        let _ = server_stop_tx.send(true);
+        let remaining = stopped.deadline.map_or(shutdown_timeout, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+        });
+        match tokio::time::timeout(remaining, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server error"),
+            _ => tracing::warn!("HTTP server did not stop in time"),
+        }
+        tracing::info!("driftwatch stopped");
+        Ok(())
+    });
     tracing::info!(%addr, "driftwatch serving");
     Ok(Running {
         addr,
@@ -361,267 +377,34 @@ async fn record_triggers(mut rx: mpsc::Receiver<AlertTrigger>, status: StatusSta
     }
 }
 
-/// The task that owns the windows.
-struct Analyzer {
-    windows: Windows,
-    checkpointer: Option<Checkpointer>,
-    /// The Kafka source's offsets.
-    tracker: Option<OffsetTracker>,
-    /// HTTP ingest's write-ahead log and the offsets of its partition.
-    wal: Option<(OffsetTracker, Wal)>,
-    /// Positions of partitions no source opened this run, saved unchanged in every checkpoint.
-    carried: SourceOffsets,
-    metrics: ModelMetrics,
-    rules: RuleEngine,
-    status: StatusState,
-    on_window: Option<WindowHook>,
-    checkpoint_interval: Duration,
-    last_checkpoint: Instant,
-}
+/// The status page: keeps the window's report and the alerts active after it.
+struct StatusSink(StatusState);
 
-impl Analyzer {
-    fn absorb(&mut self, batch: SourceBatch) {
-        let now = Instant::now();
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let source = batch.watermark_source();
-        match self
-            .windows
-            .absorb_from(&batch.model, &source, &batch.batch, now_ms)
-        {
-            Ok(a) => {
-                if a.future + a.too_old > 0 {
-                    tracing::warn!(model = %batch.model, future = a.future, too_old = a.too_old, offsets = ?batch.offsets(), "events refused: their event time is outside the accepted range around this service's clock (windows.max_future_skew, windows.max_event_age)");
-                    self.metrics
-                        .event_time_rejected(EventTimeRejection::Future, a.future);
-                    self.metrics
-                        .event_time_rejected(EventTimeRejection::TooOld, a.too_old);
-                }
-                if a.late > 0 {
-                    tracing::debug!(model = %batch.model, late = a.late, offsets = ?batch.offsets(), "late events: their windows have closed");
-                    self.metrics.late_events(&batch.model, a.late, now);
-                }
-            }
-            Err(e) => tracing::error!(model = %batch.model, error = %e, "cannot absorb a batch"),
+impl WindowSink for StatusSink {
+    fn on_window<'a>(
+        &'a mut self,
+        closed: &'a ClosedWindow,
+        outcome: &'a mut WindowOutcome,
+    ) -> BoxFuture<'a, ()> {
+        if let Some(alerts) = outcome.active_alerts.take() {
+            self.0.set_alerts(alerts);
         }
-        let mismatched: u64 = batch.stats.mismatched.values().sum();
-        if mismatched > 0 {
-            self.metrics
-                .invalid_value(InvalidField::Feature, mismatched);
-        }
-        batch.acknowledge();
-        if self.checkpointer.is_none()
-            && let Some(t) = &self.tracker
-        {
-            // Without a checkpoint, absorbed in memory is as durable as it gets.
-            let s = t.snapshot();
-            t.mark_durable(&s);
-        }
-    }
-
-    async fn close_due(&mut self, now: Instant) {
-        for (key, start, window) in self.windows.due(now) {
-            self.close(key, start, window).await;
-        }
-    }
-
-    async fn close(
-        &mut self,
-        key: analyzer::stream::SeriesKey,
-        start: i64,
-        window: analyzer::stream::OpenWindow,
-    ) {
-        let began = Instant::now();
-        match self.windows.finish(key.clone(), start, window).await {
-            Ok(closed) => {
-                tracing::debug!(model = %key.model, version = %key.version, variant = %key.variant, start, requests = closed.report.requests, "window closed");
-                self.metrics.observe_window(&closed, Instant::now());
-                self.metrics.observe_window_close(began.elapsed());
-                let transitions = self.rules.observe(&closed.report).await;
-                self.status.set_alerts(self.rules.active_alerts());
-                self.status.push_window(closed.report.clone());
-                if let Some(f) = self.on_window.as_mut() {
-                    f(&closed, &transitions);
-                }
-            }
-            Err(e) => {
-                tracing::error!(model = %key.model, start, error = %e, "cannot close a window")
-            }
-        }
-    }
-
-    fn checkpoint(&mut self) {
-        let Some(c) = self.checkpointer.as_mut() else {
-            return;
-        };
-        let mut snapshot = self
-            .tracker
-            .as_ref()
-            .map(OffsetTracker::snapshot)
-            .unwrap_or_default();
-        if let Some((t, _)) = &self.wal {
-            snapshot.partitions.extend(t.snapshot().partitions);
-        }
-        for (key, position) in &self.carried.partitions {
-            snapshot
-                .partitions
-                .entry(key.clone())
-                .or_insert_with(|| position.clone());
-        }
-        match c.write(&mut self.windows, snapshot.clone(), &self.status.history()) {
-            Ok(()) => {
-                if let Some(t) = &self.tracker {
-                    t.mark_durable(&snapshot);
-                }
-                if let Some((t, log)) = &self.wal {
-                    t.mark_durable(&snapshot);
-                    if let Some(p) = snapshot.get(&wal_partition()) {
-                        log.truncate_below(p.watermark);
-                    }
-                }
-                self.last_checkpoint = Instant::now();
-                self.metrics.set_checkpoint_age(Duration::ZERO);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "checkpoint failed; offsets are not committed until one succeeds")
-            }
-        }
+        self.0.push_window(closed.report.clone());
+        Box::pin(async {})
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    mut analyzer: Analyzer,
-    mut rx: mpsc::Receiver<SourceBatch>,
-    listener: tokio::net::TcpListener,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-    kafka: Option<KafkaSource>,
-    ingest: Option<HttpIngest>,
-    readiness: Readiness,
-    shutdown_timeout: Duration,
-) -> anyhow::Result<()> {
-    let (server_stop_tx, mut server_stop_rx) = watch::channel(false);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-    });
-    readiness.set_ready();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut draining = false;
-    let mut kafka = kafka;
-    let mut ingest = ingest;
-    let mut drained: Option<tokio::task::JoinHandle<()>> = None;
-    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
-    let mut start_drain = false;
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    // Set when draining starts: everything, the sources' drain, the last checkpoint and the HTTP
-    // server's in-flight requests, ends by then (`server.shutdown_timeout`).
-    let mut deadline: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = sleep_until(deadline), if deadline.is_some() => {
-                tracing::warn!(timeout = ?shutdown_timeout, "the sources did not drain within server.shutdown_timeout; stopping without them (offsets not yet committed are resumed from the checkpoint, or re-read from the committed offsets without one)");
-                break;
-            },
-            batch = rx.recv() => match batch {
-                Some(b) => analyzer.absorb(b),
-                None => break,
-            },
-            _ = tick.tick() => {
-                let now = Instant::now();
-                // A Kafka source without partitions (starting, or in a rebalance) delivers
-                // nothing: that is not idleness (a restored window would otherwise close before
-                // its events arrive). Not at shutdown, where every window closes.
-                if analyzer.tracker.as_ref().is_some_and(|t| t.assigned().is_empty()) {
-                    analyzer.windows.hold_idle(now);
-                }
-                analyzer.close_due(now).await;
-                if analyzer.checkpointer.is_none()
-                    && let Some(t) = &analyzer.tracker
-                {
-                    // Offsets can complete after the last batch was absorbed (a dead-lettered
-                    // message whose good events went on); without a checkpoint they are durable
-                    // once absorbed.
-                    let s = t.snapshot();
-                    t.mark_durable(&s);
-                }
-                let age = analyzer.last_checkpoint.elapsed();
-                if analyzer.checkpointer.is_some() {
-                    analyzer.metrics.set_checkpoint_age(age);
-                }
-                if age >= analyzer.checkpoint_interval {
-                    analyzer.checkpoint();
-                }
-            }
-            _ = &mut signal, if !draining => {
-                let _ = stop.borrow_and_update();
-                start_drain = true;
-            }
-            _ = stop.changed(), if !draining => {
-                start_drain = *stop.borrow();
-            }
-        }
-        if std::mem::take(&mut start_drain) {
-            draining = true;
-            deadline = Some(tokio::time::Instant::now() + shutdown_timeout);
-            tracing::info!("shutting down: draining sources");
-            readiness.set_not_ready("shutting down");
-            let _ = server_stop_tx.send(true);
-            // Both drain in tasks of their own, so that this loop keeps absorbing the batches
-            // they send (a full channel would otherwise block the loop that empties it).
-            flushing = ingest
-                .take()
-                .map(|i| tokio::spawn(async move { i.flush().await }));
-            drained = kafka
-                .take()
-                .map(|k| tokio::task::spawn_blocking(move || k.shutdown()));
-        }
-        let done = |task: &Option<tokio::task::JoinHandle<()>>| {
-            task.as_ref()
-                .is_none_or(tokio::task::JoinHandle::is_finished)
-        };
-        if draining && done(&flushing) && done(&drained) {
-            break;
-        }
-    }
-    // Requests still in flight can send no more (they see the channel closed and end; with the
-    // write-ahead log their events are replayed at the next start); whatever is queued is
-    // absorbed.
-    rx.close();
-    // Whatever is still queued.
-    while let Ok(b) = rx.try_recv() {
-        analyzer.absorb(b);
-    }
-    if analyzer.checkpointer.is_some() {
-        analyzer.checkpoint();
-    } else {
-        // Nothing survives the process: close every open window so its report is not lost.
-        analyzer
-            .close_due(Instant::now() + Duration::from_secs(365 * 24 * 3600))
-            .await;
-    }
-    let _ = server_stop_tx.send(true);
-    let remaining = deadline.map_or(shutdown_timeout, |d| {
-        d.saturating_duration_since(tokio::time::Instant::now())
-    });
-    match tokio::time::timeout(remaining, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server error"),
-        _ => tracing::warn!("HTTP server did not stop in time"),
-    }
-    tracing::info!("driftwatch stopped");
-    Ok(())
-}
+/// The embedding program's hook ([`Hooks::on_window`]).
+struct HookSink(WindowHook);
 
-/// Sleeps until `deadline` (forever without one).
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+impl WindowSink for HookSink {
+    fn on_window<'a>(
+        &'a mut self,
+        closed: &'a ClosedWindow,
+        outcome: &'a mut WindowOutcome,
+    ) -> BoxFuture<'a, ()> {
+        (self.0)(closed, &outcome.transitions);
+        Box::pin(async {})
     }
 }
 

@@ -19,6 +19,8 @@ pub mod batch;
 pub mod drift;
 pub mod error;
 pub mod kernels;
+pub mod null_law;
+pub mod parallel;
 pub mod profile;
 pub mod quality;
 pub mod sql;

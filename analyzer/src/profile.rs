@@ -142,7 +142,7 @@ pub struct NumericProfile {
     /// The normalised Wasserstein distance's null law, estimated from `sample` when an adaptive
     /// threshold first needs it ([`crate::thresholds`]); not saved.
     #[serde(skip)]
-    pub null_law: crate::thresholds::NullLawCache,
+    pub null_law: crate::null_law::NullLawCache,
 }
 
 /// Reference profile of a categorical feature.
@@ -162,7 +162,7 @@ pub struct CategoricalProfile {
     /// Null laws of the drift statistics at window sizes, estimated when an adaptive threshold
     /// first needs them ([`crate::thresholds`]); not saved.
     #[serde(skip)]
-    pub null_law: crate::thresholds::NullLawCache,
+    pub null_law: crate::null_law::NullLawCache,
 }
 
 impl FeatureProfile {
@@ -404,9 +404,10 @@ impl ReferenceProfile {
         options: &ProfileOptions,
     ) -> Result<Self, AnalyzerError> {
         // One worker per core: each numeric feature's sort is independent of the others.
-        let profiles = crate::batch::per_feature(features.len(), &crate::batch::NoProgress, |i| {
-            fit_feature(table, &features[i], options)
-        })?;
+        let profiles =
+            crate::parallel::per_feature(features.len(), &crate::parallel::NoProgress, |i| {
+                fit_feature(table, &features[i], options)
+            })?;
         Ok(Self {
             format: PROFILE_FORMAT.to_string(),
             version: PROFILE_VERSION,

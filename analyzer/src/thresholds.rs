@@ -29,13 +29,12 @@
 //! at least its floor (default 0.02 for both), so that huge windows do not flag shifts too small
 //! to matter.
 
-use std::sync::{Arc, OnceLock};
-
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
+pub use crate::null_law::{JsLaw, NullLaw, NullLawCache};
 use crate::profile::{FeatureProfile, NumericProfile};
 use crate::stats::Method;
 use crate::stats::ecdf::ecdf_distances;
@@ -167,15 +166,6 @@ pub const JS_SIMULATION_DRAWS: usize = 300;
 /// size is scaled by `sqrt(size / n_eff)`.
 pub const JS_SIMULATION_MAX_SIZE: f64 = 50_000.0;
 
-/// A Satterthwaite fit of the Jensen-Shannon divergence (nats) under no drift at one size: `JSD
-/// ~ scale * chi2(dof)`, matched to the simulated mean and variance (Satterthwaite, *Biometrics
-/// Bull.* 2, 1946).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct JsLaw {
-    scale: f64,
-    dof: f64,
-}
-
 impl JsLaw {
     /// The base-2 Jensen-Shannon distance below which a fraction `q` of clean windows falls.
     fn distance_quantile(&self, q: f64) -> Option<f64> {
@@ -269,16 +259,6 @@ fn effective_size(n: u64, reference: u64) -> Option<f64> {
     Some(n * r / (n + r))
 }
 
-/// The log-normal fit of `sqrt(m) W1 / std` under no drift: mean and standard deviation of its
-/// logarithm.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NullLaw {
-    /// Mean of `ln(sqrt(m) W1 / std)`.
-    pub log_mean: f64,
-    /// Standard deviation of `ln(sqrt(m) W1 / std)`.
-    pub log_sd: f64,
-}
-
 /// The null law of a numeric feature's normalised Wasserstein distance, estimated once per
 /// profile (cached in it) from [`BOOTSTRAP_DRAWS`] samples of its reference sample, with a seed
 /// taken from the feature name so that runs agree. `None` for a sample of fewer than two values
@@ -320,40 +300,6 @@ fn estimate_wasserstein_null_law(sample: &[f64], std: f64, name: &str) -> Option
     let log_mean = logs.iter().sum::<f64>() / k;
     let log_sd = (logs.iter().map(|x| (x - log_mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
     Some(NullLaw { log_mean, log_sd })
-}
-
-/// A cache slot for a profile's [`NullLaw`]: not serialised, equal to any other, and shared by
-/// the profile's clones (the window queries clone a feature's profile per accumulator, so a
-/// per-clone cache would estimate the law again for every window).
-#[derive(Debug, Clone, Default)]
-pub struct NullLawCache(Arc<NullLaws>);
-
-#[derive(Debug, Default)]
-struct NullLaws {
-    wasserstein: OnceLock<Option<NullLaw>>,
-    /// Jensen-Shannon laws by size bucket.
-    js: std::sync::Mutex<std::collections::HashMap<i32, Option<JsLaw>>>,
-}
-
-impl NullLawCache {
-    fn get_or_init(&self, f: impl FnOnce() -> Option<NullLaw>) -> &Option<NullLaw> {
-        self.0.wasserstein.get_or_init(f)
-    }
-
-    fn js_law(&self, bucket: i32, f: impl FnOnce() -> Option<JsLaw>) -> Option<JsLaw> {
-        let mut laws = self
-            .0
-            .js
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *laws.entry(bucket).or_insert_with(f)
-    }
-}
-
-impl PartialEq for NullLawCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]

@@ -268,7 +268,7 @@ pub async fn authenticate(
         Ok(()) => next.run(request).await,
         Err(rejection) => {
             auth.metrics.rejected("unauthorized");
-            let mut response = crate::http::error(
+            let mut response = crate::response::error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 rejection.message().to_string(),

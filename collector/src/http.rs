@@ -31,6 +31,7 @@ use crate::decode::oip::OipMapping;
 use crate::decode::pairing::{Offer, Pairer};
 use crate::decode::{DecodeError, json};
 use crate::offsets::{OffsetTracker, TopicPartition};
+use crate::response::error;
 use crate::telemetry::CollectorMetrics;
 use crate::wal::{Wal, WalRecord, wal_partition};
 
@@ -126,32 +127,6 @@ struct Inner {
     /// Set by [`HttpIngest::flush`] (shutdown): without the log, later requests would leave
     /// their events in a batcher nobody flushes again, so they are refused.
     closed: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: String,
-    reason: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<usize>,
-}
-
-/// A JSON error answer: `{"error": message, "reason": reason, "line"?: N}`.
-pub(crate) fn error(
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
-    line: Option<usize>,
-) -> Response {
-    (
-        status,
-        axum::Json(ErrorBody {
-            error: message,
-            reason,
-            line,
-        }),
-    )
-        .into_response()
 }
 
 impl HttpIngest {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod kafka;
 pub mod offsets;
 pub mod replay;
+mod response;
 pub mod telemetry;
 pub mod wal;
 

@@ -1,12 +1,15 @@
 //! `driftwatch controller --dry-run`: the Jobs and traffic patches the controller would apply,
-//! rendered as YAML, without a client. The same decisions as the reconciler
-//! ([`crate::retrain::decide`], [`crate::canary::machine::step`]), fed from files instead of the
-//! API, and with the status carried from one trigger to the next, so a repeated trigger shows
-//! one Job.
+//! without a client. The planner here is a [`ClusterIo`] over files that records structured
+//! actions ([`Planned`]); the decisions are the reconciler's own orchestration
+//! ([`orchestrate::reconcile_monitor`]), with the status carried from one trigger to the next, so
+//! a repeated trigger shows one Job. [`plan`] renders the actions as YAML.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,11 +17,13 @@ use types::AlertTrigger;
 
 use crate::FIELD_MANAGER;
 use crate::canary::adapters;
-use crate::canary::machine::{self, Observation};
+use crate::canary::machine::{Inputs, TrafficAction};
 use crate::canary::source::InProcessSource;
-use crate::crd::{ModelMonitor, TargetKind};
+use crate::crd::{CanaryPolicy, ModelMonitor, ModelMonitorStatus, TargetKind};
 use crate::error::{Error, Result};
-use crate::retrain::{self, Decision, Episode};
+use crate::orchestrate::{self, ClusterIo};
+use crate::reconcile::TriggerInbox;
+use crate::retrain::Episode;
 
 /// Placeholder uid for a monitor read from a file (the API server assigns the real one).
 pub const PLACEHOLDER_UID: &str = "00000000-0000-0000-0000-000000000000";
@@ -34,12 +39,15 @@ pub struct PlanInput {
     pub targets: Vec<Value>,
     /// Canary measurements; a monitor with a Prometheus source is not queried (held).
     pub metrics: InProcessSource,
+    /// Jobs by `namespace/name` (`Job` documents), so that a running Job's outcome is read from
+    /// them; a Job the status names but the input does not have is assumed to be running.
+    pub jobs: BTreeMap<String, Job>,
 }
 
 impl PlanInput {
     /// Reads a multi-document YAML stream: `ModelMonitor` documents become monitors,
-    /// `SeldonDeployment` and `InferenceService` documents become targets, other kinds are
-    /// ignored.
+    /// `SeldonDeployment` and `InferenceService` documents become targets, `Job` documents jobs;
+    /// other kinds are ignored.
     ///
     /// # Errors
     /// [`Error::Yaml`] naming the document number (from 1) that is not valid YAML or not a valid
@@ -63,6 +71,11 @@ impl PlanInput {
                 "SeldonDeployment" | "InferenceService" => input
                     .targets
                     .push(serde_yaml_ng::from_value(value).map_err(yaml_err)?),
+                "Job" => {
+                    let job: Job = serde_yaml_ng::from_value(value).map_err(yaml_err)?;
+                    let ns = job.namespace().unwrap_or_else(|| "default".to_string());
+                    input.jobs.insert(format!("{ns}/{}", job.name_any()), job);
+                }
                 _ => {}
             }
         }
@@ -70,27 +83,229 @@ impl PlanInput {
     }
 }
 
-fn render(out: &mut String, comment: &str, object: &impl serde::Serialize) -> Result<()> {
-    let yaml = serde_yaml_ng::to_string(object).map_err(|source| Error::Yaml {
-        operation: format!("render {comment}"),
-        source,
-    })?;
-    let _ = write!(out, "---\n# {comment}\n{yaml}");
-    Ok(())
+/// One thing the controller would do, in the order it would do it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// Create a retraining Job.
+    CreateJob {
+        /// The monitor, `namespace/name`.
+        monitor: String,
+        /// The Job's namespace.
+        namespace: String,
+        /// The Job's name.
+        job_name: String,
+        /// The drift episode's hash.
+        episode: String,
+        /// The Job as it would be created.
+        job: Box<Job>,
+    },
+    /// Server-side apply a traffic patch to the canary target.
+    ApplyTraffic {
+        /// The monitor, `namespace/name`.
+        monitor: String,
+        /// `SeldonDeployment` or `InferenceService`.
+        kind: &'static str,
+        /// The target's namespace.
+        namespace: String,
+        /// The target's name.
+        name: String,
+        /// What the patch does.
+        action: TrafficAction,
+        /// The patch body.
+        body: Value,
+    },
+    /// Record a Kubernetes Event on the monitor.
+    Event {
+        /// The monitor, `namespace/name`.
+        monitor: String,
+        /// A Warning (else Normal) Event.
+        warning: bool,
+        /// The Event's reason, e.g. `RetrainJobCreated`.
+        reason: String,
+        /// The Event's note.
+        note: String,
+    },
+    /// Write the monitor's status.
+    Status {
+        /// The monitor, `namespace/name`.
+        monitor: String,
+        /// The whole new status.
+        status: Box<ModelMonitorStatus>,
+    },
+    /// A decision that writes nothing, or an error that stopped a step, in words.
+    Note {
+        /// The monitor, `namespace/name`.
+        monitor: String,
+        /// What was decided.
+        text: String,
+    },
 }
 
-/// Renders, as a multi-document YAML string, every Job the controller would create and every
-/// server-side apply patch it would send for `input` at `now`. Decisions that write nothing
-/// appear as `#` comment lines.
+/// The planner: [`ClusterIo`] over the input files, recording what would be written. One per
+/// monitor pass.
+struct Planner<'a> {
+    input: &'a PlanInput,
+    monitor: String,
+    /// Jobs of the input and those created by this plan, by `namespace/name`.
+    jobs: &'a Mutex<BTreeMap<String, Job>>,
+    out: &'a Mutex<Vec<Planned>>,
+}
+
+impl Planner<'_> {
+    fn push(&self, planned: Planned) {
+        self.out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(planned);
+    }
+}
+
+impl ClusterIo for Planner<'_> {
+    async fn get_job(&self, ns: &str, name: &str) -> Result<Option<Job>> {
+        let jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A Job the input does not show is assumed to be still running: the dry run cannot
+        // know that it ended.
+        Ok(Some(
+            jobs.get(&format!("{ns}/{name}"))
+                .cloned()
+                .unwrap_or_else(|| {
+                    let mut job = Job::default();
+                    job.metadata.name = Some(name.to_string());
+                    job.metadata.namespace = Some(ns.to_string());
+                    job
+                }),
+        ))
+    }
+
+    async fn create_job(
+        &self,
+        ns: &str,
+        job: &Job,
+        job_name: &str,
+        episode: &Episode,
+    ) -> Result<Option<String>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(format!("{ns}/{job_name}"), job.clone());
+        self.push(Planned::CreateJob {
+            monitor: self.monitor.clone(),
+            namespace: ns.to_string(),
+            job_name: job_name.to_string(),
+            episode: episode.hash(),
+            job: Box::new(job.clone()),
+        });
+        Ok(None)
+    }
+
+    async fn get_target(&self, ns: &str, policy: &CanaryPolicy) -> Result<Value> {
+        let ar = adapters::api_resource(policy.target.kind);
+        self.input
+            .targets
+            .iter()
+            .find(|t| {
+                t.get("kind").and_then(Value::as_str) == Some(ar.kind.as_str())
+                    && t.pointer("/metadata/name").and_then(Value::as_str)
+                        == Some(policy.target.name.as_str())
+                    && t.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .is_none_or(|n| n == ns)
+            })
+            .cloned()
+            .ok_or_else(|| Error::Target {
+                target: format!("{} {ns}/{}", ar.kind, policy.target.name),
+                message: "not given in the input; no canary step".to_string(),
+            })
+    }
+
+    async fn measure(
+        &self,
+        model: &str,
+        policy: &CanaryPolicy,
+    ) -> std::result::Result<Inputs, String> {
+        match &policy.metrics_source.prometheus {
+            Some(p) => Err(format!("dry run does not query Prometheus at {}", p.url)),
+            None => self.input.metrics.snapshot(model),
+        }
+    }
+
+    async fn apply_traffic(
+        &self,
+        ns: &str,
+        policy: &CanaryPolicy,
+        body: &Value,
+        action: TrafficAction,
+    ) -> Result<()> {
+        let kind = match policy.target.kind {
+            TargetKind::SeldonDeployment => "SeldonDeployment",
+            TargetKind::InferenceService => "InferenceService",
+        };
+        self.push(Planned::ApplyTraffic {
+            monitor: self.monitor.clone(),
+            kind,
+            namespace: ns.to_string(),
+            name: policy.target.name.clone(),
+            action,
+            body: body.clone(),
+        });
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        _monitor: &ModelMonitor,
+        warning: bool,
+        reason: &str,
+        _action: &str,
+        note: String,
+    ) {
+        self.push(Planned::Event {
+            monitor: self.monitor.clone(),
+            warning,
+            reason: reason.to_string(),
+            note,
+        });
+    }
+
+    async fn patch_status(
+        &self,
+        _ns: &str,
+        _name: &str,
+        status: &ModelMonitorStatus,
+    ) -> Result<()> {
+        self.push(Planned::Status {
+            monitor: self.monitor.clone(),
+            status: Box::new(status.clone()),
+        });
+        Ok(())
+    }
+
+    fn note(&self, monitor: &str, text: String) {
+        self.push(Planned::Note {
+            monitor: monitor.to_string(),
+            text,
+        });
+    }
+
+    fn retrain_job(&self, _outcome: &'static str) {}
+}
+
+/// Everything the controller would do for `input` at `now`, in order: the reconciler's own
+/// orchestration ([`orchestrate::reconcile_monitor`]) run against the files. Each monitor is
+/// reconciled once per trigger of its model, in arrival order (the alerts known growing by one
+/// each time, as the reconciler's inbox does), or once without triggers; the status each pass
+/// writes is the next pass's. A Job the input does not include is assumed to be still running.
+/// An error that stops a monitor's step (an unusable or missing canary target) is recorded as a
+/// [`Planned::Note`] and planning goes on.
 ///
 /// # Errors
-/// [`Error::InvalidSpec`] for a monitor that fails validation, [`Error::Target`] for an
-/// unusable canary target, [`Error::Yaml`] if rendering fails.
-pub fn plan(input: &PlanInput, now: DateTime<Utc>) -> Result<String> {
-    let mut out = format!(
-        "# driftwatch controller --dry-run at {}\n",
-        now.to_rfc3339()
-    );
+/// [`Error::InvalidSpec`] for a monitor that fails validation.
+pub fn plan_actions(input: &PlanInput, now: DateTime<Utc>) -> Result<Vec<Planned>> {
+    let out = Mutex::new(Vec::new());
+    let jobs = Mutex::new(input.jobs.clone());
     let mut monitors = input.monitors.clone();
     monitors.sort_by_key(|m| (m.namespace(), m.name_any()));
     for mut mm in monitors {
@@ -104,110 +319,108 @@ pub fn plan(input: &PlanInput, now: DateTime<Utc>) -> Result<String> {
             name: key.clone(),
             message: errors.join("; "),
         })?;
-        let mut status = mm.status.clone().unwrap_or_default();
-
-        if let Some(policy) = &mm.spec.retraining {
-            let mut episodes: Vec<Episode> = status
-                .retrain
-                .pending
+        let triggers: Vec<&AlertTrigger> = input
+            .triggers
+            .iter()
+            .filter(|t| t.model() == Some(mm.spec.model.as_str()))
+            .collect();
+        let inbox = TriggerInbox::default();
+        for pass in 0..triggers.len().max(1) {
+            if let Some(t) = triggers.get(pass) {
+                inbox.push((*t).clone());
+            }
+            let planner = Planner {
+                input,
+                monitor: key.clone(),
+                jobs: &jobs,
+                out: &out,
+            };
+            let alerts = inbox.alerts(&mm.spec.model);
+            let result = futures::executor::block_on(orchestrate::reconcile_monitor(
+                &mm, &planner, &alerts, now,
+            ));
+            if let Err(e) = result {
+                planner.note(&key, e.to_string());
+            }
+            let written = out
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .iter()
-                .map(|p| Episode::from_pending(&mm.spec.model, p))
-                .collect();
-            episodes.extend(
-                input
-                    .triggers
-                    .iter()
-                    .filter(|t| retrain::is_episode_trigger(&mm.spec, t))
-                    .filter_map(Episode::from_trigger),
-            );
-            for episode in episodes {
-                match retrain::decide(&status, policy, &episode, now) {
-                    Decision::Launch { job_name } => {
-                        let job = retrain::build_job(&mm, &episode)?;
-                        render(
-                            &mut out,
-                            &format!(
-                                "create Job {ns}/{job_name} (monitor {key}, drift episode {})",
-                                episode.hash()
-                            ),
-                            &job,
-                        )?;
-                        retrain::record_launch(&mut status, &episode, &job_name, None, now);
+                .rev()
+                .find_map(|p| match p {
+                    Planned::Status { monitor, status } if *monitor == key => {
+                        Some((**status).clone())
                     }
-                    Decision::AlreadyHandled => {
-                        let _ = writeln!(
-                            out,
-                            "# {key}: drift episode {} already handled",
-                            episode.hash()
-                        );
-                    }
-                    Decision::Defer { reason, not_before } => {
-                        let until = not_before
-                            .map_or_else(|| "the running Job ends".into(), |t| t.to_rfc3339());
-                        let _ = writeln!(
-                            out,
-                            "# {key}: drift episode {} waits ({}) until {until}",
-                            episode.hash(),
-                            reason.as_str()
-                        );
-                        retrain::record_defer(&mut status.retrain, &episode, reason, not_before);
-                    }
-                }
+                    _ => None,
+                });
+            if written.is_some() {
+                mm.status = written;
             }
         }
+    }
+    Ok(out
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
 
-        if let Some(policy) = &mm.spec.canary {
-            let ar = adapters::api_resource(policy.target.kind);
-            let found = input.targets.iter().find(|t| {
-                t.get("kind").and_then(Value::as_str) == Some(ar.kind.as_str())
-                    && t.pointer("/metadata/name").and_then(Value::as_str)
-                        == Some(policy.target.name.as_str())
-                    && t.pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .is_none_or(|n| n == ns)
-            });
-            let Some(target) = found else {
-                let _ = writeln!(
-                    out,
-                    "# {key}: canary target {} {ns}/{} not given; no canary step",
-                    ar.kind, policy.target.name
-                );
-                continue;
-            };
-            let observation = adapters::observe(&policy.target, target)?;
-            let inputs = match &policy.metrics_source.prometheus {
-                Some(p) => Err(format!("dry run does not query Prometheus at {}", p.url)),
-                None => input.metrics.snapshot(&mm.spec.model),
-            };
-            let transition = machine::step(
-                status.canary.as_ref(),
-                policy,
-                Observation {
-                    now,
-                    target: &observation,
-                    metrics: inputs.as_ref().map_err(String::as_str),
-                },
-            );
-            if transition.actions.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "# {key}: canary {:?}: {}",
-                    transition.state.phase, transition.state.message
-                );
-            }
-            for action in &transition.actions {
-                if let Some(body) = adapters::traffic_patch(&policy.target, &ns, target, *action)? {
-                    let kind = match policy.target.kind {
-                        TargetKind::SeldonDeployment => "SeldonDeployment",
-                        TargetKind::InferenceService => "InferenceService",
-                    };
-                    let comment = format!(
-                        "server-side apply {kind} {ns}/{} (fieldManager={FIELD_MANAGER}, force): {action:?}",
-                        policy.target.name
-                    );
-                    render(&mut out, &comment, &body)?;
-                }
-            }
+/// The header line of a planned write: what it is and where it goes.
+pub fn describe(planned: &Planned) -> Option<String> {
+    match planned {
+        Planned::CreateJob {
+            monitor,
+            namespace,
+            job_name,
+            episode,
+            ..
+        } => Some(format!(
+            "create Job {namespace}/{job_name} (monitor {monitor}, drift episode {episode})"
+        )),
+        Planned::ApplyTraffic {
+            kind,
+            namespace,
+            name,
+            action,
+            ..
+        } => Some(format!(
+            "server-side apply {kind} {namespace}/{name} (fieldManager={FIELD_MANAGER}, force): {action:?}"
+        )),
+        _ => None,
+    }
+}
+
+/// The object a planned write sends, as YAML.
+///
+/// # Errors
+/// [`Error::Yaml`] if rendering fails.
+pub fn object_yaml(planned: &Planned) -> Result<Option<String>> {
+    let yaml = match planned {
+        Planned::CreateJob { job, .. } => serde_yaml_ng::to_string(job),
+        Planned::ApplyTraffic { body, .. } => serde_yaml_ng::to_string(body),
+        _ => return Ok(None),
+    };
+    yaml.map(Some).map_err(|source| Error::Yaml {
+        operation: describe(planned).unwrap_or_default(),
+        source,
+    })
+}
+
+/// Renders, as a multi-document YAML string, every Job the controller would create and every
+/// server-side apply patch it would send for `input` at `now` ([`plan_actions`]). Decisions that
+/// write nothing appear as `#` comment lines; Events and status writes are not shown.
+///
+/// # Errors
+/// [`Error::InvalidSpec`] for a monitor that fails validation, [`Error::Yaml`] if rendering
+/// fails.
+pub fn plan(input: &PlanInput, now: DateTime<Utc>) -> Result<String> {
+    let mut out = format!(
+        "# driftwatch controller --dry-run at {}\n",
+        now.to_rfc3339()
+    );
+    for planned in plan_actions(input, now)? {
+        if let (Some(header), Some(yaml)) = (describe(&planned), object_yaml(&planned)?) {
+            let _ = write!(out, "---\n# {header}\n{yaml}");
+        } else if let Planned::Note { monitor, text } = &planned {
+            let _ = writeln!(out, "# {monitor}: {text}");
         }
     }
     Ok(out)

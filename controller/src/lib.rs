@@ -11,7 +11,8 @@
 //! Entry points for the binary:
 //! - [`crdgen`]: the CRD as YAML (also committed as `deploy/crd/modelmonitor.yaml`);
 //! - [`run`]: the controller against the cluster of the ambient kubeconfig or service account;
-//! - [`dry_run::plan`]: what it would apply, as YAML, without a cluster.
+//! - [`dry_run::plan`]: what it would apply, as YAML, without a cluster: the same orchestration
+//!   ([`orchestrate::reconcile_monitor`]) as the reconciler, against a planner.
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod dry_run;
 pub mod error;
 pub mod leader;
 pub mod metrics;
+pub mod orchestrate;
 pub mod reconcile;
 pub mod retrain;
 

@@ -1,14 +1,10 @@
 //! The reconciler: `reconcile(ModelMonitor, Context) -> Action` and its `error_policy`, in the
 //! controller-rs shape.
 //!
-//! One reconcile of a monitor, only while this replica holds the leader Lease:
-//! 1. validate the spec (an invalid one gets a `Ready=False` condition and a Warning Event);
-//! 2. retraining: read the running Job (if the status says one runs) and record its outcome;
-//!    then decide each active drift episode from the status ([`crate::retrain::decide`]) and
-//!    create at most one Job;
-//! 3. canary: read the target, read the metrics, take one state-machine step and apply its
-//!    traffic actions in order (a rollback's first write sets canary traffic to 0);
-//! 4. write the status, if it changed, by server-side apply with field manager `driftwatch`.
+//! One reconcile of a monitor, only while this replica holds the leader Lease, is
+//! [`crate::orchestrate::reconcile_monitor`] (the same steps the dry run plans) against the
+//! cluster: Jobs and traffic through the API server, the status by server-side apply with field
+//! manager `driftwatch`.
 //!
 //! Every write is followed by a Kubernetes Event on the monitor (best effort: a failing Events
 //! API is logged, not fatal). Errors requeue with a per-object exponential backoff (5 s doubling
@@ -26,26 +22,24 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
-use types::{AlertStatus, AlertTrigger};
+use serde_json::{Value, json};
+use types::AlertTrigger;
 
 use crate::FIELD_MANAGER;
 use crate::canary::adapters;
-use crate::canary::machine::{self, Observation, TrafficAction};
+use crate::canary::machine::{Inputs, TrafficAction};
 use crate::canary::source::{InProcessSource, MeasureRequest, MetricsSource, PrometheusSource};
-use crate::crd::{
-    CanaryPolicy, GROUP, ModelMonitor, ModelMonitorStatus, MonitorCondition, RetrainOutcome,
-    RetrainingSpec, VERSION,
-};
+use crate::crd::{CanaryPolicy, GROUP, ModelMonitor, ModelMonitorStatus, VERSION};
 use crate::error::{Error, Result};
 use crate::leader::LeaderState;
 use crate::metrics::Metrics;
-use crate::retrain::{self, Decision, Episode};
+use crate::orchestrate::{self, ClusterIo, Next};
+use crate::retrain::{self, Episode};
 
 /// Requeue when nothing is pending (5 min): the canary machine's idle interval, defined once.
 pub use crate::canary::machine::IDLE_REQUEUE;
-/// Requeue while a retraining Job runs (the Job watch usually reconciles sooner).
-pub const RUNNING_REQUEUE: Duration = Duration::from_secs(60);
+/// Requeue while a retraining Job runs, defined once in the orchestration.
+pub use crate::orchestrate::RUNNING_REQUEUE;
 /// Requeue of a replica that does not hold the Lease.
 pub const STANDBY_REQUEUE: Duration = Duration::from_secs(15);
 /// Most alerts the inbox keeps per model (the oldest by `starts_at` are dropped).
@@ -301,31 +295,108 @@ pub fn error_policy(monitor: Arc<ModelMonitor>, error: &Error, ctx: Arc<Context>
     Action::requeue(delay)
 }
 
-fn set_condition(
-    status: &mut ModelMonitorStatus,
-    type_: &str,
-    value: bool,
-    reason: &str,
-    message: String,
-    now: DateTime<Utc>,
-) {
-    let value = if value { "True" } else { "False" };
-    match status.conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(c) => {
-            if c.status != value {
-                c.last_transition_time = now;
-            }
-            c.status = value.to_string();
-            c.reason = reason.to_string();
-            c.message = message;
+/// The cluster as [`ClusterIo`] for one reconcile: the Kubernetes API through `ctx`'s client,
+/// the in-process or Prometheus canary source, Events through `ctx`'s recorder.
+struct KubeIo<'a> {
+    ctx: &'a Context,
+}
+
+impl ClusterIo for KubeIo<'_> {
+    async fn get_job(&self, ns: &str, name: &str) -> Result<Option<Job>> {
+        let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), ns);
+        jobs.get_opt(name)
+            .await
+            .map_err(|e| Error::kube(format!("get Job {ns}/{name}"), e))
+    }
+
+    async fn create_job(
+        &self,
+        ns: &str,
+        job: &Job,
+        job_name: &str,
+        episode: &Episode,
+    ) -> Result<Option<String>> {
+        let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), ns);
+        create_job(&jobs, job, job_name, episode).await
+    }
+
+    async fn get_target(&self, ns: &str, policy: &CanaryPolicy) -> Result<Value> {
+        let target = &policy.target;
+        let ar = adapters::api_resource(target.kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(self.ctx.client.clone(), ns, &ar);
+        let what = format!("{} {ns}/{}", ar.kind, target.name);
+        let obj = api
+            .get_opt(&target.name)
+            .await
+            .map_err(|e| Error::kube(format!("get {what}"), e))?
+            .ok_or_else(|| Error::Target {
+                target: what.clone(),
+                message: "not found".to_string(),
+            })?;
+        serde_json::to_value(&obj).map_err(|source| Error::Json {
+            what: "canary target",
+            source,
+        })
+    }
+
+    async fn measure(
+        &self,
+        model: &str,
+        policy: &CanaryPolicy,
+    ) -> std::result::Result<Inputs, String> {
+        let request = MeasureRequest { model, policy };
+        match &policy.metrics_source.prometheus {
+            Some(p) => PrometheusSource::new(&p.url).measure(request).await,
+            None => self.ctx.in_process.measure(request).await,
         }
-        None => status.conditions.push(MonitorCondition {
-            type_: type_.to_string(),
-            status: value.to_string(),
-            reason: reason.to_string(),
-            message,
-            last_transition_time: now,
-        }),
+    }
+
+    async fn apply_traffic(
+        &self,
+        ns: &str,
+        policy: &CanaryPolicy,
+        body: &Value,
+        _action: TrafficAction,
+    ) -> Result<()> {
+        let target = &policy.target;
+        let ar = adapters::api_resource(target.kind);
+        let api: Api<DynamicObject> = Api::namespaced_with(self.ctx.client.clone(), ns, &ar);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch(&target.name, &params, &Patch::Apply(body))
+            .await
+            .map_err(|e| {
+                Error::kube(
+                    format!("apply traffic to {} {ns}/{}", ar.kind, target.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        monitor: &ModelMonitor,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference = monitor.object_ref(&());
+        self.ctx
+            .event(&reference, warning, reason, action, note)
+            .await;
+    }
+
+    async fn patch_status(&self, ns: &str, name: &str, status: &ModelMonitorStatus) -> Result<()> {
+        patch_status(self.ctx, ns, name, status).await
+    }
+
+    fn note(&self, monitor: &str, text: String) {
+        tracing::debug!(monitor, "{text}");
+    }
+
+    fn retrain_job(&self, outcome: &'static str) {
+        self.ctx.metrics.retrain_job(outcome);
     }
 }
 
@@ -333,70 +404,10 @@ async fn reconcile_inner(mm: &ModelMonitor, ctx: &Context) -> Result<Action> {
     if !ctx.leader.is_leader() {
         return Ok(Action::requeue(STANDBY_REQUEUE));
     }
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = mm.name_any();
-    let reference = mm.object_ref(&());
-    let now = ctx.now();
-    let old = mm.status.clone().unwrap_or_default();
-    let mut status = old.clone();
-    status.observed_generation = mm.metadata.generation;
-
-    if let Err(errors) = mm.spec.validate() {
-        let message = errors.join("; ");
-        set_condition(
-            &mut status,
-            "Ready",
-            false,
-            "InvalidSpec",
-            message.clone(),
-            now,
-        );
-        if status != old {
-            ctx.event(&reference, true, "InvalidSpec", "Validate", message)
-                .await;
-            patch_status(ctx, &ns, &name, &status).await?;
-        }
-        return Ok(Action::await_change());
-    }
-
-    let mut requeue = IDLE_REQUEUE;
-    if let Some(policy) = &mm.spec.retraining {
-        requeue =
-            requeue.min(reconcile_retrain(mm, ctx, policy, &reference, &mut status, now).await?);
-    }
-    let mut canary_error = None;
-    if let Some(policy) = &mm.spec.canary {
-        match reconcile_canary(mm, ctx, policy, &reference, &mut status, now).await {
-            Ok(r) => requeue = requeue.min(r),
-            Err(e) => canary_error = Some(e),
-        }
-    }
-    match &canary_error {
-        None => set_condition(
-            &mut status,
-            "Ready",
-            true,
-            "Reconciled",
-            "spec is valid and reconciled".into(),
-            now,
-        ),
-        Some(e) => set_condition(
-            &mut status,
-            "Ready",
-            false,
-            "CanaryError",
-            e.to_string(),
-            now,
-        ),
-    }
-    if status != old {
-        patch_status(ctx, &ns, &name, &status).await?;
-    }
-    match canary_error {
-        Some(e) => Err(e),
-        None => Ok(Action::requeue(requeue)),
+    let alerts = ctx.inbox.alerts(&mm.spec.model);
+    match orchestrate::reconcile_monitor(mm, &KubeIo { ctx }, &alerts, ctx.now()).await? {
+        Next::Requeue(after) => Ok(Action::requeue(after)),
+        Next::AwaitChange => Ok(Action::await_change()),
     }
 }
 
@@ -423,150 +434,6 @@ async fn patch_status(
     .await
     .map_err(|e| Error::kube(format!("apply ModelMonitor {ns}/{name} status"), e))?;
     Ok(())
-}
-
-async fn reconcile_retrain(
-    mm: &ModelMonitor,
-    ctx: &Context,
-    policy: &RetrainingSpec,
-    reference: &ObjectReference,
-    status: &mut ModelMonitorStatus,
-    now: DateTime<Utc>,
-) -> Result<Duration> {
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-
-    // 1. The outcome of the running Job, if the status says one runs.
-    if let Some(last) = status.last_retrain.clone()
-        && last.outcome == RetrainOutcome::Running
-    {
-        let job = jobs
-            .get_opt(&last.job_name)
-            .await
-            .map_err(|e| Error::kube(format!("get Job {ns}/{}", last.job_name), e))?;
-        let outcome = job
-            .as_ref()
-            .map_or(RetrainOutcome::Lost, retrain::job_outcome);
-        if let (Some(job), Some(l)) = (&job, status.last_retrain.as_mut())
-            && l.uid.is_none()
-        {
-            l.uid = job.uid();
-        }
-        if retrain::record_outcome(status, outcome, now) {
-            ctx.metrics.retrain_job(outcome.label());
-            let (warning, reason) = match outcome {
-                RetrainOutcome::Succeeded => (false, "RetrainSucceeded"),
-                RetrainOutcome::Failed => (true, "RetrainFailed"),
-                _ => (true, "RetrainJobLost"),
-            };
-            let note = format!(
-                "retraining Job {} ended: {}",
-                last.job_name,
-                outcome.label()
-            );
-            ctx.event(reference, warning, reason, "ObserveJob", note)
-                .await;
-        }
-    }
-
-    // 2. A resolved alert ends the pending episode it opened.
-    let alerts = ctx.inbox.alerts(&mm.spec.model);
-    for t in alerts.iter().filter(|t| t.status == AlertStatus::Resolved) {
-        if status
-            .retrain
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.starts_at == t.starts_at && p.alertname == t.alertname)
-        {
-            status.retrain.pending = None;
-        }
-    }
-
-    // 3. The candidate episodes: the pending one first, then every firing trigger alert.
-    let mut candidates: Vec<Episode> = Vec::new();
-    if let Some(p) = &status.retrain.pending {
-        candidates.push(Episode::from_pending(&mm.spec.model, p));
-    }
-    for t in alerts
-        .iter()
-        .filter(|t| retrain::is_episode_trigger(&mm.spec, t))
-    {
-        if let Some(e) = Episode::from_trigger(t)
-            && !candidates.iter().any(|c| c.hash() == e.hash())
-        {
-            candidates.push(e);
-        }
-    }
-
-    let mut requeue = IDLE_REQUEUE;
-    for episode in candidates {
-        match retrain::decide(status, policy, &episode, now) {
-            Decision::AlreadyHandled => {
-                if status
-                    .retrain
-                    .pending
-                    .as_ref()
-                    .is_some_and(|p| p.trigger_hash == episode.hash())
-                {
-                    status.retrain.pending = None;
-                }
-            }
-            Decision::Defer { reason, not_before } => {
-                let before = status.retrain.pending.clone();
-                retrain::record_defer(&mut status.retrain, &episode, reason, not_before);
-                if status.retrain.pending != before {
-                    let until = not_before
-                        .map_or_else(|| "the running Job ends".to_string(), |t| t.to_rfc3339());
-                    let note = format!(
-                        "drift episode {} of {} waits ({}) until {until}",
-                        episode.hash(),
-                        episode.model,
-                        reason.as_str()
-                    );
-                    ctx.event(reference, false, "RetrainDeferred", "DecideRetrain", note)
-                        .await;
-                }
-                let wait = not_before
-                    .and_then(|t| (t - now).to_std().ok())
-                    .unwrap_or(RUNNING_REQUEUE);
-                requeue = requeue.min(wait.max(Duration::from_secs(1)));
-            }
-            Decision::Launch { job_name } => {
-                let job = retrain::build_job(mm, &episode)?;
-                let uid = create_job(&jobs, &job, &job_name, &episode).await?;
-                retrain::record_launch(status, &episode, &job_name, uid, now);
-                ctx.metrics.retrain_job("created");
-                let note = format!(
-                    "created retraining Job {job_name} for drift episode {} ({} since {})",
-                    episode.hash(),
-                    episode.alertname,
-                    episode.starts_at.to_rfc3339()
-                );
-                ctx.event(reference, false, "RetrainJobCreated", "CreateJob", note)
-                    .await;
-                requeue = requeue.min(RUNNING_REQUEUE);
-            }
-        }
-    }
-    if status
-        .last_retrain
-        .as_ref()
-        .is_some_and(|l| l.outcome == RetrainOutcome::Running)
-    {
-        requeue = requeue.min(RUNNING_REQUEUE);
-    }
-    let running = status
-        .last_retrain
-        .as_ref()
-        .filter(|l| l.outcome == RetrainOutcome::Running);
-    let (value, reason, message) = match running {
-        Some(l) => (true, "JobRunning", format!("Job {} runs", l.job_name)),
-        None => (false, "Idle", "no retraining Job runs".to_string()),
-    };
-    set_condition(status, "Retraining", value, reason, message, now);
-    Ok(requeue)
 }
 
 /// Creates the Job; on 409 AlreadyExists (a previous reconcile created it but could not record
@@ -601,84 +468,10 @@ async fn create_job(
     }
 }
 
-async fn reconcile_canary(
-    mm: &ModelMonitor,
-    ctx: &Context,
-    policy: &CanaryPolicy,
-    reference: &ObjectReference,
-    status: &mut ModelMonitorStatus,
-    now: DateTime<Utc>,
-) -> Result<Duration> {
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let target = &policy.target;
-    let ar = adapters::api_resource(target.kind);
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
-    let what = format!("{} {ns}/{}", ar.kind, target.name);
-    let obj = api
-        .get_opt(&target.name)
-        .await
-        .map_err(|e| Error::kube(format!("get {what}"), e))?
-        .ok_or_else(|| Error::Target {
-            target: what.clone(),
-            message: "not found".to_string(),
-        })?;
-    let value = serde_json::to_value(&obj).map_err(|source| Error::Json {
-        what: "canary target",
-        source,
-    })?;
-    let observation = adapters::observe(target, &value)?;
-
-    let request = MeasureRequest {
-        model: &mm.spec.model,
-        policy,
-    };
-    let inputs = match &policy.metrics_source.prometheus {
-        Some(p) => PrometheusSource::new(&p.url).measure(request).await,
-        None => ctx.in_process.measure(request).await,
-    };
-    let transition = machine::step(
-        status.canary.as_ref(),
-        policy,
-        Observation {
-            now,
-            target: &observation,
-            metrics: inputs.as_ref().map_err(String::as_str),
-        },
-    );
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for action in &transition.actions {
-        let Some(body) = adapters::traffic_patch(target, &ns, &value, *action)? else {
-            continue;
-        };
-        api.patch(&target.name, &params, &Patch::Apply(&body))
-            .await
-            .map_err(|e| Error::kube(format!("apply traffic to {what}"), e))?;
-        let note = match action {
-            TrafficAction::SetCanaryWeight(w) => format!("{what}: canary traffic set to {w}%"),
-            TrafficAction::Promote => format!("{what}: all traffic sent to the new version"),
-            TrafficAction::Finalize => format!("{what}: canary traffic setting removed"),
-        };
-        ctx.event(reference, false, "TrafficShifted", "PatchTraffic", note)
-            .await;
-    }
-    for e in &transition.events {
-        ctx.event(
-            reference,
-            e.warning,
-            e.reason,
-            "CanaryAnalysis",
-            e.note.clone(),
-        )
-        .await;
-    }
-    status.canary = Some(transition.state);
-    Ok(transition.requeue_after)
-}
-
 #[cfg(test)]
 mod tests {
+    use types::AlertStatus;
+
     use super::*;
 
     #[test]

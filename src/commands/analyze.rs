@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use analyzer::batch::{AnalysisSettings, Chunking, ThresholdMode};
@@ -25,7 +24,7 @@ const EXIT_DRIFT: u8 = 3;
 /// Runs `driftwatch analyze`.
 pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(args)?;
-    let reference_is_profile = is_profile(&args.reference);
+    let reference_is_profile = super::is_profile(&args.reference);
     let mut text_columns: BTreeSet<String> = args.features.categorical.iter().cloned().collect();
     if args.chunk_period.is_some() {
         text_columns.insert(args.timestamp_column.clone());
@@ -172,12 +171,6 @@ fn current_selection(
         }
     }
     select
-}
-
-pub(crate) fn is_profile(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 fn settings(args: &AnalyzeArgs) -> anyhow::Result<AnalysisSettings> {

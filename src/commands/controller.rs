@@ -7,7 +7,7 @@ use alerting::{AlertStatus, AlertTrigger};
 use anyhow::Context;
 use controller::canary::checks::Sample;
 use controller::canary::machine::Inputs;
-use controller::dry_run::{self, PlanInput};
+use controller::dry_run::{self, PlanInput, Planned};
 
 use crate::cli::{ControllerArgs, CrdgenArgs, GlobalArgs};
 use crate::status::Decision;
@@ -183,46 +183,46 @@ impl DryRunPlanner {
         self.plan()
     }
 
-    /// Plans now; returns the decisions not reported before.
+    /// Plans now; returns the decisions not reported before: each retraining Job once, each
+    /// traffic patch whenever it differs from those reported.
     pub fn plan(&mut self) -> Vec<Decision> {
-        let text = match dry_run::plan(&self.input, chrono::Utc::now()) {
-            Ok(t) => t,
-            Err(e) => {
-                return vec![Decision {
-                    at: chrono::Utc::now(),
-                    kind: "error".into(),
-                    summary: e.to_string(),
-                    detail: None,
-                }];
-            }
+        let error = |e: controller::error::Error| {
+            vec![Decision {
+                at: chrono::Utc::now(),
+                kind: "error".into(),
+                summary: e.to_string(),
+                detail: None,
+            }]
+        };
+        let actions = match dry_run::plan_actions(&self.input, chrono::Utc::now()) {
+            Ok(a) => a,
+            Err(e) => return error(e),
         };
         let mut out = Vec::new();
-        for doc in text.split("\n---\n").skip(1) {
-            let Some(first) = doc.lines().next() else {
+        for planned in &actions {
+            let Some(summary) = dry_run::describe(planned) else {
                 continue;
             };
-            let summary = first.trim_start_matches("# ").to_string();
-            // Jobs are new once per episode; canary patches whenever they change.
-            let key = if summary.starts_with("create Job") {
-                summary.clone()
-            } else {
-                doc.to_string()
+            let detail = match dry_run::object_yaml(planned) {
+                Ok(yaml) => yaml.map(|y| y.trim_end().to_string()),
+                Err(e) => return error(e),
+            };
+            let (kind, key) = match planned {
+                Planned::CreateJob { .. } => ("retrain", summary.clone()),
+                _ => (
+                    "canary",
+                    format!("{summary}\n{}", detail.as_deref().unwrap_or_default()),
+                ),
             };
             if self.printed.contains(&key) {
                 continue;
             }
             self.printed.push(key);
-            let kind = if summary.starts_with("create Job") {
-                "retrain"
-            } else {
-                "canary"
-            };
-            let body: String = doc.lines().skip(1).collect::<Vec<_>>().join("\n");
             out.push(Decision {
                 at: chrono::Utc::now(),
                 kind: kind.into(),
                 summary,
-                detail: Some(body),
+                detail,
             });
         }
         out

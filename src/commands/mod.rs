@@ -16,6 +16,13 @@ use analyzer::{FeatureKind, ProfileOptions, ReadOptions, Table};
 use crate::cli::FeatureArgs;
 use crate::progress::Spinner;
 
+/// Whether `path` names a saved reference profile (`.json`) rather than a log to profile.
+pub fn is_profile(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
 /// Declared kinds from `--categorical` / `--numeric`; a column in both is an error.
 pub fn declared_kinds(args: &FeatureArgs) -> anyhow::Result<BTreeMap<String, FeatureKind>> {
     let mut kinds = BTreeMap::new();

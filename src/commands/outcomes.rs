@@ -86,7 +86,7 @@ fn reference_calibrator(
     score: &str,
     quiet: bool,
 ) -> anyhow::Result<Option<IsotonicCalibrator>> {
-    if crate::commands::analyze::is_profile(&args.reference) {
+    if super::is_profile(&args.reference) {
         tracing::info!("no estimated quality: the reference is a profile, not labelled data");
         return Ok(None);
     }

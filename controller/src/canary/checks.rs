@@ -4,10 +4,8 @@
 //! "no data", never a pass and never a comparison against a threshold. A ratio is compared only
 //! when its denominator is a positive finite number.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
 use crate::crd::CheckSpec;
+pub use crate::crd::{CheckMeasurement, CheckOutcome};
 
 /// One measurement handed to the state machine for one check.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,34 +26,6 @@ pub enum Sample {
     /// The source answered this query with an error (bad query, unexpected shape). The text is
     /// the provider's message.
     Error(String),
-}
-
-/// How one check ended at one step.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum CheckOutcome {
-    /// The value is within `[min, max]`.
-    Pass,
-    /// The value is outside `[min, max]`.
-    Fail,
-    /// No usable value: absent, empty, NaN, 0/0, or too few canary requests.
-    NoData,
-    /// The provider failed this query.
-    ProviderError,
-}
-
-/// The result of one check at one step, as stored in `status.canary.lastMeasurements`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckMeasurement {
-    /// The check's name.
-    pub name: String,
-    /// How it ended.
-    pub outcome: CheckOutcome,
-    /// The measured value, when there was one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// Why, in words, e.g. `1.8 is above max 1.2`.
-    pub message: String,
 }
 
 /// Evaluates one check against its sample (`None`: the source had no measurement for it).

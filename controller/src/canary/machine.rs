@@ -17,86 +17,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::checks::{CheckMeasurement, CheckOutcome, Sample, evaluate};
 use crate::crd::CanaryPolicy;
+pub use crate::crd::{CanaryPhase, CanaryState, CheckCounters};
 
 /// Requeue interval when nothing is pending: a terminal canary phase, no canary, no running Job
 /// (5 min; the reconciler uses it too).
 pub const IDLE_REQUEUE: Duration = Duration::from_secs(300);
-
-/// Phase of the canary analysis.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-pub enum CanaryPhase {
-    /// A canary version was seen (or none yet); no traffic given by the analysis.
-    #[default]
-    Initializing,
-    /// Steps are running.
-    Progressing,
-    /// The metrics source is down; traffic is held where it is.
-    Holding,
-    /// All traffic is being moved to the new version.
-    Promoting,
-    /// The new version serves all traffic.
-    Succeeded,
-    /// The canary was rolled back.
-    Failed,
-}
-
-impl CanaryPhase {
-    /// Whether the analysis is over for the current canary version.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
-    }
-}
-
-/// Per-check counters of non-passing results.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckCounters {
-    /// The check's name.
-    pub name: String,
-    /// Failing steps over the whole analysis.
-    pub failures: u32,
-    /// Consecutive no-data steps.
-    pub no_data: u32,
-    /// Consecutive provider-error steps.
-    pub provider_errors: u32,
-}
-
-/// The analysis state, stored as `status.canary`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CanaryState {
-    /// The phase.
-    pub phase: CanaryPhase,
-    /// Identity of the canary version under analysis (model URI, version label or revision).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_version: Option<String>,
-    /// Canary traffic percent last set by the analysis (0 to 100).
-    #[serde(default)]
-    pub weight: u32,
-    /// Steps taken (each raise of the weight is one).
-    #[serde(default)]
-    pub step: u32,
-    /// When the last step was evaluated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_step_at: Option<DateTime<Utc>>,
-    /// Counters per check.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub counters: Vec<CheckCounters>,
-    /// Results of the last evaluated step.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub last_measurements: Vec<CheckMeasurement>,
-    /// Canary requests seen in the last evaluated step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_requests: Option<u64>,
-    /// What happened last, in words.
-    #[serde(default)]
-    pub message: String,
-}
 
 /// What the traffic adapter must do, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +155,33 @@ pub fn step(prev: Option<&CanaryState>, policy: &CanaryPolicy, obs: Observation<
             }
         }
         CanaryPhase::Promoting => {
-            if obs.target.rollout_ready {
+            // Failures recorded at or over a check's limit (a status written by an older
+            // controller, or a policy whose limit was lowered) roll back rather than promote.
+            let over = policy.checks.iter().find_map(|check| {
+                let c = state.counters.iter().find(|c| c.name == check.name)?;
+                (c.failures >= check.failure_limit).then(|| {
+                    format!(
+                        "check {} failed {} time(s) (limit {}) before the promotion completed",
+                        check.name, c.failures, check.failure_limit
+                    )
+                })
+            });
+            if let Some(reason) = over {
+                state.phase = CanaryPhase::Failed;
+                state.weight = 0;
+                state.message = format!("rolled back: {reason}");
+                events.push(MachineEvent {
+                    warning: true,
+                    reason: "RolledBack",
+                    note: state.message.clone(),
+                });
+                Transition {
+                    state,
+                    actions: vec![TrafficAction::SetCanaryWeight(0)],
+                    events,
+                    requeue_after: IDLE_REQUEUE,
+                }
+            } else if obs.target.rollout_ready {
                 state.phase = CanaryPhase::Succeeded;
                 state.weight = 100;
                 state.message = format!("canary {version} promoted");

@@ -133,6 +133,12 @@ pub struct ControllerArgs {
     /// Without it the webhook is open: anyone who reaches it can trigger retraining.
     #[arg(long, value_name = "FILE", env = "DRIFTWATCH_WEBHOOK_TOKEN_FILE")]
     pub webhook_token_file: Option<PathBuf>,
+    /// Base URL of the driftwatch service (`driftwatch serve`) whose windows measure canaries
+    /// of monitors without `spec.canary.metricsSource.prometheus` (GET /api/canary/MODEL), e.g.
+    /// http://driftwatch:8080. Without it such canaries hold (the source is down) instead of
+    /// counting missing data against the canary.
+    #[arg(long, value_name = "URL", env = "DRIFTWATCH_ANALYZER_URL")]
+    pub analyzer_url: Option<String>,
 }
 
 /// Arguments of `driftwatch crdgen`.

@@ -350,10 +350,37 @@ fn status_router(status: StatusState, listen: SocketAddr) -> Router {
             get(|State(s): State<StatusState>| async move { Json(s.alerts()).into_response() }),
         )
         .route(
+            "/api/canary/{model}",
+            get(
+                |State(s): State<StatusState>,
+                 axum::extract::Path(model): axum::extract::Path<String>,
+                 axum::extract::Query(q): axum::extract::Query<CanaryQuery>| async move {
+                    Json(types::canary::CanarySummary::from_history(
+                        &model,
+                        q.window_seconds,
+                        &s.history(),
+                    ))
+                    .into_response()
+                },
+            ),
+        )
+        .route(
             "/api/decisions",
             get(|State(s): State<StatusState>| async move { Json(s.decisions()).into_response() }),
         )
         .with_state(status)
+}
+
+/// `GET /api/canary/{model}?window_seconds=N`: the step the controller's analyzer source asks
+/// for (default 60 s).
+#[derive(Debug, serde::Deserialize)]
+struct CanaryQuery {
+    #[serde(default = "default_canary_window")]
+    window_seconds: u64,
+}
+
+fn default_canary_window() -> u64 {
+    60
 }
 
 /// Logs triggers and shows them on the status page when no controller consumes them.

@@ -350,7 +350,10 @@ fn default_provider_error_limit() -> u32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSourceSpec {
-    /// A Prometheus HTTP API (for split deployments). Absent: the in-process analyzer.
+    /// A Prometheus HTTP API. Absent: the driftwatch service's own measurements, read from its
+    /// `/api/canary/{model}` (`driftwatch controller --analyzer-url`), or from the analyzer in
+    /// the same process (the demo). A controller with neither holds the canary (source down)
+    /// rather than count missing data against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSourceSpec>,
 }

@@ -38,7 +38,7 @@ use kube::{Client, CustomResourceExt};
 use tokio::sync::mpsc;
 use types::AlertTrigger;
 
-pub use crate::canary::source::InProcessSource;
+pub use crate::canary::source::{AnalyzerSource, InProcessSource};
 pub use crate::crd::{ModelMonitor, ModelMonitorSpec, ModelMonitorStatus};
 pub use crate::error::{Error, Result};
 pub use crate::metrics::Metrics;
@@ -73,8 +73,11 @@ pub struct ControllerConfig {
     pub lease_retry: Duration,
     /// Counters; register them with [`Metrics::register`] before calling [`run`].
     pub metrics: Metrics,
-    /// In-process canary measurements, published by the analyzer.
+    /// In-process canary measurements, published by an analyzer in the same process.
     pub in_process: InProcessSource,
+    /// The analyzer service's canary summaries (`--analyzer-url`): the source of monitors
+    /// without a Prometheus source when the controller runs as its own Deployment.
+    pub analyzer: Option<AnalyzerSource>,
 }
 
 impl ControllerConfig {
@@ -88,6 +91,7 @@ impl ControllerConfig {
             lease_retry: Duration::from_secs(2),
             metrics: Metrics::default(),
             in_process: InProcessSource::default(),
+            analyzer: None,
         }
     }
 }
@@ -124,6 +128,7 @@ pub async fn run(config: ControllerConfig, triggers: mpsc::Receiver<AlertTrigger
         leader: leader_state,
         metrics: config.metrics.clone(),
         in_process: config.in_process.clone(),
+        analyzer: config.analyzer.clone(),
         ..reconcile::ContextOptions::default()
     };
     let ctx = Arc::new(reconcile::Context::new(client.clone(), options));

@@ -28,7 +28,9 @@ use types::AlertTrigger;
 use crate::FIELD_MANAGER;
 use crate::canary::adapters;
 use crate::canary::machine::{Inputs, TrafficAction};
-use crate::canary::source::{InProcessSource, MeasureRequest, MetricsSource, PrometheusSource};
+use crate::canary::source::{
+    AnalyzerSource, InProcessSource, MeasureRequest, MetricsSource, PrometheusSource,
+};
 use crate::crd::{CanaryPolicy, GROUP, ModelMonitor, ModelMonitorStatus, VERSION};
 use crate::error::{Error, Result};
 use crate::leader::LeaderState;
@@ -153,8 +155,12 @@ pub struct ContextOptions {
     pub inbox: TriggerInbox,
     /// Counters.
     pub metrics: Metrics,
-    /// The in-process canary metrics (monitors without a Prometheus source read these).
+    /// The in-process canary metrics (monitors without a Prometheus source read these when
+    /// there is no analyzer source).
     pub in_process: InProcessSource,
+    /// The analyzer service's canary summaries (monitors without a Prometheus source read
+    /// these when set).
+    pub analyzer: Option<AnalyzerSource>,
     /// The current time.
     pub clock: Clock,
 }
@@ -175,6 +181,7 @@ impl Default for ContextOptions {
             inbox: TriggerInbox::default(),
             metrics: Metrics::default(),
             in_process: InProcessSource::default(),
+            analyzer: None,
             clock: Arc::new(Utc::now),
         }
     }
@@ -188,6 +195,7 @@ pub struct Context {
     inbox: TriggerInbox,
     metrics: Metrics,
     in_process: InProcessSource,
+    analyzer: Option<AnalyzerSource>,
     backoff: ErrorBackoff,
     clock: Clock,
 }
@@ -214,6 +222,7 @@ impl Context {
             inbox: options.inbox,
             metrics: options.metrics,
             in_process: options.in_process,
+            analyzer: options.analyzer,
             backoff: ErrorBackoff::default(),
             clock: options.clock,
         }
@@ -345,9 +354,10 @@ impl ClusterIo for KubeIo<'_> {
         policy: &CanaryPolicy,
     ) -> std::result::Result<Inputs, String> {
         let request = MeasureRequest { model, policy };
-        match &policy.metrics_source.prometheus {
-            Some(p) => PrometheusSource::new(&p.url).measure(request).await,
-            None => self.ctx.in_process.measure(request).await,
+        match (&policy.metrics_source.prometheus, &self.ctx.analyzer) {
+            (Some(p), _) => PrometheusSource::new(&p.url).measure(request).await,
+            (None, Some(analyzer)) => analyzer.measure(request).await,
+            (None, None) => self.ctx.in_process.measure(request).await,
         }
     }
 

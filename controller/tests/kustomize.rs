@@ -686,7 +686,7 @@ fn check_network_policies(r: &Rendered, ingress_namespaces: &[&str]) {
             CONTROLLER,
             "controller",
             WEBHOOK_PORT,
-            &[53, 443, 6443, 9090][..],
+            &[53, 443, 6443, 8080, 9090][..],
         ),
     ] {
         let policy = named(&r.network_policies, ns, name);

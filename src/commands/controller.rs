@@ -43,7 +43,15 @@ pub fn run(args: &ControllerArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
         .context("cannot start the runtime")?;
     runtime.block_on(async {
         let identity = args.identity.clone().or_else(|| std::env::var("POD_NAME").ok()).unwrap_or_else(|| "driftwatch".into());
-        let config = controller::ControllerConfig::new(&args.namespace, &identity);
+        let mut config = controller::ControllerConfig::new(&args.namespace, &identity);
+        match &args.analyzer_url {
+            Some(url) => config.analyzer = Some(controller::AnalyzerSource::new(url)),
+            // Nothing publishes into the in-process table in a controller of its own: holding
+            // is right, NoData at every step would roll every canary back.
+            None => config.in_process.set_down(Some(
+                "no analyzer measures canaries for this controller: start it with --analyzer-url (the driftwatch service) or set spec.canary.metricsSource.prometheus".to_string(),
+            )),
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let auth = types::auth::AuthConfig {
             bearer_token_file: args.webhook_token_file.clone(),

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -424,4 +425,20 @@ pub fn prometheus_firing_drift_features(prom: &Service) -> std::collections::BTr
         .filter(|a| a["labels"]["alertname"] == "ModelDataDrift" && a["state"] == "firing")
         .filter_map(|a| a["labels"]["feature"].as_str().map(str::to_string))
         .collect()
+}
+
+/// POSTs `body` to `/v1/events`: the status, or `None` when no answer came (the process died).
+pub fn post(port: u16, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let request = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
 }

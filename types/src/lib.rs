@@ -12,6 +12,8 @@
 //! - [`offsets`]: source positions (Kafka partition offsets) as they cross the checkpoint.
 //! - [`names`]: metric and alert names, written once.
 //! - [`auth`]: the credentials an endpoint group requires (configuration only).
+//! - [`canary`]: per-variant measurements of a canary step ([`canary::CanarySummary`]), as the
+//!   service serves them to the controller.
 //!
 //! The key design decision is that the crates talk through these values and Arrow record batches,
 //! never through each other's internals, so that the collector, alerting and the controller build
@@ -31,6 +33,7 @@
 
 pub mod alert;
 pub mod auth;
+pub mod canary;
 pub mod drift;
 pub mod event;
 pub mod hash;

@@ -230,6 +230,131 @@ impl MetricsSource for PrometheusSource {
     }
 }
 
+/// The analyzer source: `driftwatch serve`'s `GET /api/canary/{model}?window_seconds=N` (see
+/// [`types::canary::CanarySummary`]), for a controller running as its own Deployment without a
+/// Prometheus (`driftwatch controller --analyzer-url http://driftwatch:8080`). It measures
+/// `LatencyRatio` (canary p95 over stable p95 of the newest windows), `Confidence` (canary
+/// median) and `Drift` (largest canary drift statistic); `ErrorRate`, `SuccessRate` and
+/// `Custom` need a Prometheus query and are provider errors here. Unreachable, 5xx or an
+/// unreadable answer: the source is down (the analysis holds).
+#[derive(Clone)]
+pub struct AnalyzerSource {
+    base: String,
+    client: Client<HttpConnector, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for AnalyzerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnalyzerSource")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnalyzerSource {
+    /// A source for the service at `base_url` (e.g. `http://driftwatch:8080`), 5-second timeout.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base: base_url.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Reads the summary of `model` over the last `window_seconds`.
+    ///
+    /// # Errors
+    /// Why the service could not answer (unreachable, timeout, non-2xx, not a summary).
+    pub async fn summary(
+        &self,
+        model: &str,
+        window_seconds: u64,
+    ) -> Result<types::canary::CanarySummary, String> {
+        let uri = format!(
+            "{}/api/canary/{}?window_seconds={window_seconds}",
+            self.base,
+            percent_encode(model)
+        );
+        let uri: hyper::Uri = uri.parse().map_err(|e| format!("bad URL {uri}: {e}"))?;
+        let response = match tokio::time::timeout(self.timeout, self.client.get(uri.clone())).await
+        {
+            Err(_) => return Err(format!("{uri} timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => return Err(format!("cannot reach the analyzer at {uri}: {e}")),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read the analyzer's answer from {uri}: {e}"))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("the analyzer at {uri} answered {status}"));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            format!("the analyzer at {uri} answered something else than a canary summary: {e}")
+        })
+    }
+}
+
+/// One step's inputs from an analyzer summary.
+pub fn inputs_from_summary(summary: &types::canary::CanarySummary, p: &CanaryPolicy) -> Inputs {
+    let canary = summary.variants.get(&p.canary_variant);
+    let stable = summary.variants.get(&p.stable_variant);
+    let value = |v: Option<f64>, what: &str| match v {
+        Some(x) => Sample::Value(x),
+        None => Sample::Empty(format!(
+            "no {what} of variant {} in the analyzer's windows",
+            p.canary_variant
+        )),
+    };
+    let samples = p
+        .checks
+        .iter()
+        .map(|check| {
+            let sample = match check.kind {
+                CheckKind::LatencyRatio => match (
+                    canary.and_then(|c| c.latency_p95_seconds),
+                    stable.and_then(|s| s.latency_p95_seconds),
+                ) {
+                    (Some(numerator), Some(denominator)) => Sample::Ratio {
+                        numerator,
+                        denominator,
+                    },
+                    _ => Sample::Empty(format!(
+                        "no p95 latency of both {} and {} in the analyzer's windows",
+                        p.canary_variant, p.stable_variant
+                    )),
+                },
+                CheckKind::Confidence => value(canary.and_then(|c| c.confidence_p50), "confidence"),
+                CheckKind::Drift => value(canary.and_then(|c| c.drift_max), "drift statistic"),
+                CheckKind::ErrorRate | CheckKind::SuccessRate | CheckKind::Custom => Sample::Error(format!(
+                    "check {} ({:?}) needs a Prometheus query; the analyzer source does not measure it",
+                    check.name, check.kind
+                )),
+            };
+            (check.name.clone(), sample)
+        })
+        .collect();
+    Inputs {
+        canary_requests: Some(canary.map_or(0, |c| c.requests)),
+        samples,
+    }
+}
+
+impl MetricsSource for AnalyzerSource {
+    fn measure<'a>(&'a self, request: MeasureRequest<'a>) -> BoxFuture<'a, Result<Inputs, String>> {
+        Box::pin(async move {
+            let summary = self
+                .summary(request.model, request.policy.interval_seconds)
+                .await?;
+            Ok(inputs_from_summary(&summary, request.policy))
+        })
+    }
+}
+
 /// Escapes a PromQL label value (backslash, double quote, newline).
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")

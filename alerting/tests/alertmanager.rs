@@ -8,11 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::TcpListener as StdTcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alerting::exporter::encode_registry;
 use alerting::{
@@ -50,10 +49,7 @@ fn alertmanager_bin() -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    let listener = StdTcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+use test_support::free_port;
 
 /// A running Alertmanager, killed on drop (its log is printed if the test failed).
 struct Alertmanager {
@@ -155,22 +151,12 @@ impl Drop for Alertmanager {
 }
 
 /// Polls `probe` until it yields a value; panics after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up waiting for {what} after {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    test_support::eventually_some(what, DEADLINE, probe).await
 }
 
 /// driftwatch's webhook receiver on a local port, recording every payload it gets.

@@ -17,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use test_support::eventually;
 use tokio::sync::mpsc;
 
 const TOPIC: &str = "predictions";
@@ -162,14 +163,6 @@ fn metric(registry: &Registry, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())
-}
-
-async fn eventually(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Also the regression test for a last offset that stayed uncommitted: the worker completed a

@@ -50,13 +50,7 @@ fn tansu_bin() -> PathBuf {
     PathBuf::from("tansu")
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use test_support::{eventually, free_port};
 
 impl Broker {
     /// Starts tansu with in-memory storage. One broker test runs at a time: on two cores,
@@ -136,15 +130,6 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits for `condition` with a generous deadline (bounds the wait, not a performance check).
-pub async fn eventually(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !condition() {
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -479,6 +479,33 @@ impl Batcher {
             .collect()
     }
 
+    /// A consumer gave up `partitions` (a Kafka rebalance revoked them): their pending events
+    /// are cut into batches (returned, to send before the offsets are given up) and their
+    /// builders dropped with the column buffers they reserved, so a consumer that sees many
+    /// rebalances holds builders only for the partitions it owns (review finding M4).
+    pub fn release(&mut self, partitions: &[TopicPartition]) -> Vec<SourceBatch> {
+        let gone = |b: &Builder| b.partition.as_ref().is_some_and(|p| partitions.contains(p));
+        let ready: Vec<SourceBatch> = (0..self.builders.len())
+            .filter(|&i| gone(&self.builders[i]))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|i| self.cut(i))
+            .collect();
+        self.builders.retain(|b| !gone(b));
+        self.index.clear();
+        for (i, b) in self.builders.iter().enumerate() {
+            self.index.entry(b.model.clone()).or_default().push(i);
+        }
+        self.last = None;
+        self.touched.clear();
+        ready
+    }
+
+    /// Builders held: one per model and source partition that delivered events.
+    pub fn builders(&self) -> usize {
+        self.builders.len()
+    }
+
     /// Events waiting in the batcher.
     pub fn buffered(&self) -> usize {
         self.builders.iter().map(Builder::len).sum()
@@ -550,6 +577,38 @@ mod tests {
             r#"{{"timestamp": {t}, "model": "{model}", "features": {{"x": {t}}}}}"#
         ))
         .unwrap()
+    }
+
+    /// Review finding M4: a revoked partition's builders (and the column buffers a full batch
+    /// reserved) were kept forever; `release` cuts their events into a batch and drops them.
+    #[test]
+    fn released_partitions_give_up_their_events_and_builders() {
+        let mut b = Batcher::new(
+            BatchConfig {
+                max_events: 2,
+                ..BatchConfig::default()
+            },
+            SchemaRegistry::default(),
+            None,
+            "kafka",
+        );
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        // p0: one full batch (its columns are then reserved at 2) and one pending event.
+        let full = b.push(vec![event("m", 1), event("m", 2)], &[(p0.clone(), 10)]);
+        assert_eq!(full.len(), 1);
+        assert!(b.push(vec![event("m", 3)], &[(p0.clone(), 11)]).is_empty());
+        assert!(b.push(vec![event("m", 4)], &[(p1.clone(), 20)]).is_empty());
+        assert_eq!((b.builders(), b.buffered()), (2, 2));
+
+        let released = b.release(std::slice::from_ref(&p0));
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].batch.num_rows(), 1);
+        assert_eq!(released[0].offsets(), [(p0.clone(), 11)]);
+        assert_eq!((b.builders(), b.buffered()), (1, 1), "p1's builder stays");
+        // The index was rebuilt: p1's next event joins its builder, p0's makes a new one.
+        assert_eq!(b.push(vec![event("m", 5)], &[(p1.clone(), 21)]).len(), 1);
+        assert!(b.push(vec![event("m", 6)], &[(p0, 12)]).is_empty());
+        assert_eq!((b.builders(), b.buffered()), (2, 1));
     }
 
     /// Issue 19, finding 3: only configured models and, up to the cap, discovered ones create

@@ -383,11 +383,13 @@ impl ConsumerContext for Context {
             .map(|e| TopicPartition::new(e.topic(), e.partition()))
             .collect();
         tracing::info!(partitions = ?revoked, "partitions revoked: draining");
-        let ready = self
-            .batcher
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .flush();
+        let ready = {
+            let mut batcher = self.batcher.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ready = batcher.flush();
+            // The revoked partitions' builders go with them (their buffers included).
+            ready.extend(batcher.release(&revoked));
+            ready
+        };
         for b in ready {
             if self.out.blocking_send(b).is_err() {
                 break;

@@ -167,20 +167,7 @@ pub fn step(prev: Option<&CanaryState>, policy: &CanaryPolicy, obs: Observation<
                 })
             });
             if let Some(reason) = over {
-                state.phase = CanaryPhase::Failed;
-                state.weight = 0;
-                state.message = format!("rolled back: {reason}");
-                events.push(MachineEvent {
-                    warning: true,
-                    reason: "RolledBack",
-                    note: state.message.clone(),
-                });
-                Transition {
-                    state,
-                    actions: vec![TrafficAction::SetCanaryWeight(0)],
-                    events,
-                    requeue_after: IDLE_REQUEUE,
-                }
+                roll_back(state, events, &reason)
             } else if obs.target.rollout_ready {
                 state.phase = CanaryPhase::Succeeded;
                 state.weight = 100;
@@ -209,6 +196,24 @@ pub fn step(prev: Option<&CanaryState>, policy: &CanaryPolicy, obs: Observation<
         CanaryPhase::Progressing | CanaryPhase::Holding => {
             analyse(state, policy, obs, interval, events)
         }
+    }
+}
+
+/// Ends the analysis in `Failed`: canary traffic to 0 first, a `RolledBack` Warning saying why.
+fn roll_back(mut state: CanaryState, mut events: Vec<MachineEvent>, reason: &str) -> Transition {
+    state.phase = CanaryPhase::Failed;
+    state.weight = 0;
+    state.message = format!("rolled back: {reason}");
+    events.push(MachineEvent {
+        warning: true,
+        reason: "RolledBack",
+        note: state.message.clone(),
+    });
+    Transition {
+        state,
+        actions: vec![TrafficAction::SetCanaryWeight(0)],
+        events,
+        requeue_after: IDLE_REQUEUE,
     }
 }
 
@@ -347,20 +352,7 @@ fn analyse(
     state.last_measurements = measurements;
 
     if let Some(reason) = breach {
-        state.phase = CanaryPhase::Failed;
-        state.weight = 0;
-        state.message = format!("rolled back: {reason}");
-        events.push(MachineEvent {
-            warning: true,
-            reason: "RolledBack",
-            note: state.message.clone(),
-        });
-        return Transition {
-            state,
-            actions: vec![TrafficAction::SetCanaryWeight(0)],
-            events,
-            requeue_after: IDLE_REQUEUE,
-        };
+        return roll_back(state, events, &reason);
     }
     if !all_pass {
         state.message = format!(

@@ -304,7 +304,13 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         ),
         dw_port,
     );
-    let prom = prometheus_with_rules(dir.path(), dw_port, am_port, prom_port);
+    // Prometheus scrapes the controller's /metrics too (issue "One spine": its counters served).
+    let prom = prometheus_scraping(
+        dir.path(),
+        &[("driftwatch", dw_port), ("driftwatch-controller", ctl_port)],
+        am_port,
+        prom_port,
+    );
 
     let t0 = next_window_start();
     // replay's own batching: this service never resumes inside the topic, and 50,000 requests
@@ -376,6 +382,14 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         pod.containers[0].image.as_deref(),
         Some("registry.example/car-loan-train:1")
     );
+
+    // The real Prometheus sees the controller's retraining counter at exactly 1.
+    let created = eventually(
+        "Prometheus scrapes the controller's retraining counter",
+        Duration::from_secs(60),
+        || prometheus_value(&prom, r#"driftwatch_retrain_jobs_total{outcome="created"}"#),
+    );
+    assert_eq!(created, 1.0);
 
     // Every request the controller made, asserted: method, path, and for writes the body.
     let requests = kube.requests();

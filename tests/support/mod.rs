@@ -366,19 +366,37 @@ pub fn replay_car_loan_with(
 /// evaluates on wall time; the replays compress a year into seconds), alerting to Alertmanager on
 /// `am_port`.
 pub fn prometheus_with_rules(dir: &Path, dw_port: u16, am_port: u16, port: u16) -> Service {
+    prometheus_scraping(dir, &[("driftwatch", dw_port)], am_port, port)
+}
+
+/// As [`prometheus_with_rules`], scraping each `(job, port)` of `targets` on 127.0.0.1 (e.g. the
+/// service and `driftwatch controller`).
+pub fn prometheus_scraping(
+    dir: &Path,
+    targets: &[(&str, u16)],
+    am_port: u16,
+    port: u16,
+) -> Service {
     let rules = std::fs::read_to_string(root().join("rules/driftwatch.rules.yaml")).unwrap();
     let rules = rules
         .replace("for: 10m", "for: 2s")
         .replace("for: 5m", "for: 2s")
         .replace("for: 15m", "for: 2s");
     std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let scrape = targets
+        .iter()
+        .map(|(job, p)| {
+            format!("{{job_name: {job}, static_configs: [{{targets: ['127.0.0.1:{p}']}}]}}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     prometheus(
         dir,
         &format!(
             "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
              rule_files: [rules.yaml]\n\
              alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}\n\
-             scrape_configs: [{{job_name: driftwatch, static_configs: [{{targets: ['127.0.0.1:{dw_port}']}}]}}]\n"
+             scrape_configs: [{scrape}]\n"
         ),
         port,
     )
@@ -423,4 +441,21 @@ pub fn post(port: u16, body: &str) -> Option<u16> {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The value of the one series PromQL `query` returns in Prometheus, if it returns one.
+pub fn prometheus_value(prom: &Service, query: &str) -> Option<f64> {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let answer = get_json(&format!("{}/api/v1/query?query={encoded}", prom.url()));
+    let result = answer["data"]["result"].as_array()?;
+    match result.as_slice() {
+        [one] => one["value"][1].as_str()?.parse().ok(),
+        _ => None,
+    }
 }

@@ -33,7 +33,7 @@ use crate::decode::{DecodeError, json};
 use crate::offsets::{OffsetTracker, TopicPartition};
 use crate::response::error;
 use crate::telemetry::CollectorMetrics;
-use crate::wal::{Wal, WalRecord, wal_partition};
+use crate::wal::{Replay, Wal, WalRecord, wal_partition};
 
 /// Configuration of HTTP ingest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,37 +179,61 @@ impl HttpIngest {
         Ok(ingest)
     }
 
-    /// Replays records of the write-ahead log found at start-up ([`crate::wal::Recovered`]):
-    /// their events go to the batcher with their offsets, as when they were accepted. Returns the
-    /// number of events replayed. A record that no longer decodes (it was valid when accepted) is
-    /// logged and completed, never allowed to stall the partition.
-    pub async fn replay(&self, records: Vec<WalRecord>) -> usize {
+    /// Replays records of the write-ahead log found at start-up ([`crate::wal::Recovered`]),
+    /// one segment at a time: their events go to the batcher with their offsets, as when they
+    /// were accepted. Returns the number of events replayed. A record that no longer decodes (it
+    /// was valid when accepted) or can no longer be read is logged and completed, never allowed
+    /// to stall the partition.
+    pub async fn replay(&self, mut replay: Replay) -> usize {
         let Some((_, tracker)) = &self.inner.wal else {
             return 0;
         };
         let mut replayed = 0;
-        for record in records {
-            let offsets = [(wal_partition(), record.offset)];
-            match json::decode_events(&record.payload) {
-                Ok(decoded) => {
-                    if let Some(bad) = decoded.bad.first() {
-                        tracing::error!(offset = record.offset, line = bad.line, error = %bad.error.message, "write-ahead log: a replayed record has a bad event; its good events are replayed");
-                    }
-                    replayed += decoded.events.len();
-                    let ready = self.batcher().push(decoded.events, &offsets);
-                    for refused in self.batcher().take_refused() {
-                        tracing::error!(offset = record.offset, line = refused.line, error = %refused.error.message, "write-ahead log: a replayed event was refused");
-                    }
-                    tracker.complete(&offsets);
-                    self.send(ready).await;
-                }
+        while let Some((offsets, records)) = replay.next_segment() {
+            let records = match records {
+                Ok(r) => r,
                 Err(e) => {
-                    tracing::error!(offset = record.offset, error = %e.message, "write-ahead log: a replayed record is not JSON; skipped");
-                    tracker.complete(&offsets);
+                    tracing::error!(error = %e, records = offsets.len(), "write-ahead log: a segment to replay can no longer be read; its requests are lost");
+                    Vec::new()
                 }
+            };
+            let found: std::collections::HashSet<i64> = records.iter().map(|r| r.offset).collect();
+            for missing in offsets.iter().filter(|o| !found.contains(o)) {
+                tracing::error!(
+                    offset = missing,
+                    "write-ahead log: a record to replay is gone; skipped"
+                );
+                tracker.complete(&[(wal_partition(), *missing)]);
+            }
+            for record in records {
+                replayed += self.replay_record(tracker, record).await;
             }
         }
         replayed
+    }
+
+    async fn replay_record(&self, tracker: &OffsetTracker, record: WalRecord) -> usize {
+        let offsets = [(wal_partition(), record.offset)];
+        match json::decode_events(&record.payload) {
+            Ok(decoded) => {
+                if let Some(bad) = decoded.bad.first() {
+                    tracing::error!(offset = record.offset, line = bad.line, error = %bad.error.message, "write-ahead log: a replayed record has a bad event; its good events are replayed");
+                }
+                let n = decoded.events.len();
+                let ready = self.batcher().push(decoded.events, &offsets);
+                for refused in self.batcher().take_refused() {
+                    tracing::error!(offset = record.offset, line = refused.line, error = %refused.error.message, "write-ahead log: a replayed event was refused");
+                }
+                tracker.complete(&offsets);
+                self.send(ready).await;
+                n
+            }
+            Err(e) => {
+                tracing::error!(offset = record.offset, error = %e.message, "write-ahead log: a replayed record is not JSON; skipped");
+                tracker.complete(&offsets);
+                0
+            }
+        }
     }
 
     /// The ingest routes, with the body limit and, when credentials are configured, the
@@ -1088,7 +1112,8 @@ mod tests {
         assert_eq!(position.watermark, 1, "a's record is absorbed, b's is not");
         drop(ingest);
         let (_, _, recovered, _) = wal_ingest(dir.path(), Some(&position));
-        let replayed = json::decode_events(&recovered.replay[0].payload).unwrap();
+        let records = recovered.replay.read_all().unwrap();
+        let replayed = json::decode_events(&records[0].payload).unwrap();
         let models: Vec<&str> = replayed.events.iter().map(|e| e.model.as_str()).collect();
         assert_eq!((recovered.replay.len(), models), (1, vec!["b"]));
     }
@@ -1134,9 +1159,10 @@ mod tests {
         drop((ingest, rx, pair));
 
         let (ingest, mut rx, recovered, tracker) = open(Some(&position));
-        let offsets: Vec<i64> = recovered.replay.iter().map(|r| r.offset).collect();
+        let records = recovered.replay.read_all().unwrap();
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, vec![1]);
-        let replayed = json::decode_events(&recovered.replay[0].payload).unwrap();
+        let replayed = json::decode_events(&records[0].payload).unwrap();
         assert!(replayed.bad.is_empty());
         let x: Vec<(&str, f64)> = replayed
             .events

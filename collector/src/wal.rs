@@ -29,6 +29,7 @@
 //! acknowledged): it is cut off with a warning. Any other damaged record is an error naming the
 //! file and byte offset.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -112,13 +113,68 @@ pub struct WalRecord {
     pub payload: Bytes,
 }
 
+/// One segment of a [`Replay`]: the offsets to replay from it, and its records with those
+/// offsets or why it can no longer be read.
+pub type SegmentReplay = (Vec<i64>, Result<Vec<WalRecord>, WalError>);
+
+/// The records to replay after a restart, read back one segment at a time, so that replaying a
+/// large log holds one segment's payloads in memory rather than the whole log's (review finding
+/// M6). Each offset is already observed by the tracker: push its record's events with it, then
+/// complete it.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Segments holding records to replay, oldest first, with those records' offsets.
+    segments: VecDeque<(PathBuf, Vec<i64>)>,
+}
+
+impl Replay {
+    /// Records to replay.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|(_, o)| o.len()).sum()
+    }
+
+    /// Whether there is nothing to replay.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The next segment: the offsets to replay from it, and its records with those offsets (in
+    /// offset order) or why it can no longer be read. `None` when every segment was read.
+    pub fn next_segment(&mut self) -> Option<SegmentReplay> {
+        let (path, offsets) = self.segments.pop_front()?;
+        let keep: std::collections::HashSet<i64> = offsets.iter().copied().collect();
+        let records = scan_segment(&path).map(|records| {
+            records
+                .into_iter()
+                .filter(|r| keep.contains(&r.offset))
+                .collect()
+        });
+        Some((offsets, records))
+    }
+
+    /// Every record to replay at once, without consuming them (tests and small logs).
+    ///
+    /// # Errors
+    /// The first segment that can no longer be read.
+    pub fn read_all(&self) -> Result<Vec<WalRecord>, WalError> {
+        let mut out = Vec::new();
+        for (path, offsets) in &self.segments {
+            out.extend(
+                scan_segment(path)?
+                    .into_iter()
+                    .filter(|r| offsets.binary_search(&r.offset).is_ok()),
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// What [`Wal::open`] found.
 #[derive(Debug)]
 pub struct Recovered {
     /// Records at or above the checkpointed watermark that were not absorbed before the restart,
-    /// in offset order. Each is already observed by the tracker: push its events with its offset,
-    /// then complete the offset.
-    pub replay: Vec<WalRecord>,
+    /// in offset order, to read back segment by segment.
+    pub replay: Replay,
     /// Records skipped because the checkpoint had absorbed them.
     pub skipped: usize,
     /// Bytes cut off the end of the newest segment (a write interrupted by a crash).
@@ -185,7 +241,7 @@ impl Wal {
         let watermark = resume.map_or(0, |r| r.watermark);
         let mut segments = list_segments(dir)?;
         let mut recovered = Recovered {
-            replay: Vec::new(),
+            replay: Replay::default(),
             skipped: 0,
             torn_bytes: 0,
         };
@@ -198,15 +254,23 @@ impl Wal {
                 tracing::warn!(file = %segment.path.display(), bytes = torn, "write-ahead log: cut off a record a crash interrupted (it was never acknowledged)");
                 recovered.torn_bytes = torn;
             }
+            // Only the offsets are kept: the payloads are read again when replayed.
+            let mut offsets = Vec::new();
             for r in records {
                 next = next.max(r.offset + 1);
                 if r.offset < watermark {
                     continue;
                 }
                 match tracker.observe(&partition, r.offset) {
-                    Observed::Process => recovered.replay.push(r),
+                    Observed::Process => offsets.push(r.offset),
                     Observed::Skip | Observed::NotAssigned => recovered.skipped += 1,
                 }
+            }
+            if !offsets.is_empty() {
+                recovered
+                    .replay
+                    .segments
+                    .push_back((segment.path.clone(), offsets));
             }
         }
         // Offsets the checkpoint counts as absorbed are never handed out again, even when the
@@ -501,6 +565,24 @@ fn read_segment(path: &Path, newest: bool) -> Result<(Vec<WalRecord>, u64), WalE
     Ok((records, 0))
 }
 
+/// Reads back the records of a segment [`Wal::open`] already checked: up to the first record
+/// that does not decode (the writer may be appending to the newest segment meanwhile), never
+/// cutting anything.
+fn scan_segment(path: &Path) -> Result<Vec<WalRecord>, WalError> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(io_error(path))?;
+    let data = Bytes::from(data);
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while let Ok((record, end)) = decode(&data, at) {
+        records.push(record);
+        at = end;
+    }
+    Ok(records)
+}
+
 /// Decodes the record at `at`: the record and the byte after it, or whether the record runs past
 /// the end of the data, with what is wrong.
 fn decode(data: &Bytes, at: usize) -> Result<(WalRecord, usize), (bool, String)> {
@@ -582,8 +664,10 @@ mod tests {
         let (wal, recovered, tracker) = open(dir.path(), DEFAULT_SEGMENT_BYTES, Some(&position));
         let replayed: Vec<(i64, Bytes)> = recovered
             .replay
-            .iter()
-            .map(|r| (r.offset, r.payload.clone()))
+            .read_all()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.offset, r.payload))
             .collect();
         assert_eq!(replayed, vec![(2, payload(2)), (4, payload(4))]);
         assert_eq!(recovered.skipped, 1);
@@ -680,8 +764,25 @@ mod tests {
             absorbed_above: vec![],
         };
         let (_, recovered, _) = open(dir.path(), 2 * record, Some(&position));
-        let offsets: Vec<i64> = recovered.replay.iter().map(|r| r.offset).collect();
+        let offsets: Vec<i64> = recovered
+            .replay
+            .read_all()
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
         assert_eq!(offsets, vec![5, 6, 7]);
+        // One segment at a time (review finding M6): 2-record segments, so 5 and 6, 7 come in
+        // different reads, each with only its own offsets.
+        let mut replay = recovered.replay;
+        let mut reads = Vec::new();
+        while let Some((wanted, records)) = replay.next_segment() {
+            let got: Vec<i64> = records.unwrap().iter().map(|r| r.offset).collect();
+            assert_eq!(got, wanted);
+            reads.push(got);
+        }
+        assert!(reads.len() >= 2, "{reads:?}");
+        assert_eq!(reads.concat(), vec![5, 6, 7]);
     }
 
     #[tokio::test]

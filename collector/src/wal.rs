@@ -515,11 +515,7 @@ fn list_segments(dir: &Path) -> Result<Vec<Segment>, WalError> {
 /// file, or is followed only by zero bytes, is a torn write: it is cut off and its length
 /// returned; anywhere else a bad record is [`WalError::Corrupt`].
 fn read_segment(path: &Path, newest: bool) -> Result<(Vec<WalRecord>, u64), WalError> {
-    let mut data = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(io_error(path))?;
-    let data = Bytes::from(data);
+    let data = read_file(path)?;
     let mut records = Vec::new();
     let mut at = 0usize;
     let mut last_offset: Option<i64> = None;
@@ -565,15 +561,20 @@ fn read_segment(path: &Path, newest: bool) -> Result<(Vec<WalRecord>, u64), WalE
     Ok((records, 0))
 }
 
-/// Reads back the records of a segment [`Wal::open`] already checked: up to the first record
-/// that does not decode (the writer may be appending to the newest segment meanwhile), never
-/// cutting anything.
-fn scan_segment(path: &Path) -> Result<Vec<WalRecord>, WalError> {
+/// A segment's bytes.
+fn read_file(path: &Path) -> Result<Bytes, WalError> {
     let mut data = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut data))
         .map_err(io_error(path))?;
-    let data = Bytes::from(data);
+    Ok(Bytes::from(data))
+}
+
+/// Reads back the records of a segment [`Wal::open`] already checked: up to the first record
+/// that does not decode (the writer may be appending to the newest segment meanwhile), never
+/// cutting anything.
+fn scan_segment(path: &Path) -> Result<Vec<WalRecord>, WalError> {
+    let data = read_file(path)?;
     let mut records = Vec::new();
     let mut at = 0usize;
     while let Ok((record, end)) = decode(&data, at) {

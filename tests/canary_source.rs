@@ -59,15 +59,21 @@ async fn a_canary_is_measured_from_the_service_windows_without_prometheus() {
     let source = AnalyzerSource::new(&url);
     let policy = policy();
     // Both variants' windows close a second after the last event (idle_close_after).
+    // Regression: waiting for the canary's window alone raced the stable one's close (CI saw
+    // the latency ratio without its stable p95).
     let began = std::time::Instant::now();
     let inputs = loop {
         let request = MeasureRequest {
             model: "m",
             policy: &policy,
         };
-        if let Ok(inputs) = source.measure(request).await
-            && inputs.canary_requests == Some(100)
-        {
+        // Each variant's window is its own series, closed one after the other: wait for both.
+        let both = source.summary("m", 600).await.is_ok_and(|s| {
+            ["stable", "canary"]
+                .iter()
+                .all(|v| s.variants.get(*v).is_some_and(|v| v.requests == 100))
+        });
+        if both && let Ok(inputs) = source.measure(request).await {
             break inputs;
         }
         assert!(

@@ -6,10 +6,10 @@ use std::sync::PoisonError;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::request::{body_error, unsupported_media_type};
+use super::request::admit;
 use super::state::HttpIngest;
 use crate::decode::DecodeError;
 use crate::decode::cloudevents;
@@ -21,25 +21,10 @@ pub(super) async fn post_cloudevent(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(refused) = unsupported_media_type(&ingest, &headers) {
-        return refused;
-    }
-    let body = match body {
+    let body = match admit(&ingest, &headers, body) {
         Ok(b) => b,
-        Err(r) => return body_error(&ingest, &r),
+        Err(refused) => return *refused,
     };
-    if ingest.backpressured() {
-        ingest.inner.metrics.rejected("backpressure");
-        let mut r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "backpressure",
-            "the analyzer is behind; retry later".into(),
-            None,
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return r;
-    }
     let pairs = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));

@@ -4,10 +4,10 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::request::{body_error, unsupported_media_type};
+use super::request::admit;
 use super::state::HttpIngest;
 use crate::decode::json;
 use crate::response::error;
@@ -17,25 +17,10 @@ pub(super) async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(refused) = unsupported_media_type(&ingest, &headers) {
-        return refused;
-    }
-    let body = match body {
+    let body = match admit(&ingest, &headers, body) {
         Ok(b) => b,
-        Err(r) => return body_error(&ingest, &r),
+        Err(refused) => return *refused,
     };
-    if ingest.backpressured() {
-        ingest.inner.metrics.rejected("backpressure");
-        let mut r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "backpressure",
-            "the analyzer is behind; retry later".into(),
-            None,
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return r;
-    }
     let decoded = match json::decode_events(&body) {
         Ok(d) => d,
         Err(e) => {

@@ -1,12 +1,41 @@
 //! The checks both ingest endpoints make before decoding a body: its declared media type
-//! (`415` unless JSON) and the body extraction's errors (`413` over `max_body_bytes`, `400`).
+//! (`415` unless JSON), the body extraction's errors (`413` over `max_body_bytes`, `400`) and
+//! backpressure (`503` with `Retry-After` while the analyzer is behind).
 
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use super::state::HttpIngest;
 use crate::response::error;
+
+/// The body of a request both endpoints may go on with, or the answer that refuses it: `415`
+/// for a non-JSON media type, `413`/`400` for a body that could not be read, `503` with
+/// `Retry-After: 1` while the analyzer is behind (counted under `rejected{reason}`).
+pub(super) fn admit(
+    ingest: &HttpIngest,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Box<Response>> {
+    if let Some(refused) = unsupported_media_type(ingest, headers) {
+        return Err(Box::new(refused));
+    }
+    let body = body.map_err(|r| Box::new(body_error(ingest, &r)))?;
+    if ingest.backpressured() {
+        ingest.inner.metrics.rejected("backpressure");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backpressure",
+            "the analyzer is behind; retry later".into(),
+            None,
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Err(Box::new(r));
+    }
+    Ok(body)
+}
 
 pub(super) fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

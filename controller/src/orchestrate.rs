@@ -163,11 +163,11 @@ pub async fn reconcile_monitor<IO: ClusterIo>(
 
     let mut requeue = IDLE_REQUEUE;
     if let Some(policy) = &mm.spec.retraining {
-        requeue = requeue.min(retrain_step(mm, io, policy, alerts, &mut status, now).await?);
+        requeue = requeue.min(retrain_step(mm, &ns, io, policy, alerts, &mut status, now).await?);
     }
     let mut canary_error = None;
     if let Some(policy) = &mm.spec.canary {
-        match canary_step(mm, io, policy, &mut status, now).await {
+        match canary_step(mm, &ns, io, policy, &mut status, now).await {
             Ok(r) => requeue = requeue.min(r),
             Err(e) => canary_error = Some(e),
         }
@@ -234,21 +234,18 @@ fn key(mm: &ModelMonitor) -> String {
 
 async fn retrain_step<IO: ClusterIo>(
     mm: &ModelMonitor,
+    ns: &str,
     io: &IO,
     policy: &RetrainingSpec,
     alerts: &[AlertTrigger],
     status: &mut ModelMonitorStatus,
     now: DateTime<Utc>,
 ) -> Result<Duration> {
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-
     // 1. The outcome of the running Job, if the status says one runs.
     if let Some(last) = status.last_retrain.clone()
         && last.outcome == RetrainOutcome::Running
     {
-        let job = io.get_job(&ns, &last.job_name).await?;
+        let job = io.get_job(ns, &last.job_name).await?;
         let outcome = job
             .as_ref()
             .map_or(RetrainOutcome::Lost, retrain::job_outcome);
@@ -356,7 +353,7 @@ async fn retrain_step<IO: ClusterIo>(
             }
             Decision::Launch { job_name } => {
                 let job = retrain::build_job(mm, &episode)?;
-                let uid = io.create_job(&ns, &job, &job_name, &episode).await?;
+                let uid = io.create_job(ns, &job, &job_name, &episode).await?;
                 retrain::record_launch(status, &episode, &job_name, uid, now);
                 io.retrain_job("created");
                 let note = format!(
@@ -388,16 +385,14 @@ async fn retrain_step<IO: ClusterIo>(
 
 async fn canary_step<IO: ClusterIo>(
     mm: &ModelMonitor,
+    ns: &str,
     io: &IO,
     policy: &CanaryPolicy,
     status: &mut ModelMonitorStatus,
     now: DateTime<Utc>,
 ) -> Result<Duration> {
-    let ns = mm
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
     let target = &policy.target;
-    let value = io.get_target(&ns, policy).await?;
+    let value = io.get_target(ns, policy).await?;
     let observation = adapters::observe(target, &value)?;
     let inputs = io.measure(&mm.spec.model, policy).await;
     let transition = machine::step(
@@ -424,10 +419,10 @@ async fn canary_step<IO: ClusterIo>(
         target.name
     );
     for action in &transition.actions {
-        let Some(body) = adapters::traffic_patch(target, &ns, &value, *action)? else {
+        let Some(body) = adapters::traffic_patch(target, ns, &value, *action)? else {
             continue;
         };
-        io.apply_traffic(&ns, policy, &body, *action).await?;
+        io.apply_traffic(ns, policy, &body, *action).await?;
         let note = match action {
             TrafficAction::SetCanaryWeight(w) => format!("{what}: canary traffic set to {w}%"),
             TrafficAction::Promote => format!("{what}: all traffic sent to the new version"),

@@ -35,6 +35,7 @@ use analyzer::{ProfileOptions, ReadOptions, ReferenceProfile, read_table};
 use collector::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
 use collector::replay::{ReplayOptions, events_from_file};
 use prometheus_client::registry::Registry;
+use telemetry::Metrics as _;
 use tokio::sync::mpsc;
 
 const MODEL: &str = "car-loan";

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alerting::AlertTrigger;
+use alerting::AlertmanagerMetrics;
 use alerting::alertmanager::AlertmanagerHandle;
 use alerting::exporter::{ModelMetrics, Readiness};
 use alerting::rules::RuleEngine;
@@ -37,8 +38,9 @@ use collector::wal::{self, Wal, wal_partition};
 use prometheus_client::registry::Registry;
 use runtime::{
     CheckpointSettings, ExporterSink, HttpSource, KafkaInput, Pipeline, Restored, RuleSink,
-    RunOptions, WindowOutcome, WindowSink,
+    RunOptions, RuntimeMetrics, WindowOutcome, WindowSink,
 };
+use telemetry::Metrics as _;
 use tokio::sync::{mpsc, watch};
 
 /// A boxed future (the window sinks' return type).
@@ -105,8 +107,10 @@ impl std::fmt::Debug for Hooks {
 pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> {
     let profiles = config.load_profiles()?;
     let mut registry = Registry::default();
-    let collector_metrics = CollectorMetrics::register(&mut registry);
+    let collector_metrics = CollectorMetrics::register(&mut registry, &());
     let model_metrics = ModelMetrics::register(&mut registry, &config.metrics);
+    let runtime_metrics = RuntimeMetrics::register(&mut registry, &());
+    let alertmanager_metrics = AlertmanagerMetrics::register(&mut registry, &());
     let readiness = Readiness::new();
     readiness.set_not_ready("starting");
 
@@ -125,6 +129,7 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
         Windows::new(config.windows.clone(), profiles.clone()),
         checkpoint.as_ref(),
         hooks.reset_checkpoint,
+        runtime_metrics,
         model_metrics.clone(),
     )?;
     let status = StatusState::new(config.server.history, history);
@@ -140,7 +145,7 @@ pub async fn start(config: Config, mut hooks: Hooks) -> anyhow::Result<Running> 
     };
     let mut rules = RuleEngine::new(&config.rules)?.with_triggers(triggers_tx.clone());
     if let Some(am) = &config.alertmanager {
-        let (handle, _task) = AlertmanagerHandle::spawn(am, model_metrics.clone())?;
+        let (handle, _task) = AlertmanagerHandle::spawn(am, alertmanager_metrics)?;
         rules = rules.with_alertmanager(handle);
     }
 

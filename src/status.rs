@@ -234,9 +234,9 @@ pub fn render(state: &StatusState, urls: &[(&str, String)]) -> String {
                 l.start.format("%Y-%m-%d %H:%M:%S"),
                 l.end.format("%H:%M:%S"),
                 l.requests,
-                l.latency_ms
+                l.latency_seconds
                     .p95
-                    .map_or("-".into(), |v| format!("{v:.1} ms")),
+                    .map_or("-".into(), |s| format!("{:.1} ms", s * 1000.0)),
                 l.confidence.p50.map_or("-".into(), |v| format!("{v:.3}"))
             );
         }

@@ -2,8 +2,6 @@
 //! serve` as a process, real Prometheus and Alertmanager, and `driftwatch controller` against a
 //! mock Kubernetes API that records every request.
 
-#[path = "support/kube_mock.rs"]
-mod kube_mock;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,28 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kube_mock::{EVENTS, JOBS, KubeMock, LEASES, MONITORS};
 use serde_json::json;
 use support::*;
-
-/// Creates `topic` with `partitions` partitions on the broker at `port`.
-fn create_topic(port: u16, topic: &str, partitions: i32) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::config::ClientConfig;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", format!("127.0.0.1:{port}"))
-        .create()
-        .unwrap();
-    let result = futures::executor::block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &AdminOptions::new(),
-    ))
-    .unwrap();
-    for r in result {
-        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-    }
-}
+use test_support::kube_mock::{EVENTS, JOBS, KubeMock, LEASES, MONITORS};
+use test_support::tansu::Broker;
 
 /// How `driftwatch replay` groups messages into record batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,8 +91,8 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
         .prefix("e21-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let (broker_port, dw_port) = (free_port(), free_port());
-    let broker = broker(broker_port);
+    let broker = Broker::start();
+    let (broker_port, dw_port) = (broker.port(), free_port());
     // One partition: events arrive in event-time order, so windows close as the stream passes.
     // Static membership (`group.instance.id`) hands the restarted process its partition at
     // once; without it tansu 0.6 sometimes left the partition with the killed member. The
@@ -120,7 +100,7 @@ fn killed_service_restarts_from_its_checkpoint_without_loss_or_double_counting_e
     // rejoining process the killed member's id without refreshing its last contact, so with the
     // default 10 s its first heartbeat, about 17 s after the kill, expelled it, and the rebalance
     // that followed never completed (CI run of c859c66).
-    create_topic(broker_port, "predictions", 1);
+    broker.create_topic_blocking("predictions", 1);
     let profile = car_loan_profile(dir.path());
     let t0 = next_window_start();
     let checkpoint = dir.path().join("checkpoint");
@@ -231,15 +211,15 @@ fn car_loan_through_kafka_alerts_and_launches_exactly_one_retraining_job() {
         .prefix("e2e-car-loan-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
+    let broker = Broker::start();
     let (broker_port, dw_port, prom_port, am_port, ctl_port) = (
-        free_port(),
+        broker.port(),
         free_port(),
         free_port(),
         free_port(),
         free_port(),
     );
-    let broker = broker(broker_port);
-    create_topic(broker_port, "predictions", 3);
+    broker.create_topic_blocking("predictions", 3);
     let profile = car_loan_profile(dir.path());
 
     // The controller, against the mock API with one ModelMonitor for car-loan.

@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use telemetry::Emit;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::alertmanager_telemetry::{AlertmanagerMetrics, AlertsPosted, PostOutcome};
 use crate::error::AlertingError;
-use crate::exporter::ModelMetrics;
 use crate::trigger::{AlertStatus, fingerprint};
 
 /// The Alertmanager client's settings (e.g. the `[alertmanager]` section of the configuration).
@@ -222,7 +223,7 @@ impl AlertmanagerHandle {
     /// interval; [`AlertingError::HttpClient`] if the HTTP client cannot be built.
     pub fn spawn(
         config: &AlertmanagerConfig,
-        metrics: ModelMetrics,
+        metrics: AlertmanagerMetrics,
     ) -> Result<(Self, JoinHandle<()>), AlertingError> {
         let url = config.validate()?;
         let http = reqwest::Client::builder()
@@ -378,7 +379,7 @@ enum PostError {
 struct ClientTask {
     http: reqwest::Client,
     url: reqwest::Url,
-    metrics: ModelMetrics,
+    metrics: AlertmanagerMetrics,
     outbox: Outbox,
     max_batch: usize,
 }
@@ -502,7 +503,15 @@ impl ClientTask {
                         .is_some_and(|e| e.alert.status == status)
                 })
                 .count();
-            self.metrics.alerts_sent(status, ok, n as u64);
+            self.metrics.emit(AlertsPosted {
+                status,
+                outcome: if ok {
+                    PostOutcome::Ok
+                } else {
+                    PostOutcome::Error
+                },
+                count: n as u64,
+            });
         }
     }
 

@@ -28,7 +28,7 @@
 //!     start: t0 + TimeDelta::minutes(end - 5),
 //!     end: t0 + TimeDelta::minutes(end),
 //!     requests: 100,
-//!     latency_ms: Quantiles { count: 100, p50: Some(800.0), p95: Some(1500.0), p99: None },
+//!     latency_seconds: Quantiles { count: 100, p50: Some(0.8), p95: Some(1.5), p99: None },
 //!     confidence: Quantiles::default(),
 //!     missing_ratio: Default::default(),
 //!     drift: Vec::new(),
@@ -43,14 +43,16 @@
 #![warn(missing_docs)]
 
 pub mod alertmanager;
+pub mod alertmanager_telemetry;
 pub mod error;
 pub mod exporter;
 pub mod rules;
 pub mod webhook;
 
 pub use alertmanager::{AlertNotification, AlertmanagerConfig, AlertmanagerHandle, FlushReport};
+pub use alertmanager_telemetry::AlertmanagerMetrics;
 pub use error::AlertingError;
-pub use exporter::{EventTimeRejection, InvalidField, MetricsConfig, ModelMetrics, Readiness};
+pub use exporter::{InvalidField, MetricsConfig, ModelMetrics, Readiness};
 pub use rules::{
     ActiveAlert, AlertState, AlertsView, Operator, RuleConfig, RuleEngine, RulesConfig, Transition,
     WindowMetric,

@@ -16,8 +16,7 @@ use std::time::Duration;
 use alerting::exporter::encode_registry;
 use alerting::{
     AlertNotification, AlertStatus, AlertTrigger, AlertmanagerConfig, AlertmanagerHandle,
-    MetricsConfig, ModelMetrics, RuleEngine, RulesConfig, TriggerSource, WebhookConfig,
-    fingerprint,
+    AlertmanagerMetrics, RuleEngine, RulesConfig, TriggerSource, WebhookConfig, fingerprint,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -26,6 +25,7 @@ use axum::response::Response;
 use axum::routing::post;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use prometheus_client::registry::Registry;
+use telemetry::Metrics as _;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 use types::report::{Quantiles, SeriesKey, WindowReport};
@@ -248,11 +248,11 @@ fn window(key: &SeriesKey, end: DateTime<Utc>, p95_ms: f64) -> WindowReport {
         start: end - TimeDelta::minutes(5),
         end,
         requests: 200,
-        latency_ms: Quantiles {
+        latency_seconds: Quantiles {
             count: 200,
-            p50: Some(p95_ms / 2.0),
-            p95: Some(p95_ms),
-            p99: Some(p95_ms),
+            p50: Some(p95_ms / 2.0 / 1000.0),
+            p95: Some(p95_ms / 1000.0),
+            p99: Some(p95_ms / 1000.0),
         },
         confidence: Quantiles {
             count: 200,
@@ -267,7 +267,7 @@ fn window(key: &SeriesKey, end: DateTime<Utc>, p95_ms: f64) -> WindowReport {
     }
 }
 
-fn client(url: String, metrics: &ModelMetrics) -> AlertmanagerHandle {
+fn client(url: String, metrics: &AlertmanagerMetrics) -> AlertmanagerHandle {
     let mut config = AlertmanagerConfig::new(url);
     // Long enough that no periodic re-send happens during the test: every post is a flush or a
     // retry, so the counters below are exact.
@@ -285,7 +285,7 @@ async fn engine_alert_fires_and_resolves_through_alertmanager_and_its_webhook() 
     am.wait_ready().await;
 
     let mut registry = Registry::default();
-    let metrics = ModelMetrics::register(&mut registry, &MetricsConfig::default());
+    let metrics = AlertmanagerMetrics::register(&mut registry, &());
     let handle = client(am.url(), &metrics);
     let (engine_tx, mut engine_rx) = mpsc::channel(16);
     let mut engine = RuleEngine::new(&RulesConfig::default())
@@ -397,7 +397,7 @@ async fn alerts_queued_while_alertmanager_is_down_arrive_once_it_starts() {
     let mut receiver = start_receiver().await;
     let port = free_port();
     let mut registry = Registry::default();
-    let metrics = ModelMetrics::register(&mut registry, &MetricsConfig::default());
+    let metrics = AlertmanagerMetrics::register(&mut registry, &());
     let handle = client(format!("http://127.0.0.1:{port}"), &metrics);
 
     let now = Utc::now();

@@ -3,9 +3,9 @@
 //!
 //! Every drift method is a UDAF over a feature column, bound to a model's reference profiles:
 //! `psi(col, 'feature')`, `kl`, `jensen_shannon`, `hellinger`, `ks` (D), `ks_pvalue`,
-//! `wasserstein`, `wasserstein_normed`, `chi2`, `chi2_pvalue`, `l_infinity`, and
-//! `feature_drift(col, 'feature')` which returns the whole [`FeatureDrift`] as JSON text. The
-//! accumulator is the mergeable [`FeatureState`]: `state()` serialises it, `merge_batch`
+//! `wasserstein`, `wasserstein_normed`, `chi2`, `chi2_pvalue`, `l_infinity`, each a `Float64`
+//! (users' per-window metrics call them; a window's own report is computed without SQL, in
+//! [`crate::stream`]'s typed pass). The accumulator is the mergeable [`FeatureState`]: `state()` serialises it, `merge_batch`
 //! deserialises and merges, so DataFusion's partial/final aggregation (and repartitioned plans)
 //! give the single-pass result. `quantile(col, q)` is an exact quantile with linear interpolation
 //! (numpy's default) that is NULL, never a bucket bound, without observations (edge case E17).
@@ -27,7 +27,7 @@ use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use crate::drift::{DriftSettings, FeatureDrift, evaluate};
+use crate::drift::{DriftSettings, evaluate};
 use crate::error::AnalyzerError;
 use crate::profile::ReferenceProfile;
 use crate::state::{FeatureModel, FeatureState};
@@ -65,6 +65,11 @@ impl ProfileSet {
     pub fn settings(&self) -> &DriftSettings {
         &self.settings
     }
+
+    /// The prepared model of feature `name`; `None` when the profile has no such feature.
+    pub fn feature(&self, name: &str) -> Option<&FeatureModel> {
+        self.features.get(name)
+    }
 }
 
 /// What a drift UDAF returns.
@@ -74,8 +79,6 @@ enum Output {
     Value(Method),
     /// The p-value of KS or chi-square.
     PValue(Method),
-    /// The whole report as JSON.
-    Report,
 }
 
 /// A drift statistic as an aggregate function `name(column, 'feature')`.
@@ -152,10 +155,7 @@ impl AggregateUDFImpl for DriftUdaf {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(match self.output {
-            Output::Report => DataType::Utf8,
-            _ => DataType::Float64,
-        })
+        Ok(DataType::Float64)
     }
 
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> DfResult<Box<dyn Accumulator>> {
@@ -222,10 +222,6 @@ impl Accumulator for DriftAccumulator {
             None,
         );
         Ok(match self.output {
-            Output::Report => ScalarValue::Utf8(Some(
-                serde_json::to_string(&drift)
-                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
-            )),
             Output::Value(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.value)),
             Output::PValue(m) => ScalarValue::Float64(drift.method(m).and_then(|r| r.p_value)),
         })
@@ -351,19 +347,25 @@ impl Accumulator for QuantileAccumulator {
 /// The `q`-quantile of `values` by linear interpolation between closest ranks (numpy's default
 /// `method="linear"`); `None` for no values. Sorts `values` in place.
 pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
+    crate::kernels::sort_total(values);
+    quantile_sorted(values, q)
+}
+
+/// The `q`-quantile of `sorted` (ascending in `f64::total_cmp` order) by linear interpolation
+/// between closest ranks, as [`quantile`] without the sort; `None` for no values.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
         return None;
     }
-    crate::kernels::sort_total(values);
-    let pos = q * (values.len() - 1) as f64;
+    let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(values.len() - 1);
+    let hi = (lo + 1).min(sorted.len() - 1);
     let t = pos - lo as f64;
-    Some(values[lo] + (values[hi] - values[lo]) * t)
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * t)
 }
 
 /// The names of the drift UDAFs and what they return.
-const DRIFT_FUNCTIONS: [(&str, Output); 12] = [
+const DRIFT_FUNCTIONS: [(&str, Output); 11] = [
     ("psi", Output::Value(Method::Psi)),
     ("kl", Output::Value(Method::Kl)),
     ("jensen_shannon", Output::Value(Method::JensenShannon)),
@@ -378,7 +380,6 @@ const DRIFT_FUNCTIONS: [(&str, Output); 12] = [
     ("chi2", Output::Value(Method::Chi2)),
     ("chi2_pvalue", Output::PValue(Method::Chi2)),
     ("l_infinity", Output::Value(Method::LInfinity)),
-    ("feature_drift", Output::Report),
 ];
 
 /// A session with the drift UDAFs bound to `profiles` and `quantile` registered.
@@ -575,23 +576,6 @@ pub fn scalar_f64(batches: &[RecordBatch], name: &str) -> Option<f64> {
     let floats = datafusion::arrow::compute::cast(column, &DataType::Float64).ok()?;
     let floats: &Float64Array = floats.as_primitive();
     floats.is_valid(0).then(|| floats.value(0))
-}
-
-/// The value of text column `name` in the first row of `batches`.
-pub fn scalar_text(batches: &[RecordBatch], name: &str) -> Option<String> {
-    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
-    let column = batch.column_by_name(name)?;
-    let text = column.as_string_opt::<i32>()?;
-    text.is_valid(0).then(|| text.value(0).to_string())
-}
-
-/// Parses a `feature_drift` result.
-///
-/// # Errors
-/// [`AnalyzerError::Query`] when the text is not a report.
-pub fn parse_report(text: &str) -> Result<FeatureDrift, AnalyzerError> {
-    serde_json::from_str(text)
-        .map_err(|e| AnalyzerError::Query(format!("bad feature_drift result: {e}")))
 }
 
 #[cfg(test)]

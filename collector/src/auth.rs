@@ -19,9 +19,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use telemetry::Emit;
 pub use types::auth::{AuthConfig, BasicAuthConfig};
 
-use crate::telemetry::CollectorMetrics;
+use crate::telemetry::events::RequestRejected;
+use crate::telemetry::{CollectorMetrics, RejectReason};
 
 /// A configuration of credentials that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -267,10 +269,11 @@ pub async fn authenticate(
     match auth.credentials.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(rejection) => {
-            auth.metrics.rejected("unauthorized");
+            let reason = RejectReason::Unauthorized;
+            auth.metrics.emit(RequestRejected { reason });
             let mut response = crate::response::error(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                reason.as_str(),
                 rejection.message().to_string(),
                 None,
             );

@@ -14,8 +14,8 @@ use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{BatchBuilder, BatchStats, FeatureSchema, to_record_batch};
-use crate::decode::DecodeError;
 use crate::decode::json::{BadEvent, Decoded, decode_each};
+use crate::decode::{DecodeError, DecodeReason};
 use crate::event::PredictionEvent;
 use crate::offsets::{OffsetTracker, TopicPartition};
 
@@ -136,7 +136,7 @@ impl SchemaRegistry {
                 return Err((
                     i,
                     DecodeError::new(
-                        "unknown_model",
+                        DecodeReason::UnknownModel,
                         format!(
                             "model `{shown}` has no profile in the configuration (`[[models]]`) and the {} models this service may discover without one are taken (`admission.max_discovered_models`)",
                             self.max_discovered
@@ -633,7 +633,7 @@ mod tests {
         let refused = b.take_refused();
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].line, 3);
-        assert_eq!(refused[0].error.reason, "unknown_model");
+        assert_eq!(refused[0].error.reason.as_str(), "unknown_model");
         assert!(b.take_refused().is_empty());
         assert_eq!(b.buffered(), 3);
 
@@ -649,7 +649,7 @@ mod tests {
         let bad: Vec<(usize, &str)> = pushed
             .bad
             .iter()
-            .map(|e| (e.line, e.error.reason))
+            .map(|e| (e.line, e.error.reason.as_str()))
             .collect();
         assert_eq!(bad, [(1, "unknown_model")]);
         // An array's events are refused by their position.
@@ -658,7 +658,7 @@ mod tests {
         let bad: Vec<(usize, &str)> = pushed
             .bad
             .iter()
-            .map(|e| (e.line, e.error.reason))
+            .map(|e| (e.line, e.error.reason.as_str()))
             .collect();
         assert_eq!(
             bad,
@@ -834,12 +834,12 @@ mod tests {
         assert_eq!(pushed.good, 2);
         assert_eq!(pushed.bad.len(), 1);
         assert_eq!(
-            (pushed.bad[0].line, pushed.bad[0].error.reason),
+            (pushed.bad[0].line, pushed.bad[0].error.reason.as_str()),
             (2, "missing_field")
         );
         assert_eq!(b.buffered(), 2);
         assert_eq!(
-            b.push_json(b"\x00\x01", &[]).unwrap_err().reason,
+            b.push_json(b"\x00\x01", &[]).unwrap_err().reason.as_str(),
             "wrong_encoding"
         );
         assert_eq!(b.buffered(), 2);

@@ -20,6 +20,8 @@ use schemars::JsonSchema;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::telemetry::labels::DecodeReason;
+
 /// Names of the columns every event batch has ([`types::event`]); a feature may not use
 /// them.
 pub const RESERVED_COLUMNS: [&str; 8] = types::event::FIXED_COLUMNS;
@@ -359,15 +361,15 @@ pub enum InvalidEvent {
 
 impl InvalidEvent {
     /// Bounded label for `driftwatch_events_dead_lettered_total{reason}` and decode-error metrics.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> DecodeReason {
         match self {
-            InvalidEvent::Model => "invalid_model",
-            InvalidEvent::TooLong(_) => "field_too_long",
-            InvalidEvent::Confidence(_) => "invalid_confidence",
-            InvalidEvent::Latency(_) => "invalid_latency",
-            InvalidEvent::FeatureName(_) => "invalid_feature_name",
-            InvalidEvent::FeatureNotFinite(_) => "invalid_feature_value",
-            InvalidEvent::TooManyFeatures => "too_many_features",
+            InvalidEvent::Model => DecodeReason::InvalidModel,
+            InvalidEvent::TooLong(_) => DecodeReason::FieldTooLong,
+            InvalidEvent::Confidence(_) => DecodeReason::InvalidConfidence,
+            InvalidEvent::Latency(_) => DecodeReason::InvalidLatency,
+            InvalidEvent::FeatureName(_) => DecodeReason::InvalidFeatureName,
+            InvalidEvent::FeatureNotFinite(_) => DecodeReason::InvalidFeatureValue,
+            InvalidEvent::TooManyFeatures => DecodeReason::TooManyFeatures,
         }
     }
 }
@@ -499,7 +501,7 @@ mod tests {
         assert_eq!(event(MAX_FEATURES_PER_EVENT).validate(), Ok(()));
         let err = event(MAX_FEATURES_PER_EVENT + 1).validate().unwrap_err();
         assert_eq!(err, InvalidEvent::TooManyFeatures);
-        assert_eq!(err.reason(), "too_many_features");
+        assert_eq!(err.reason().as_str(), "too_many_features");
     }
 
     proptest! {
@@ -633,10 +635,16 @@ mod tests {
             serde_json::from_str(r#"{"timestamp": 1, "model": "m", "features": {"x": 1}}"#)
                 .unwrap();
         e.confidence = Some(1.5);
-        assert_eq!(e.validate().unwrap_err().reason(), "invalid_confidence");
+        assert_eq!(
+            e.validate().unwrap_err().reason().as_str(),
+            "invalid_confidence"
+        );
         e.confidence = Some(0.5);
         e.latency_ms = Some(-1.0);
-        assert_eq!(e.validate().unwrap_err().reason(), "invalid_latency");
+        assert_eq!(
+            e.validate().unwrap_err().reason().as_str(),
+            "invalid_latency"
+        );
         e.latency_ms = None;
         e.features.insert("model".into(), FeatureValue::Number(1.0));
         assert_eq!(

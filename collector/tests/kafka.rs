@@ -57,7 +57,7 @@ fn absorb(
 
 fn config(broker: &Broker, group: &str, topics: Vec<TopicConfig>) -> KafkaConfig {
     let mut c: KafkaConfig = serde_json::from_value(serde_json::json!({
-        "brokers": broker.address,
+        "brokers": broker.address(),
         "group_id": group,
         "topics": [],
         "commit_interval": "200ms",
@@ -159,7 +159,7 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
     let events = replay::events_from_file(&options, 0).unwrap();
     assert_eq!(events.len(), 50_000);
     let target = Target::Kafka {
-        brokers: broker.address.clone(),
+        brokers: broker.address().to_string(),
         topic: "predictions".into(),
     };
     let summary = replay::send(events, &target, &options, &replay::Quiet)
@@ -201,7 +201,7 @@ async fn car_loan_replay_is_absorbed_exactly_and_fully_committed() {
 /// A client configuration for `broker` with the extra librdkafka `settings`.
 fn client(broker: &Broker, settings: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &broker.address);
+    config.set("bootstrap.servers", broker.address());
     for (k, v) in settings {
         config.set(*k, *v);
     }
@@ -210,7 +210,7 @@ fn client(broker: &Broker, settings: &[(&str, &str)]) -> ClientConfig {
 
 async fn produce(broker: &Broker, topic: &str, payloads: &[&[u8]]) {
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.address)
+        .set("bootstrap.servers", broker.address())
         .create()
         .unwrap();
     for p in payloads {
@@ -377,7 +377,7 @@ async fn two_consumers_share_partitions_and_a_stopped_one_hands_over_without_los
     options.rate = Some(2_000.0);
     let events = replay::events_from_file(&options, 0).unwrap();
     let target = Target::Kafka {
-        brokers: broker.address.clone(),
+        brokers: broker.address().to_string(),
         topic: "shared".into(),
     };
 
@@ -465,7 +465,7 @@ async fn tls_listener_carries_replay_consumption_commits_and_dead_letters() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let target = Target::Kafka {
-        brokers: broker.address.clone(),
+        brokers: broker.address().to_string(),
         topic: "secure".into(),
     };
     let refused = replay::send(
@@ -575,7 +575,7 @@ async fn replay_into_one_partition(
     }
     let events = replay::events_from_file(&options, 0).unwrap();
     let target = Target::Kafka {
-        brokers: broker.address.clone(),
+        brokers: broker.address().to_string(),
         topic: topic.into(),
     };
     replay::send(events, &target, &options, &replay::Quiet)

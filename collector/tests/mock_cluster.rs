@@ -17,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use telemetry::Metrics;
 use test_support::eventually;
 use tokio::sync::mpsc;
 
@@ -93,7 +94,7 @@ fn start(
         .try_init();
     let (tx, mut rx) = mpsc::channel::<SourceBatch>(channel_capacity);
     let mut registry = Registry::default();
-    let metrics = CollectorMetrics::register(&mut registry);
+    let metrics = CollectorMetrics::register(&mut registry, &());
     let source = kafka::start(
         config(servers),
         BatchConfig {

@@ -290,7 +290,7 @@ impl ClusterIo for Planner<'_> {
         });
     }
 
-    fn retrain_job(&self, _outcome: &'static str) {}
+    fn retrain_job(&self, _event: crate::metrics::RetrainJobCounted<'_>) {}
 }
 
 /// Everything the controller would do for `input` at `now`, in order: the reconciler's own

@@ -1,6 +1,37 @@
 //! The controller's error type: one `#[non_exhaustive]` enum whose variants each map to a bounded
 //! metric label ([`Error::metric_label`]) and a retry decision ([`Error::is_retryable`]).
 
+telemetry::label_values! {
+    /// Why a reconcile failed, in `driftwatch_reconcile_errors_total{reason}`
+    /// ([`Error::metric_label`]).
+    pub enum ReconcileErrorReason {
+        /// The API server answered 409 Conflict.
+        KubeConflict => "kube_conflict",
+        /// The API server answered 404 Not Found.
+        KubeNotFound => "kube_not_found",
+        /// The API server answered 403 Forbidden.
+        KubeForbidden => "kube_forbidden",
+        /// Another API error status.
+        KubeApi => "kube_api",
+        /// The API server could not be reached.
+        KubeTransport => "kube_transport",
+        /// The ModelMonitor's spec is invalid.
+        InvalidSpec => "invalid_spec",
+        /// An object lacks a field the controller needs.
+        MissingField => "missing_field",
+        /// The canary target cannot be used.
+        CanaryTarget => "canary_target",
+        /// The canary's metrics source failed.
+        MetricsSource => "metrics_source",
+        /// An object could not be (de)serialised.
+        Serialisation => "serialisation",
+        /// A YAML document could not be read.
+        Yaml => "yaml",
+        /// The controller's configuration is unusable.
+        Config => "config",
+    }
+}
+
 /// Everything that can go wrong while reconciling a `ModelMonitor`, electing a leader, reading
 /// canary metrics or rendering a dry run.
 #[derive(Debug, thiserror::Error)]
@@ -74,22 +105,28 @@ impl Error {
 
     /// A bounded, low-cardinality label for `driftwatch_reconcile_errors_total{reason}`: never
     /// error text or object names.
-    pub fn metric_label(&self) -> &'static str {
+    pub fn metric_label(&self) -> ReconcileErrorReason {
         match self {
             Self::Kube { source, .. } => match source.as_ref() {
-                kube::Error::Api(status) if status.code == 409 => "kube_conflict",
-                kube::Error::Api(status) if status.code == 404 => "kube_not_found",
-                kube::Error::Api(status) if status.code == 403 => "kube_forbidden",
-                kube::Error::Api(_) => "kube_api",
-                _ => "kube_transport",
+                kube::Error::Api(status) if status.code == 409 => {
+                    ReconcileErrorReason::KubeConflict
+                }
+                kube::Error::Api(status) if status.code == 404 => {
+                    ReconcileErrorReason::KubeNotFound
+                }
+                kube::Error::Api(status) if status.code == 403 => {
+                    ReconcileErrorReason::KubeForbidden
+                }
+                kube::Error::Api(_) => ReconcileErrorReason::KubeApi,
+                _ => ReconcileErrorReason::KubeTransport,
             },
-            Self::InvalidSpec { .. } => "invalid_spec",
-            Self::MissingField(_) => "missing_field",
-            Self::Target { .. } => "canary_target",
-            Self::MetricsSource(_) => "metrics_source",
-            Self::Json { .. } => "serialisation",
-            Self::Yaml { .. } => "yaml",
-            Self::Config(_) => "config",
+            Self::InvalidSpec { .. } => ReconcileErrorReason::InvalidSpec,
+            Self::MissingField(_) => ReconcileErrorReason::MissingField,
+            Self::Target { .. } => ReconcileErrorReason::CanaryTarget,
+            Self::MetricsSource(_) => ReconcileErrorReason::MetricsSource,
+            Self::Json { .. } => ReconcileErrorReason::Serialisation,
+            Self::Yaml { .. } => ReconcileErrorReason::Yaml,
+            Self::Config(_) => ReconcileErrorReason::Config,
         }
     }
 

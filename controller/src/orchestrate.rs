@@ -30,6 +30,7 @@ use crate::crd::{
     RetrainingSpec,
 };
 use crate::error::{Error, Result};
+use crate::metrics::{JobOutcome, RetrainJobCounted};
 use crate::retrain::{self, Decision, Episode};
 
 /// Requeue while a retraining Job runs (the Job watch usually reconciles sooner).
@@ -110,8 +111,8 @@ pub trait ClusterIo: Sync {
     /// that changes no traffic), for logs and the dry run.
     fn note(&self, monitor: &str, text: String);
 
-    /// A retraining Job was created (`created`) or ended (`succeeded`, `failed`, `lost`).
-    fn retrain_job(&self, outcome: &'static str);
+    /// A retraining Job was created or ended: logged and counted (the dry run ignores it).
+    fn retrain_job(&self, event: RetrainJobCounted<'_>);
 }
 
 /// When to look at the monitor again.
@@ -255,7 +256,15 @@ async fn retrain_step<IO: ClusterIo>(
             l.uid = job.uid();
         }
         if retrain::record_outcome(status, outcome, now) {
-            io.retrain_job(outcome.label());
+            io.retrain_job(RetrainJobCounted {
+                monitor: &key(mm),
+                job: &last.job_name,
+                outcome: match outcome {
+                    RetrainOutcome::Succeeded => JobOutcome::Succeeded,
+                    RetrainOutcome::Failed => JobOutcome::Failed,
+                    _ => JobOutcome::Lost,
+                },
+            });
             let (warning, reason) = match outcome {
                 RetrainOutcome::Succeeded => (false, "RetrainSucceeded"),
                 RetrainOutcome::Failed => (true, "RetrainFailed"),
@@ -355,7 +364,11 @@ async fn retrain_step<IO: ClusterIo>(
                 let job = retrain::build_job(mm, &episode)?;
                 let uid = io.create_job(ns, &job, &job_name, &episode).await?;
                 retrain::record_launch(status, &episode, &job_name, uid, now);
-                io.retrain_job("created");
+                io.retrain_job(RetrainJobCounted {
+                    monitor: &key(mm),
+                    job: &job_name,
+                    outcome: JobOutcome::Created,
+                });
                 let note = format!(
                     "created retraining Job {job_name} for drift episode {} ({} since {})",
                     episode.hash(),

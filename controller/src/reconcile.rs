@@ -23,6 +23,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
+use telemetry::Emit;
 use types::AlertTrigger;
 
 use crate::FIELD_MANAGER;
@@ -34,7 +35,7 @@ use crate::canary::source::{
 use crate::crd::{CanaryPolicy, GROUP, ModelMonitor, ModelMonitorStatus, VERSION};
 use crate::error::{Error, Result};
 use crate::leader::LeaderState;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReconcileFailed, RetrainJobCounted};
 use crate::orchestrate::{self, ClusterIo, Next};
 use crate::retrain::{self, Episode};
 
@@ -293,15 +294,14 @@ pub async fn reconcile(monitor: Arc<ModelMonitor>, ctx: Arc<Context>) -> Result<
 /// Maps a reconcile error to a requeue: retryable errors back off exponentially per object,
 /// the rest wait for a change to the object. Counts the error under its bounded label.
 pub fn error_policy(monitor: Arc<ModelMonitor>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error(error);
     let key = object_key(&monitor);
-    if !error.is_retryable() {
-        tracing::warn!(monitor = %key, error = %error, "reconcile failed; waiting for a change");
-        return Action::await_change();
-    }
-    let delay = ctx.backoff.next_delay(&key);
-    tracing::warn!(monitor = %key, error = %error, ?delay, "reconcile failed; retrying");
-    Action::requeue(delay)
+    let retry_in = error.is_retryable().then(|| ctx.backoff.next_delay(&key));
+    ctx.metrics.emit(ReconcileFailed {
+        monitor: &key,
+        error,
+        retry_in,
+    });
+    retry_in.map_or_else(Action::await_change, Action::requeue)
 }
 
 /// The cluster as [`ClusterIo`] for one reconcile: the Kubernetes API through `ctx`'s client,
@@ -405,8 +405,8 @@ impl ClusterIo for KubeIo<'_> {
         tracing::debug!(monitor, "{text}");
     }
 
-    fn retrain_job(&self, outcome: &'static str) {
-        self.ctx.metrics.retrain_job(outcome);
+    fn retrain_job(&self, event: RetrainJobCounted<'_>) {
+        self.ctx.metrics.emit(event);
     }
 }
 

@@ -1,15 +1,13 @@
-//! The reconciler and the leader elector against a mocked Kubernetes API: every request's
+//! The reconciler and the leader elector against a mocked Kubernetes API (the scripted mode of
+//! `test_support::kube_mock`, a real HTTP server behind a real `kube::Client`): every request's
 //! method, path, query, content type and body is asserted, in order, and nothing else may be
 //! sent.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::{Expect, conflict, mocked_client, not_found};
 use controller::canary::checks::Sample;
 use controller::canary::machine::{CanaryPhase, CanaryState, Inputs};
 use controller::crd::{ModelMonitor, ModelMonitorStatus, RetrainOutcome};
@@ -23,6 +21,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
+use test_support::kube_mock::{Expect, KubeMock, conflict, not_found};
 use types::{AlertStatus, AlertTrigger, TriggerSource};
 
 const NS: &str = "ml";
@@ -31,6 +30,15 @@ const STATUS: &str = "/apis/driftwatch.io/v1alpha1/namespaces/ml/modelmonitors/c
 const SELDON: &str = "/apis/machinelearning.seldon.io/v1/namespaces/ml/seldondeployments/car-loan";
 const KSERVE: &str = "/apis/serving.kserve.io/v1beta1/namespaces/ml/inferenceservices/car-loan";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/ml/leases";
+
+/// A client of a fresh scripted mock API server (default namespace `ml`); the test adds the
+/// script with [`KubeMock::expect`] and ends with [`KubeMock::finish`].
+fn mocked_client() -> (Client, KubeMock) {
+    let server = KubeMock::scripted();
+    let mut config = kube::Config::new(server.url().parse().expect("the mock's URL"));
+    config.default_namespace = NS.into();
+    (Client::try_from(config).expect("a client"), server)
+}
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, h, m, 0)
@@ -77,11 +85,14 @@ fn episode(starts_at: DateTime<Utc>) -> Episode {
 struct Harness {
     ctx: Arc<Context>,
     metrics: Metrics,
+    /// The registry `metrics` are registered in.
+    registry: prometheus_client::registry::Registry,
     in_process: InProcessSource,
 }
 
 fn harness(client: Client, now: DateTime<Utc>, leader: LeaderState) -> Harness {
-    let metrics = Metrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = <Metrics as telemetry::Metrics>::register(&mut registry, &());
     let in_process = InProcessSource::default();
     let options = ContextOptions {
         identity: "replica-a".into(),
@@ -94,6 +105,7 @@ fn harness(client: Client, now: DateTime<Utc>, leader: LeaderState) -> Harness {
     Harness {
         ctx: Arc::new(Context::new(client, options)),
         metrics,
+        registry,
         in_process,
     }
 }
@@ -201,7 +213,7 @@ async fn repeated_trigger_creates_one_job_and_status_is_applied_with_the_field_m
     let seen = Arc::new(Mutex::new(None));
     let job_name = e.job_name();
     let hash = e.hash();
-    let srv = server.run(vec![
+    server.expect(vec![
         create_job(&e, "job-uid-1"),
         Expect::event(NS, "RetrainJobCreated", "Normal"),
         apply_status(&seen, move |b| {
@@ -237,7 +249,7 @@ async fn repeated_trigger_creates_one_job_and_status_is_applied_with_the_field_m
         .expect("second reconcile");
     assert_eq!(h.metrics.retrain_jobs_total("created"), 1);
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -256,7 +268,7 @@ async fn restarted_controller_with_the_episode_in_status_creates_no_job() {
     );
     let seen = Arc::new(Mutex::new(None));
     let name = e.job_name();
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, &format!("{JOBS}/{}", e.job_name())).respond({
             let job = running_job(&e, "job-uid-1");
             move |_| (200, job.clone())
@@ -275,7 +287,7 @@ async fn restarted_controller_with_the_episode_in_status_creates_no_job() {
         .expect("reconcile");
     assert_eq!(h.metrics.retrain_jobs_total("created"), 0);
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -295,7 +307,7 @@ async fn job_deleted_by_ttl_is_never_launched_again_for_the_episode() {
     );
     let seen = Arc::new(Mutex::new(None));
     let name = e.job_name();
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, &format!("{JOBS}/{}", e.job_name()))
             .respond(move |_| not_found("jobs.batch", &name)),
         Expect::event(NS, "RetrainJobLost", "Warning"),
@@ -324,7 +336,7 @@ async fn job_deleted_by_ttl_is_never_launched_again_for_the_episode() {
         .await
         .expect("second reconcile");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -344,7 +356,7 @@ async fn cooldown_defers_the_next_episode_then_launches_it_when_over() {
     let second = episode(at(17, 5));
     let seen = Arc::new(Mutex::new(None));
     let hash = second.hash();
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::event(NS, "RetrainDeferred", "Normal"),
         apply_status(&seen, move |b| {
             let pending = &b["status"]["retrain"]["pending"];
@@ -363,7 +375,7 @@ async fn cooldown_defers_the_next_episode_then_launches_it_when_over() {
         "the periodic requeue (5 min) comes before the cooldown's end (50 min)"
     );
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 
     // At 18:00 a fresh process finds the pending episode in the status and launches it, even
     // with no trigger in its inbox.
@@ -371,7 +383,7 @@ async fn cooldown_defers_the_next_episode_then_launches_it_when_over() {
     let h = harness(client, at(18, 0), LeaderState::always_leader());
     let seen2 = Arc::new(Mutex::new(None));
     let name = second.job_name();
-    let srv = server.run(vec![
+    server.expect(vec![
         create_job(&second, "job-uid-2"),
         Expect::event(NS, "RetrainJobCreated", "Normal"),
         apply_status(&seen2, move |b| {
@@ -389,7 +401,7 @@ async fn cooldown_defers_the_next_episode_then_launches_it_when_over() {
     .await
     .expect("launch");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -399,7 +411,7 @@ async fn create_conflict_adopts_the_job_of_the_same_episode() {
     let h = harness(client, at(17, 10), LeaderState::always_leader());
     let e = episode(at(17, 0));
     let seen = Arc::new(Mutex::new(None));
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::POST, JOBS).respond(|_| conflict("jobs.batch \"x\" already exists")),
         Expect::new(Method::GET, &format!("{JOBS}/{}", e.job_name())).respond({
             let job = running_job(&e, "job-uid-9");
@@ -415,15 +427,13 @@ async fn create_conflict_adopts_the_job_of_the_same_episode() {
         .await
         .expect("reconcile");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
 async fn api_errors_back_off_per_object_and_reset_after_success() {
     let (client, server) = mocked_client();
     let h = harness(client, at(17, 10), LeaderState::always_leader());
-    let mut registry = prometheus_client::registry::Registry::default();
-    h.metrics.register(&mut registry);
     let e = episode(at(17, 0));
     let seen = Arc::new(Mutex::new(None));
     let error = |_: &Value| {
@@ -432,7 +442,7 @@ async fn api_errors_back_off_per_object_and_reset_after_success() {
             json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "etcd timeout", "reason": "InternalError", "code": 500}),
         )
     };
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::POST, JOBS).respond(error),
         Expect::new(Method::POST, JOBS).respond(error),
         create_job(&e, "job-uid-1"),
@@ -460,7 +470,7 @@ async fn api_errors_back_off_per_object_and_reset_after_success() {
         "reset on success"
     );
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+    prometheus_client::encoding::text::encode(&mut text, &h.registry).expect("encode");
     assert!(
         text.contains("driftwatch_reconcile_errors_total{reason=\"kube_api\"} 2\n"),
         "{text}"
@@ -470,7 +480,7 @@ async fn api_errors_back_off_per_object_and_reset_after_success() {
         "{text}"
     );
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -480,7 +490,7 @@ async fn invalid_spec_is_reported_in_status_and_an_event_without_acting() {
     let spec = json!({"model": "car-loan", "retraining": {"image": "train:1"},
         "canary": {"target": {"kind": "InferenceService", "name": "car-loan"}, "stepWeight": 30, "maxWeight": 20}});
     let seen = Arc::new(Mutex::new(None));
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::event(NS, "InvalidSpec", "Warning"),
         apply_status(&seen, |b| {
             let c = &b["status"]["conditions"][0];
@@ -504,7 +514,7 @@ async fn invalid_spec_is_reported_in_status_and_an_event_without_acting() {
         .expect("reconcile");
     assert_eq!(action, Action::await_change());
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 fn lease(holder: &str, renewed: DateTime<Utc>, transitions: i32) -> Value {
@@ -533,7 +543,7 @@ async fn second_replica_without_the_lease_does_not_write() {
     let (client, server) = mocked_client();
     let now = at(17, 10);
     let held = lease("replica-a", now - chrono::Duration::seconds(2), 3);
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, &format!("{LEASES}/driftwatch-controller"))
             .respond(move |_| (200, held.clone())),
     ]);
@@ -552,7 +562,8 @@ async fn second_replica_without_the_lease_does_not_write() {
         .expect("standby");
     assert_eq!(action, Action::requeue(Duration::from_secs(15)));
     drop((h, b));
-    srv.await.expect("api server script: one GET, no writes");
+    // The script: one GET, no writes.
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -586,7 +597,7 @@ async fn expired_lease_is_taken_over_with_its_resource_version_and_a_lost_race_i
                 );
             })
     };
-    let srv = server.run(vec![
+    server.expect(vec![
         get(expired.clone()),
         put().respond(|b| (200, b.clone())),
         get(expired),
@@ -601,7 +612,7 @@ async fn expired_lease_is_taken_over_with_its_resource_version_and_a_lost_race_i
     );
     assert!(!b.state().is_leader());
     drop(b);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -609,7 +620,7 @@ async fn absent_lease_is_created_and_an_owned_lease_is_renewed() {
     let (client, server) = mocked_client();
     let now = at(17, 10);
     let own = lease("replica-a", now - chrono::Duration::seconds(5), 7);
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, &format!("{LEASES}/driftwatch-controller"))
             .respond(|_| not_found("leases.coordination.k8s.io", "driftwatch-controller")),
         Expect::new(Method::POST, LEASES)
@@ -639,7 +650,7 @@ async fn absent_lease_is_created_and_an_owned_lease_is_renewed() {
     assert!(a.try_acquire_or_renew(now).await.expect("create"));
     assert!(a.try_acquire_or_renew(now).await.expect("renew"));
     drop(a);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 fn seldon_monitor(status: Option<ModelMonitorStatus>) -> ModelMonitor {
@@ -697,7 +708,7 @@ async fn failing_latency_check_sets_seldon_canary_traffic_to_zero_before_the_sta
         },
     );
     let seen = Arc::new(Mutex::new(None));
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, SELDON).respond(|_| (200, seldon_deployment())),
         Expect::apply(SELDON).check(|b| {
             assert_eq!(b["apiVersion"], "machinelearning.seldon.io/v1");
@@ -737,7 +748,7 @@ async fn failing_latency_check_sets_seldon_canary_traffic_to_zero_before_the_sta
         .await
         .expect("reconcile");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -753,7 +764,7 @@ async fn metrics_source_down_holds_kserve_traffic_without_patching_it() {
         "status": {"components": {"predictor": {"latestCreatedRevision": "car-loan-predictor-2", "latestReadyRevision": "car-loan-predictor-2"}}}
     });
     let seen = Arc::new(Mutex::new(None));
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, KSERVE).respond(move |_| (200, isvc.clone())),
         Expect::event(NS, "AnalysisHeld", "Warning"),
         apply_status(&seen, |b| {
@@ -783,7 +794,7 @@ async fn metrics_source_down_holds_kserve_traffic_without_patching_it() {
         .await
         .expect("reconcile");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }
 
 #[tokio::test]
@@ -796,7 +807,7 @@ async fn kserve_canary_start_applies_canary_traffic_percent() {
         "spec": {"predictor": {"canaryTrafficPercent": 0, "model": {"storageUri": "gs://m/v3"}}}
     });
     let seen = Arc::new(Mutex::new(None));
-    let srv = server.run(vec![
+    server.expect(vec![
         Expect::new(Method::GET, KSERVE).respond(move |_| (200, isvc.clone())),
         Expect::apply(KSERVE).check(|b| {
             assert_eq!(
@@ -817,5 +828,5 @@ async fn kserve_canary_start_applies_canary_traffic_percent() {
         .await
         .expect("reconcile");
     drop(h);
-    srv.await.expect("api server script");
+    server.finish().await;
 }

@@ -18,11 +18,13 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
 
 pub use error::RuntimeError;
+pub use metrics::RuntimeMetrics;
 pub use pipeline::{CheckpointSettings, Pipeline, Restored, RunOptions};
 pub use sink::{ExporterSink, RuleSink, WindowOutcome, WindowSink};
 pub use source::{HttpSource, KafkaInput, Source};

@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use alerting::exporter::{EventTimeRejection, InvalidField, ModelMetrics};
+use alerting::exporter::{InvalidField, InvalidValues, LateEvents, ModelMetrics};
 use analyzer::stream::{Checkpointer, OpenWindow, Windows};
 use collector::batcher::SourceBatch;
 use futures::future::BoxFuture;
+use telemetry::Emit;
 use tokio::sync::mpsc;
 use types::{SeriesKey, SourceOffsets, WindowReport};
 
 use crate::error::RuntimeError;
+use crate::metrics::{CheckpointAge, EventsRefusedOnTime, RuntimeMetrics, WindowClosed};
 use crate::sink::{WindowOutcome, WindowSink};
 use crate::source::Source;
 
@@ -75,7 +77,8 @@ pub struct Pipeline {
     last_checkpoint: Instant,
     /// Positions of partitions no source opened this run, saved unchanged in every checkpoint.
     carried: SourceOffsets,
-    metrics: ModelMetrics,
+    metrics: RuntimeMetrics,
+    model_metrics: ModelMetrics,
     sinks: Vec<Box<dyn WindowSink>>,
     history: Option<HistoryFn>,
     sources: Vec<Box<dyn Source>>,
@@ -105,7 +108,8 @@ impl Pipeline {
         mut windows: Windows,
         checkpoint: Option<&CheckpointSettings>,
         reset: bool,
-        metrics: ModelMetrics,
+        metrics: RuntimeMetrics,
+        model_metrics: ModelMetrics,
     ) -> Result<(Self, Restored), RuntimeError> {
         let mut out = Restored::default();
         let checkpointer = match checkpoint {
@@ -157,6 +161,7 @@ impl Pipeline {
                 last_checkpoint: Instant::now(),
                 carried: SourceOffsets::default(),
                 metrics,
+                model_metrics,
                 sinks: Vec::new(),
                 history: None,
                 sources: Vec::new(),
@@ -204,25 +209,27 @@ impl Pipeline {
             .absorb_from(&batch.model, &source, &batch.batch, now_ms)
         {
             Ok(a) => {
-                if a.future + a.too_old > 0 {
-                    tracing::warn!(model = %batch.model, future = a.future, too_old = a.too_old, offsets = ?batch.offsets(), "events refused: their event time is outside the accepted range around this service's clock (windows.max_future_skew, windows.max_event_age)");
-                    self.metrics
-                        .event_time_rejected(EventTimeRejection::Future, a.future);
-                    self.metrics
-                        .event_time_rejected(EventTimeRejection::TooOld, a.too_old);
-                }
-                if a.late > 0 {
-                    tracing::debug!(model = %batch.model, late = a.late, offsets = ?batch.offsets(), "late events: their windows have closed");
-                    self.metrics.late_events(&batch.model, a.late, now);
-                }
+                let offsets = batch.offsets();
+                self.metrics.emit(EventsRefusedOnTime {
+                    model: &batch.model,
+                    future: a.future,
+                    too_old: a.too_old,
+                    offsets: &offsets,
+                });
+                self.model_metrics.emit(LateEvents {
+                    model: &batch.model,
+                    count: a.late,
+                    offsets: &offsets,
+                    now,
+                });
             }
             Err(e) => tracing::error!(model = %batch.model, error = %e, "cannot absorb a batch"),
         }
         let mismatched: u64 = batch.stats.mismatched.values().sum();
-        if mismatched > 0 {
-            self.metrics
-                .invalid_value(InvalidField::Feature, mismatched);
-        }
+        self.model_metrics.emit(InvalidValues {
+            field: InvalidField::Feature,
+            count: mismatched,
+        });
         batch.acknowledge();
         if self.checkpointer.is_none() {
             self.commit_absorbed();
@@ -259,8 +266,12 @@ impl Pipeline {
         let began = Instant::now();
         match self.windows.finish(key.clone(), start, window).await {
             Ok(closed) => {
-                tracing::debug!(model = %key.model, version = %key.version, variant = %key.variant, start, requests = closed.report.requests, "window closed");
-                self.metrics.observe_window_close(began.elapsed());
+                self.metrics.emit(WindowClosed {
+                    key: &key,
+                    start,
+                    requests: closed.report.requests,
+                    elapsed: began.elapsed(),
+                });
                 let mut outcome = WindowOutcome::default();
                 for sink in &mut self.sinks {
                     sink.on_window(&closed, &mut outcome).await;
@@ -299,7 +310,9 @@ impl Pipeline {
                     s.commit(&snapshot);
                 }
                 self.last_checkpoint = Instant::now();
-                self.metrics.set_checkpoint_age(Duration::ZERO);
+                self.metrics.emit(CheckpointAge {
+                    age: Duration::ZERO,
+                });
                 true
             }
             Err(e) => {
@@ -320,7 +333,7 @@ impl Pipeline {
         }
         let age = self.last_checkpoint.elapsed();
         if self.checkpointer.is_some() {
-            self.metrics.set_checkpoint_age(age);
+            self.metrics.emit(CheckpointAge { age });
         }
         if age >= self.checkpoint_interval {
             self.checkpoint();

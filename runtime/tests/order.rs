@@ -16,7 +16,10 @@ use collector::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
 use collector::offsets::{Observed, OffsetTracker};
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use runtime::{CheckpointSettings, Pipeline, RunOptions, Source, WindowOutcome, WindowSink};
+use runtime::{
+    CheckpointSettings, Pipeline, RunOptions, RuntimeMetrics, Source, WindowOutcome, WindowSink,
+};
+use telemetry::Metrics as _;
 use tokio::sync::{mpsc, oneshot};
 use types::{ClosedWindow, FeatureKind, SourceOffsets, TopicPartition};
 
@@ -171,6 +174,7 @@ fn open(
         Windows::new(settings(), HashMap::new()),
         checkpoint.as_ref(),
         false,
+        RuntimeMetrics::default(),
         metrics(),
     )
     .unwrap();

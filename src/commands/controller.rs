@@ -57,7 +57,8 @@ pub fn run(args: &ControllerArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
             bearer_token_file: args.webhook_token_file.clone(),
             ..types::auth::AuthConfig::default()
         };
-        let (app, readiness) = controller_app(tx, &config.metrics, &auth)?;
+        let (app, readiness, metrics) = controller_app(tx, &auth)?;
+        config.metrics = metrics;
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         eprintln!("driftwatch controller: namespace {}, Alertmanager webhook on http://{}/v1/alertmanager, metrics on /metrics", args.namespace, args.listen);
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -77,13 +78,20 @@ pub fn run(args: &ControllerArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCo
 /// An unusable credential (empty or unreadable token file).
 fn controller_app(
     triggers: tokio::sync::mpsc::Sender<AlertTrigger>,
-    metrics: &controller::metrics::Metrics,
     auth: &types::auth::AuthConfig,
-) -> anyhow::Result<(axum::Router, alerting::Readiness)> {
+) -> anyhow::Result<(
+    axum::Router,
+    alerting::Readiness,
+    controller::metrics::Metrics,
+)> {
     let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
+    let metrics =
+        <controller::metrics::Metrics as telemetry::Metrics>::register(&mut registry, &());
     // The webhook's refusals count in `driftwatch_http_rejected_total{reason="unauthorized"}`.
-    let http_metrics = collector::telemetry::CollectorMetrics::register(&mut registry);
+    let http_metrics = <collector::telemetry::CollectorMetrics as telemetry::Metrics>::register(
+        &mut registry,
+        &(),
+    );
     let readiness = alerting::Readiness::new();
     readiness.set_not_ready("starting");
     let mut webhook =
@@ -101,7 +109,7 @@ fn controller_app(
             std::sync::Arc::new(registry),
             readiness.clone(),
         ));
-    Ok((app, readiness))
+    Ok((app, readiness, metrics))
 }
 
 /// Triggers from a file: a JSON array of triggers, or one per line.
@@ -265,9 +273,8 @@ mod tests {
             bearer_token_file: Some(token),
             ..types::auth::AuthConfig::default()
         };
-        let metrics = controller::metrics::Metrics::default();
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let (app, readiness) = controller_app(tx, &metrics, &auth).unwrap();
+        let (app, readiness, metrics) = controller_app(tx, &auth).unwrap();
         let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
 
         assert_eq!(call(&app, get("/healthz")).await.0, StatusCode::OK);
@@ -278,7 +285,14 @@ mod tests {
         readiness.set_ready();
         assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::OK);
 
-        metrics.retrain_job("created");
+        telemetry::Emit::emit(
+            &metrics,
+            controller::metrics::RetrainJobCounted {
+                monitor: "ml/m",
+                job: "m-retrain-1",
+                outcome: controller::metrics::JobOutcome::Created,
+            },
+        );
         let (status, text) = call(&app, get("/metrics")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
@@ -325,7 +339,6 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         let err = controller_app(
             tx,
-            &metrics,
             &types::auth::AuthConfig {
                 bearer_token_file: Some(empty),
                 ..types::auth::AuthConfig::default()

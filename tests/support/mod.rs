@@ -1,5 +1,6 @@
-//! Real services for end-to-end tests: Prometheus, Alertmanager, a Kafka-protocol broker (tansu)
-//! and `driftwatch serve`, each on free loopback ports, each killed on drop.
+//! Real services for end-to-end tests: Prometheus, Alertmanager and `driftwatch serve`, each on
+//! free loopback ports, each killed on drop. The Kafka-protocol broker (tansu) and the mock
+//! Kubernetes API server come from `test_support` (`tansu::Broker`, `kube_mock::KubeMock`).
 
 #![allow(dead_code)]
 
@@ -145,42 +146,6 @@ pub fn alertmanager(dir: &Path, config: &str, port: u16) -> Service {
     wait_for_port("alertmanager", port, &mut child);
     Service {
         name: "alertmanager",
-        child,
-        port,
-    }
-}
-
-/// Starts tansu with in-memory storage.
-pub fn broker(port: u16) -> Service {
-    let bin = std::env::var_os("DRIFTWATCH_TANSU_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/driftwatch/tools/bin/tansu")
-        });
-    assert!(
-        bin.exists(),
-        "tansu not found at {} (set DRIFTWATCH_TANSU_BIN); install it with scripts/install-test-services.sh",
-        bin.display()
-    );
-    let address = format!("127.0.0.1:{port}");
-    let mut child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://{address}"),
-            "--advertised-listener-url",
-            &format!("tcp://{address}"),
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port("tansu", port, &mut child);
-    Service {
-        name: "tansu",
         child,
         port,
     }

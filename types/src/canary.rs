@@ -77,7 +77,7 @@ impl CanarySummary {
         }
         for (variant, r) in newest {
             if let Some(v) = out.variants.get_mut(variant) {
-                v.latency_p95_seconds = r.latency_ms.p95.map(|ms| ms / 1000.0);
+                v.latency_p95_seconds = r.latency_seconds.p95;
                 v.confidence_p50 = r.confidence.p50;
             }
         }

@@ -14,8 +14,8 @@ use types::names::metric;
 
 use super::config::MetricsConfig;
 use super::labels::{
-    AlertSentLabels, CustomMetricLabels, DriftLabels, FeatureLabels, FieldLabel, ModelLabels,
-    ModelOnlyLabel, ReasonLabel, SeriesIndex, VersionLabel,
+    CustomMetricLabels, DriftLabels, FeatureLabels, FieldLabel, ModelLabels, ModelOnlyLabel,
+    SeriesIndex, VersionLabel,
 };
 
 /// Buckets of `model_request_duration_seconds`, in seconds (docs/metrics.md).
@@ -25,12 +25,6 @@ pub const LATENCY_BUCKETS_S: [f64; 11] = [
 
 /// Buckets of `model_prediction_confidence` (docs/metrics.md): 0.1, 0.2, ..., 1.0.
 pub const CONFIDENCE_BUCKETS: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
-
-/// Buckets of `driftwatch_window_close_seconds`, in seconds (1 ms to 10 s; docs/metrics.md does
-/// not fix them).
-pub const WINDOW_CLOSE_BUCKETS_S: [f64; 13] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 
 /// The exporter's settings: the `[metrics]` section of the configuration.
 ///
@@ -62,21 +56,19 @@ pub struct ModelMetrics {
     pub(super) custom: Family<CustomMetricLabels, F64Gauge>,
     pub(super) window_events: Family<ModelLabels, Gauge>,
     pub(super) invalid_values: Family<FieldLabel, Counter>,
-    pub(super) event_time_rejected: Family<ReasonLabel, Counter>,
-    pub(super) window_close: Histogram,
-    pub(super) checkpoint_age: F64Gauge,
     pub(super) late_events: Family<ModelOnlyLabel, Counter>,
-    pub(super) alerts_sent: Family<AlertSentLabels, Counter>,
     build_info: Family<VersionLabel, Gauge>,
     pub(super) index: Arc<Mutex<SeriesIndex>>,
     pub(super) series_ttl: Duration,
 }
 
-impl ModelMetrics {
+impl telemetry::Metrics for ModelMetrics {
+    type Config = MetricsConfig;
+
     /// Creates the metrics and registers them in `registry` (names as in docs/metrics.md; the
     /// encoder appends `_total` to counters). `driftwatch_build_info{version}` is set to 1 with
     /// this crate's version.
-    pub fn register(registry: &mut Registry, config: &MetricsConfig) -> Self {
+    fn register(registry: &mut Registry, config: &MetricsConfig) -> Self {
         let m = Self {
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -91,11 +83,7 @@ impl ModelMetrics {
             custom: Family::default(),
             window_events: Family::default(),
             invalid_values: Family::default(),
-            event_time_rejected: Family::default(),
-            window_close: Histogram::new(WINDOW_CLOSE_BUCKETS_S),
-            checkpoint_age: F64Gauge::default(),
             late_events: Family::default(),
-            alerts_sent: Family::default(),
             build_info: Family::default(),
             index: Arc::default(),
             series_ttl: config.series_ttl,
@@ -167,29 +155,9 @@ impl ModelMetrics {
             m.invalid_values.clone(),
         );
         r.register(
-            "driftwatch_window_close_seconds",
-            "Wall time to close a window (all statistics)",
-            m.window_close.clone(),
-        );
-        r.register(
-            "driftwatch_checkpoint_age_seconds",
-            "Seconds since the last successful checkpoint",
-            m.checkpoint_age.clone(),
-        );
-        r.register(
-            "driftwatch_event_time_rejected",
-            "Events refused because their event time lies outside the accepted range around the service's clock",
-            m.event_time_rejected.clone(),
-        );
-        r.register(
             "driftwatch_late_events",
             "Events behind the watermark by more than the allowed lateness",
             m.late_events.clone(),
-        );
-        r.register(
-            "driftwatch_alerts_sent",
-            "Alerts posted to Alertmanager, by status and outcome",
-            m.alerts_sent.clone(),
         );
         r.register(
             "driftwatch_build_info",

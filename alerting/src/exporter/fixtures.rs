@@ -11,6 +11,7 @@ use types::drift::{FeatureDrift, FeatureStatus, MethodResult, Threshold, Thresho
 use types::report::{Quantiles, SeriesKey, WindowReport};
 
 use super::{MetricsConfig, ModelMetrics, encode_registry};
+use telemetry::Metrics as _;
 
 pub(super) fn key() -> SeriesKey {
     SeriesKey::new("m", "v1", "stable")
@@ -28,7 +29,7 @@ pub(super) fn report(key: SeriesKey, requests: u64) -> WindowReport {
             .single()
             .unwrap_or_default(),
         requests,
-        latency_ms: Quantiles::default(),
+        latency_seconds: Quantiles::default(),
         confidence: Quantiles::default(),
         missing_ratio: BTreeMap::new(),
         drift: Vec::new(),

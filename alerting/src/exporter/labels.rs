@@ -8,11 +8,16 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use types::report::SeriesKey;
 
-use crate::trigger::AlertStatus;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct ReasonLabel {
-    pub(super) reason: &'static str,
+telemetry::label_values! {
+    /// Which field held a rejected value in `driftwatch_invalid_values_total{field}`.
+    pub enum InvalidField {
+        /// A NaN or infinite latency.
+        Latency => "latency",
+        /// A NaN or infinite confidence.
+        Confidence => "confidence",
+        /// A feature value of the wrong type.
+        Feature => "feature",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,7 +64,7 @@ pub(super) struct DriftLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct FieldLabel {
-    pub(super) field: &'static str,
+    pub(super) field: InvalidField,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,24 +73,8 @@ pub(super) struct ModelOnlyLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct AlertSentLabels {
-    status: &'static str,
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct VersionLabel {
     pub(super) version: &'static str,
-}
-
-pub(super) fn alert_sent_labels(status: AlertStatus, ok: bool) -> AlertSentLabels {
-    AlertSentLabels {
-        status: match status {
-            AlertStatus::Firing => "firing",
-            AlertStatus::Resolved => "resolved",
-        },
-        outcome: if ok { "ok" } else { "error" },
-    }
 }
 
 pub(super) fn feature_labels(key: &SeriesKey, feature: &str) -> FeatureLabels {

@@ -1,7 +1,8 @@
 //! The Prometheus exporter: the model and service metrics of `docs/metrics.md`, updated once per
 //! closed window, and the HTTP endpoints `GET /metrics`, `GET /healthz` and `GET /readyz`.
 //!
-//! Every metric name of this crate is registered in [`ModelMetrics::register`] and nowhere else.
+//! Every model metric's name is registered in `ModelMetrics::register` ([`telemetry::Metrics`])
+//! and nowhere else.
 //! Counters are registered without their `_total` suffix: the OpenMetrics encoder adds it.
 //!
 //! # Bounded labels
@@ -25,7 +26,7 @@
 //! # Layout
 //!
 //! This module re-exports the public items of its parts, whose dependencies point one way
-//! (`config`, `labels` <- `families` <- `service` <- `observe`; `format`, `readiness` <-
+//! (`config`, `labels` <- `families` <- `events` <- `observe`; `format`, `readiness` <-
 //! `routes`):
 //!
 //! - `config`: [`MetricsConfig`], the `[metrics]` section;
@@ -33,9 +34,10 @@
 //!   the label sets each series currently has (for stale label sets and the TTL);
 //! - `families`: [`ModelMetrics`] (the handles to every family), the histogram buckets and
 //!   [`ModelMetrics::register`];
-//! - `service`: the service metrics' updates (invalid values, event-time rejections, late events,
-//!   alerts sent, window-close time, checkpoint age), [`InvalidField`] and
-//!   [`EventTimeRejection`];
+//! - `events`: the exporter's observable events besides a closed window, each logged and counted
+//!   by its `emit()`: [`InvalidValues`] (labelled by [`InvalidField`]) and [`LateEvents`]. The
+//!   streaming loop's own metrics (window-close time, checkpoint age, event-time rejections) are
+//!   the runtime crate's, the Alertmanager client's are [`crate::AlertmanagerMetrics`];
 //! - `observe`: [`ModelMetrics::observe_window`], a closed window into the model families, and
 //!   the series TTL ([`ModelMetrics::prune`]);
 //! - `readiness`: [`Readiness`];
@@ -47,6 +49,7 @@
 //! [`Arc`]: std::sync::Arc
 
 mod config;
+mod events;
 mod families;
 #[cfg(test)]
 mod fixtures;
@@ -55,14 +58,14 @@ mod labels;
 mod observe;
 mod readiness;
 mod routes;
-mod service;
 
 pub use config::MetricsConfig;
-pub use families::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS_S, ModelMetrics, WINDOW_CLOSE_BUCKETS_S};
+pub use events::{InvalidValues, LateEvents};
+pub use families::{CONFIDENCE_BUCKETS, LATENCY_BUCKETS_S, ModelMetrics};
 pub use format::{
     OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, encode_registry,
     openmetrics_to_prometheus_text,
 };
+pub use labels::InvalidField;
 pub use readiness::Readiness;
 pub use routes::router;
-pub use service::{EventTimeRejection, InvalidField};

@@ -9,12 +9,14 @@ use types::drift::Direction;
 use types::drift::FeatureDrift;
 use types::report::{ClosedWindow, SeriesKey};
 
+use super::events::InvalidValues;
 use super::families::ModelMetrics;
+use super::labels::InvalidField;
 use super::labels::{
     CustomMetricLabels, DriftLabels, ModelLabels, ModelOnlyLabel, SeriesIndex, SeriesLabelSets,
     feature_labels,
 };
-use super::service::InvalidField;
+use telemetry::Emit;
 
 impl ModelMetrics {
     /// Updates the model metrics from one closed window, then removes expired series
@@ -52,7 +54,10 @@ impl ModelMetrics {
                     invalid += 1;
                 }
             }
-            self.invalid_value(InvalidField::Latency, invalid);
+            self.emit(InvalidValues {
+                field: InvalidField::Latency,
+                count: invalid,
+            });
         }
         {
             let histogram = self.confidence.get_or_create(&labels);
@@ -64,7 +69,10 @@ impl ModelMetrics {
                     invalid += 1;
                 }
             }
-            self.invalid_value(InvalidField::Confidence, invalid);
+            self.emit(InvalidValues {
+                field: InvalidField::Confidence,
+                count: invalid,
+            });
         }
         self.window_events
             .get_or_create(&labels)
@@ -231,6 +239,7 @@ mod tests {
 
     use super::super::fixtures::{M, feature, key, report, sample, setup, text};
     use super::*;
+    use crate::exporter::LateEvents;
 
     #[test]
     fn nan_latency_and_confidence_are_rejected_and_counted_e18() {
@@ -451,7 +460,12 @@ mod tests {
             confidences: vec![],
         };
         metrics.observe_window(&other, t0 + Duration::from_secs(1800));
-        metrics.late_events("m", 3, t0);
+        metrics.emit(LateEvents {
+            model: "m",
+            count: 3,
+            offsets: &"kafka 0:17",
+            now: t0,
+        });
         assert!(text(&registry).contains(r#"driftwatch_late_events_total{model="m"} 3"#));
 
         assert_eq!(metrics.prune(t0 + Duration::from_secs(3599)), 0);

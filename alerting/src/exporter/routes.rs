@@ -86,22 +86,36 @@ mod tests {
 
     use super::super::fixtures::{key, report, setup};
     use super::*;
-    use crate::exporter::EventTimeRejection;
+    use telemetry::{Emit, Metrics as _};
+
+    use crate::alertmanager_telemetry::{AlertmanagerMetrics, AlertsPosted, PostOutcome};
+    use crate::exporter::LateEvents;
+    use crate::trigger::AlertStatus;
 
     /// Issue 19, finding 8: `/metrics` answered OpenMetrics to `Accept: text/plain;version=0.0.4`,
     /// and `promtool check metrics` failed on every counter ("no help text"). Asked for text
     /// 0.0.4, it now answers that format, and promtool (installed by scripts/test.sh) passes it.
     #[tokio::test]
     async fn metrics_endpoint_negotiates_the_prometheus_text_format_and_promtool_passes_it() {
-        let (registry, metrics) = setup();
+        let (mut registry, metrics) = setup();
+        let alertmanager = AlertmanagerMetrics::register(&mut registry, &());
         let closed = ClosedWindow {
             report: report(key(), 5),
             latencies_s: vec![0.01, 0.2],
             confidences: vec![0.9, 0.4],
         };
         metrics.observe_window(&closed, Instant::now());
-        metrics.late_events("m", 2, Instant::now());
-        metrics.event_time_rejected(EventTimeRejection::Future, 1);
+        metrics.emit(LateEvents {
+            model: "m",
+            count: 2,
+            offsets: &"kafka 0:17",
+            now: Instant::now(),
+        });
+        alertmanager.emit(AlertsPosted {
+            status: AlertStatus::Firing,
+            outcome: PostOutcome::Ok,
+            count: 1,
+        });
         let app = router(Arc::new(registry), Readiness::new());
         let get = |accept: &'static str| {
             app.clone().oneshot(

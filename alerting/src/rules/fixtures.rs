@@ -28,7 +28,11 @@ pub(super) fn report(end: i64, p95_ms: Option<f64>, conf_p50: Option<f64>) -> Wi
         start: t(end - 5),
         end: t(end),
         requests: 100,
-        latency_ms: quantiles(100, p95_ms.map(|v| v / 2.0), p95_ms),
+        latency_seconds: quantiles(
+            100,
+            p95_ms.map(|v| v / 2.0 / 1000.0),
+            p95_ms.map(|v| v / 1000.0),
+        ),
         confidence: quantiles(100, conf_p50, conf_p50),
         missing_ratio: BTreeMap::new(),
         drift: Vec::new(),

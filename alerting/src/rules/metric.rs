@@ -45,12 +45,11 @@ impl WindowMetric {
     /// The metric's value in `report`; `None` when the window has none (no observations: E17,
     /// feature or method not reported, custom query without value) or it is not finite.
     pub fn value(&self, report: &WindowReport) -> Option<f64> {
-        let ms = |q: Option<f64>| q.map(|v| v / 1000.0);
         let v = match self {
             WindowMetric::Requests => Some(report.requests as f64),
-            WindowMetric::LatencyP50 => ms(report.latency_ms.p50),
-            WindowMetric::LatencyP95 => ms(report.latency_ms.p95),
-            WindowMetric::LatencyP99 => ms(report.latency_ms.p99),
+            WindowMetric::LatencyP50 => report.latency_seconds.p50,
+            WindowMetric::LatencyP95 => report.latency_seconds.p95,
+            WindowMetric::LatencyP99 => report.latency_seconds.p99,
             WindowMetric::ConfidenceMedian => report.confidence.p50,
             WindowMetric::MissingRatio(f) => report.missing_ratio.get(f).copied(),
             WindowMetric::Drift { feature, method } => report

@@ -200,7 +200,7 @@ mod tests {
         for end in (5..=60).step_by(5) {
             let mut r = report(end, None, None);
             r.requests = 0;
-            r.latency_ms = Quantiles::default();
+            r.latency_seconds = Quantiles::default();
             r.confidence = Quantiles::default();
             assert!(e.evaluate(&r).is_empty(), "window ending at {end}");
         }

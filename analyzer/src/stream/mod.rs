@@ -2,6 +2,7 @@
 //! watermark and allowed lateness, closed into [`WindowReport`]s, and checkpointed.
 
 pub mod checkpoint;
+mod window_stats;
 pub mod windows;
 
 pub use checkpoint::{Checkpointer, Restored};

@@ -7,10 +7,10 @@
 //! - An event for a window that has already closed is late: it is counted per model
 //!   (`late_events`), never silently dropped and never added to a closed window.
 //! - A window keeps its record batches (shared, zero-copy) up to `max_window_events`; beyond that
-//!   rows are counted but not retained and the report says `sampled`. At close one DataFusion query
-//!   over the window's batches computes the request count, latency and confidence quantiles, the
-//!   missing ratio and the drift of every feature (the UDAFs of [`crate::sql`]), plus the user's own
-//!   SQL metrics.
+//!   rows are counted but not retained and the report says `sampled`. At close one typed pass over
+//!   the window's batches computes the request count, latency (seconds) and confidence quantiles,
+//!   the missing ratio and the drift of every feature (`window_stats`); the user's own SQL metrics
+//!   run as DataFusion queries (with the drift UDAFs of [`crate::sql`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,10 +25,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftSettings;
 use crate::error::AnalyzerError;
-use crate::event_schema::{CONFIDENCE, LATENCY_MS, MODEL_VERSION, TIMESTAMP, VARIANT};
+use crate::event_schema::{MODEL_VERSION, TIMESTAMP, VARIANT};
 use crate::profile::ReferenceProfile;
-use crate::sql::{self, ProfileSet, quote_ident, quote_literal};
+use crate::sql::{self, ProfileSet};
 use crate::stream::report::{ClosedWindow, Quantiles, SeriesKey, WindowReport};
+use crate::stream::window_stats::{WindowStats, quantiles};
 
 /// A user-defined per-window metric: SQL over the window's rows (table `events`, with the columns
 /// of [`crate::event_schema`]) returning one number, exported as
@@ -132,11 +133,14 @@ struct ModelState {
     /// When each source last delivered events of this model (wall time; sources restored from a
     /// checkpoint count from the restore).
     source_arrivals: HashMap<String, Instant>,
-    ctx: Option<SessionContext>,
+    /// The session the user's SQL metrics run in (the drift UDAFs bound to `profiles`).
+    ctx: SessionContext,
+    /// The reference profile's features, in profile order (empty without a profile).
     features: Vec<String>,
-    /// The last window's query, planned once ([`sql::PreparedQuery`]); planned again when a
-    /// window's schema or feature list differs.
-    window_query: Option<sql::PreparedQuery>,
+    /// The features' prepared models and the drift settings windows judge with.
+    profiles: Arc<ProfileSet>,
+    /// Each custom metric's query, planned once ([`sql::PreparedQuery`]) by metric name.
+    custom_queries: HashMap<String, sql::PreparedQuery>,
 }
 
 /// What [`Windows::absorb`] did with a batch.
@@ -201,14 +205,15 @@ impl Windows {
                 ),
                 None => (ProfileSet::empty(settings.drift.clone()), Vec::new()),
             };
-            let ctx = Some(sql::session(Arc::new(set)));
+            let profiles = Arc::new(set);
             ModelState {
                 clock: ModelClock::default(),
                 last_arrival: Instant::now(),
                 source_arrivals: HashMap::new(),
-                ctx,
+                ctx: sql::session(profiles.clone()),
                 features,
-                window_query: None,
+                profiles,
+                custom_queries: HashMap::new(),
             }
         })
     }
@@ -407,11 +412,13 @@ impl Windows {
         out
     }
 
-    /// Computes the report of a closed window with one DataFusion query over its batches.
+    /// Computes the report of a closed window: one typed pass over its batches
+    /// ([`WindowStats`]) for the counts, latency and confidence, missing ratios and drift, then
+    /// the user's own SQL metrics (each planned once per model and schema).
     ///
     /// # Errors
-    /// [`AnalyzerError::Query`] when the query fails (a custom metric's SQL error is reported in
-    /// the metric as `None` and logged, not as an error).
+    /// [`AnalyzerError::Query`] when a numeric feature's column holds text (a custom metric's SQL
+    /// error is reported in the metric as `None` and logged, not as an error).
     pub async fn finish(
         &mut self,
         key: SeriesKey,
@@ -422,15 +429,15 @@ impl Windows {
         let custom = self.settings.custom_metrics.clone();
         let state = self.model(&key.model);
         let features = state.features.clone();
-        let ctx = state.ctx.clone().unwrap_or_default();
-        let prepared = state.window_query.take();
+        let profiles = state.profiles.clone();
+        let ctx = state.ctx.clone();
         let to_utc = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
         let report = WindowReport {
             key: key.clone(),
             start: to_utc(start),
             end: to_utc(start + size),
             requests: window.rows,
-            latency_ms: Quantiles::default(),
+            latency_seconds: Quantiles::default(),
             confidence: Quantiles::default(),
             missing_ratio: BTreeMap::new(),
             drift: Vec::new(),
@@ -445,73 +452,24 @@ impl Windows {
         if window.batches.is_empty() {
             return Ok(closed);
         }
-        let schema = window.batches[0].schema();
-        let present: Vec<&String> = features
-            .iter()
-            .filter(|f| schema.index_of(f).is_ok())
-            .collect();
-        let mut select = vec![
-            "count(*) AS n".to_string(),
-            format!(
-                "count({l}) AS latency_n, quantile({l}, 0.5) AS latency_p50, quantile({l}, 0.95) AS latency_p95, quantile({l}, 0.99) AS latency_p99",
-                l = LATENCY_MS
-            ),
-            format!(
-                "count({c}) AS confidence_n, quantile({c}, 0.5) AS confidence_p50, quantile({c}, 0.95) AS confidence_p95, quantile({c}, 0.99) AS confidence_p99",
-                c = CONFIDENCE
-            ),
-        ];
-        for (i, f) in present.iter().enumerate() {
-            select.push(format!(
-                "count({col}) AS present_{i}, feature_drift({col}, {lit}) AS drift_{i}",
-                col = quote_ident(f),
-                lit = quote_literal(f)
-            ));
-        }
-        let sql_text = format!("SELECT {} FROM window_events", select.join(", "));
-        let prepared = match prepared {
-            Some(q) if q.is_for(&window.batches, &sql_text) => Some(q),
-            _ => match sql::PreparedQuery::new(
-                &ctx,
-                "window_events",
-                window.batches.clone(),
-                &sql_text,
-            )
-            .await
-            {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    tracing::debug!(model = %key.model, error = %e, "window query not prepared; planned at every close");
-                    None
-                }
-            },
-        };
-        // A window whose batches differ in schema (none do today) is planned on its own.
-        let result = match prepared
-            .as_ref()
-            .filter(|q| q.is_for(&window.batches, &sql_text))
-        {
-            Some(q) => q.run(&ctx, window.batches.clone()).await?,
-            None => sql::query(&ctx, "window_events", window.batches.clone(), &sql_text).await?,
-        };
-        self.model(&key.model).window_query = prepared;
-        let n = sql::scalar_f64(&result, "n").unwrap_or(0.0);
-        closed.report.latency_ms = quantiles(&result, "latency");
-        closed.report.confidence = quantiles(&result, "confidence");
-        for (i, f) in present.iter().enumerate() {
-            let count = sql::scalar_f64(&result, &format!("present_{i}")).unwrap_or(0.0);
-            if n > 0.0 {
+        let stats = WindowStats::of(&window.batches, &features, &profiles)?;
+        closed.report.latency_seconds = quantiles(&stats.latencies_s);
+        closed.report.confidence = quantiles(&stats.confidences);
+        for (feature, present, drift) in stats.features {
+            if stats.rows > 0 {
                 closed
                     .report
                     .missing_ratio
-                    .insert((*f).clone(), 1.0 - count / n);
+                    .insert(feature, 1.0 - present as f64 / stats.rows as f64);
             }
-            if let Some(text) = sql::scalar_text(&result, &format!("drift_{i}")) {
-                closed.report.drift.push(sql::parse_report(&text)?);
-            }
+            closed.report.drift.push(drift);
         }
+        closed.latencies_s = stats.latencies_s;
+        closed.confidences = stats.confidences;
         for metric in &custom {
-            let value = match sql::query(&ctx, "events", window.batches.clone(), &metric.sql).await
+            let value = match self
+                .custom_metric(&key.model, &ctx, metric, &window.batches)
+                .await
             {
                 Ok(rows) => first_value(&rows),
                 Err(e) => {
@@ -521,23 +479,43 @@ impl Windows {
             };
             closed.report.custom.insert(metric.name.clone(), value);
         }
-        for b in &window.batches {
-            if let Some(l) = b
-                .column_by_name(LATENCY_MS)
-                .and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>())
-            {
-                closed
-                    .latencies_s
-                    .extend(l.iter().flatten().map(|ms| ms / 1000.0));
-            }
-            if let Some(c) = b
-                .column_by_name(CONFIDENCE)
-                .and_then(|c| c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>())
-            {
-                closed.confidences.extend(c.iter().flatten());
-            }
-        }
         Ok(closed)
+    }
+
+    /// Runs a custom metric's SQL over a window's batches (table `events`), from a plan kept per
+    /// model and metric ([`sql::PreparedQuery`]); planned again when the batches' schema differs,
+    /// and run unprepared when the plan cannot be kept.
+    async fn custom_metric(
+        &mut self,
+        model: &str,
+        ctx: &SessionContext,
+        metric: &CustomMetric,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<RecordBatch>, AnalyzerError> {
+        let state = self.model(model);
+        let kept = state
+            .custom_queries
+            .remove(&metric.name)
+            .filter(|q| q.is_for(batches, &metric.sql));
+        let prepared = match kept {
+            Some(q) => Some(q),
+            None => sql::PreparedQuery::new(ctx, "events", batches.to_vec(), &metric.sql)
+                .await
+                .inspect_err(|e| {
+                    tracing::debug!(model, metric = %metric.name, error = %e, "custom metric not prepared; planned at every close");
+                })
+                .ok(),
+        };
+        let rows = match &prepared {
+            Some(q) => q.run(ctx, batches.to_vec()).await,
+            None => sql::query(ctx, "events", batches.to_vec(), &metric.sql).await,
+        };
+        if let Some(q) = prepared {
+            self.model(model)
+                .custom_queries
+                .insert(metric.name.clone(), q);
+        }
+        rows
     }
 
     /// Every open window (for checkpoints), in key order.
@@ -627,15 +605,6 @@ fn text_column<'a>(
     Some(Box::new(
         move |i| if s.is_valid(i) { s.value(i) } else { "" },
     ))
-}
-
-fn quantiles(result: &[RecordBatch], prefix: &str) -> Quantiles {
-    Quantiles {
-        count: sql::scalar_f64(result, &format!("{prefix}_n")).unwrap_or(0.0) as u64,
-        p50: sql::scalar_f64(result, &format!("{prefix}_p50")),
-        p95: sql::scalar_f64(result, &format!("{prefix}_p95")),
-        p99: sql::scalar_f64(result, &format!("{prefix}_p99")),
-    }
 }
 
 fn first_value(rows: &[RecordBatch]) -> Option<f64> {

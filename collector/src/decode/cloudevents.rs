@@ -13,7 +13,7 @@ use chrono::DateTime;
 
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::Half;
-use crate::decode::{DecodeError, Encoding};
+use crate::decode::{DecodeError, DecodeReason, Encoding};
 use crate::event::{EventTime, FeatureValue, PredictionEvent, Variant};
 
 /// The body of one half.
@@ -99,17 +99,25 @@ pub fn decode<'a>(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let id = get("ce-id")
-        .ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-id`"))?;
-    let ce_type = get("ce-type")
-        .ok_or_else(|| DecodeError::new("missing_field", "missing CloudEvents header `ce-type`"))?;
+    let id = get("ce-id").ok_or_else(|| {
+        DecodeError::new(
+            DecodeReason::MissingField,
+            "missing CloudEvents header `ce-id`",
+        )
+    })?;
+    let ce_type = get("ce-type").ok_or_else(|| {
+        DecodeError::new(
+            DecodeReason::MissingField,
+            "missing CloudEvents header `ce-type`",
+        )
+    })?;
     let half = if ce_type.ends_with(".request") || ce_type.ends_with("request") {
         Half::Request
     } else if ce_type.ends_with(".response") || ce_type.ends_with("response") {
         Half::Response
     } else {
         return Err(DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             format!("`ce-type: {ce_type}` is neither an inference request nor a response"),
         ));
     };
@@ -118,7 +126,7 @@ pub fn decode<'a>(
         .map(|t| t.timestamp_millis());
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         DecodeError::new(
-            "invalid_json",
+            DecodeReason::InvalidJson,
             format!("the {} body is not JSON: {e}", half.as_str()),
         )
     })?;
@@ -139,7 +147,7 @@ pub fn decode<'a>(
         Body::V1Predictions(predictions.clone())
     } else {
         return Err(DecodeError::new(
-            "missing_field",
+            DecodeReason::MissingField,
             format!(
                 "the {} body has none of `inputs`, `outputs`, `instances`, `predictions`",
                 half.as_str()
@@ -170,7 +178,7 @@ fn scalar(v: &serde_json::Value) -> Option<FeatureValue> {
 fn instance_features(v: &serde_json::Value) -> Result<BTreeMap<String, FeatureValue>, DecodeError> {
     let bad = || {
         DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             format!("instance {v} is not an object or a flat array of scalars"),
         )
     };
@@ -228,13 +236,13 @@ pub fn assemble(
         (Body::V1Instances(rows), Body::V1Predictions(preds)) => {
             if rows.len() != preds.len() {
                 return Err(DecodeError::new(
-                    "invalid_field",
+                    DecodeReason::InvalidField,
                     format!("{} instances but {} predictions", rows.len(), preds.len()),
                 ));
             }
             let model = mapping.model.clone().ok_or_else(|| {
                 DecodeError::new(
-                    "missing_field",
+                    DecodeReason::MissingField,
                     "no model name: set it in the mapping or send ce-inferenceservicename",
                 )
             })?;
@@ -289,7 +297,7 @@ pub fn assemble(
                 .collect()
         }
         _ => Err(DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             "the request and the response use different protocols (v1 instances/predictions vs v2 inputs/outputs)",
         )),
     }
@@ -396,6 +404,6 @@ mod tests {
             b"{}",
         )
         .unwrap_err();
-        assert_eq!(err.reason, "invalid_field");
+        assert_eq!(err.reason.as_str(), "invalid_field");
     }
 }

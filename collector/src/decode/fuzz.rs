@@ -45,8 +45,9 @@ fn proto_seeds() -> [Vec<u8>; 2] {
 
 /// Every reason a decoder gives is a bounded label: non-empty lower-case ASCII with underscores.
 fn bounded_reason(e: &DecodeError) -> bool {
-    !e.reason.is_empty()
+    !e.reason.as_str().is_empty()
         && e.reason
+            .as_str()
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b == b'_')
 }

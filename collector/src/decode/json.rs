@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::decode::{DecodeError, json_reason, looks_like_json};
+use crate::decode::{DecodeError, DecodeReason, json_reason, looks_like_json};
 use crate::event::{
     EventFields, EventTime, FeatureValue, PredictionEvent, ValueView, Variant, validate_event,
 };
@@ -35,7 +35,7 @@ fn json_text(payload: &[u8]) -> Result<&str, DecodeError> {
     // SIMD validation: std's took about 1,500 instructions per car_loan event (callgrind).
     let text = simdutf8::basic::from_utf8(payload).map_err(|_| {
         DecodeError::new(
-            "wrong_encoding",
+            DecodeReason::WrongEncoding,
             "the message is not UTF-8 text; this topic expects JSON events",
         )
     })?;
@@ -43,9 +43,9 @@ fn json_text(payload: &[u8]) -> Result<&str, DecodeError> {
         let blank = text.trim().is_empty();
         return Err(DecodeError::new(
             if blank {
-                "invalid_json"
+                DecodeReason::InvalidJson
             } else {
-                "wrong_encoding"
+                DecodeReason::WrongEncoding
             },
             if blank {
                 "the message is empty".to_string()
@@ -69,7 +69,10 @@ pub fn decode_events(payload: &[u8]) -> Result<DecodedEvents, DecodeError> {
     let mut out = DecodedEvents::default();
     if text.trim_start().starts_with('[') {
         let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
-            DecodeError::new("invalid_json", format!("the JSON array is invalid: {e}"))
+            DecodeError::new(
+                DecodeReason::InvalidJson,
+                format!("the JSON array is invalid: {e}"),
+            )
         })?;
         for (i, v) in values.into_iter().enumerate() {
             push(
@@ -478,7 +481,10 @@ mod tests {
         let d = decode_events(nd).unwrap();
         assert_eq!(d.events.len(), 2);
         assert_eq!(d.bad.len(), 2);
-        assert_eq!((d.bad[0].line, d.bad[0].error.reason), (2, "missing_field"));
+        assert_eq!(
+            (d.bad[0].line, d.bad[0].error.reason.as_str()),
+            (2, "missing_field")
+        );
         assert!(
             d.bad[0]
                 .error
@@ -488,7 +494,7 @@ mod tests {
             d.bad[0].error.message
         );
         assert_eq!(
-            (d.bad[1].line, d.bad[1].error.reason),
+            (d.bad[1].line, d.bad[1].error.reason.as_str()),
             (3, "invalid_confidence")
         );
     }
@@ -497,9 +503,9 @@ mod tests {
     fn binary_payload_is_wrong_encoding() {
         // A protobuf frame on a JSON topic (edge case E23).
         let err = decode_events(&[0x0a, 0x03, b'a', b'b', b'c', 0x12]).unwrap_err();
-        assert_eq!(err.reason, "wrong_encoding");
+        assert_eq!(err.reason.as_str(), "wrong_encoding");
         let err = decode_events(&[0xff, 0xfe, 0x00]).unwrap_err();
-        assert_eq!(err.reason, "wrong_encoding");
+        assert_eq!(err.reason.as_str(), "wrong_encoding");
     }
 
     /// Both decoders on one payload: (events, bad) of [`decode_each`] and of [`decode_events`].

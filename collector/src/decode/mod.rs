@@ -5,8 +5,8 @@
 //!   them to Kafka, or JSON as REST clients send them), paired by request id.
 //! - [`cloudevents`]: KServe's inference logger (CloudEvents binary mode over HTTP).
 //!
-//! Every failure is a [`DecodeError`] with a bounded [`DecodeError::reason`] for metrics and
-//! dead-letter headers, and a message that names the offending line or field.
+//! Every failure is a [`DecodeError`] with a bounded [`DecodeReason`] for metrics and dead-letter
+//! headers, and a message that names the offending line or field.
 
 pub mod cloudevents;
 pub mod json;
@@ -18,6 +18,8 @@ mod proto;
 mod fuzz;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::telemetry::labels::DecodeReason;
 
 /// How the messages of a topic are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -45,15 +47,15 @@ impl Encoding {
 #[error("{message}")]
 pub struct DecodeError {
     /// Bounded label (see `docs/metrics.md`): `invalid_json`, `missing_field`, `invalid_field`,
-    /// `wrong_encoding`, `unpaired`, `too_large`, or an [`crate::InvalidEvent::reason`].
-    pub reason: &'static str,
+    /// `wrong_encoding`, `too_large`, `unknown_model`, or an [`crate::InvalidEvent::reason`].
+    pub reason: DecodeReason,
     /// What is wrong, naming the line (1-based, within the message) or field.
     pub message: String,
 }
 
 impl DecodeError {
     /// A new error.
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(reason: DecodeReason, message: impl Into<String>) -> Self {
         Self {
             reason,
             message: message.into(),
@@ -62,14 +64,14 @@ impl DecodeError {
 }
 
 /// Classifies a serde_json error into a bounded reason.
-pub(crate) fn json_reason(e: &serde_json::Error) -> &'static str {
+pub(crate) fn json_reason(e: &serde_json::Error) -> DecodeReason {
     let text = e.to_string();
     if text.starts_with("missing field") {
-        "missing_field"
+        DecodeReason::MissingField
     } else if e.is_data() {
-        "invalid_field"
+        DecodeReason::InvalidField
     } else {
-        "invalid_json"
+        DecodeReason::InvalidJson
     }
 }
 

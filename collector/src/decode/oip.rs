@@ -12,7 +12,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::proto::{InferTensor, ModelInferRequest, ModelInferResponse};
-use crate::decode::{DecodeError, Encoding, looks_like_json};
+use crate::decode::{DecodeError, DecodeReason, Encoding, looks_like_json};
 use crate::event::{EventTime, FeatureValue, PredictionEvent, Variant};
 
 /// How OIP v2 tensors map to an event's features and outputs (per topic or endpoint).
@@ -124,7 +124,7 @@ pub fn decode_message(
         Encoding::OipV2Protobuf => {
             if looks_like_json(payload) && std::str::from_utf8(payload).is_ok() {
                 return Err(DecodeError::new(
-                    "wrong_encoding",
+                    DecodeReason::WrongEncoding,
                     "the message is JSON text but this topic expects OIP v2 protobuf",
                 ));
             }
@@ -133,7 +133,7 @@ pub fn decode_message(
         Encoding::OipV2Json | Encoding::Json => {
             if !looks_like_json(payload) {
                 return Err(DecodeError::new(
-                    "wrong_encoding",
+                    DecodeReason::WrongEncoding,
                     "the message is not JSON text but this topic expects OIP v2 JSON",
                 ));
             }
@@ -145,7 +145,7 @@ pub fn decode_message(
 fn decode_protobuf(payload: &[u8], response: bool) -> Result<OipMessage, DecodeError> {
     let bad = |e: prost::DecodeError| {
         DecodeError::new(
-            "wrong_encoding",
+            DecodeReason::WrongEncoding,
             format!("not an OIP v2 protobuf message: {e}"),
         )
     };
@@ -170,7 +170,7 @@ fn decode_protobuf(payload: &[u8], response: bool) -> Result<OipMessage, DecodeE
     };
     if tensors.is_empty() {
         return Err(DecodeError::new(
-            "missing_field",
+            DecodeReason::MissingField,
             format!(
                 "the {} has no tensors",
                 if response { "response" } else { "request" }
@@ -227,7 +227,7 @@ fn typed_contents(t: &InferTensor) -> Result<TensorData, DecodeError> {
 
 fn unknown_datatype(name: &str, datatype: &str) -> DecodeError {
     DecodeError::new(
-        "invalid_field",
+        DecodeReason::InvalidField,
         format!("tensor `{name}`: unknown datatype `{datatype}`"),
     )
 }
@@ -237,7 +237,7 @@ fn raw_tensor(name: &str, datatype: &str, bytes: &[u8]) -> Result<TensorData, De
     fn chunks<const N: usize>(name: &str, bytes: &[u8]) -> Result<Vec<[u8; N]>, DecodeError> {
         if !bytes.len().is_multiple_of(N) {
             return Err(DecodeError::new(
-                "invalid_field",
+                DecodeReason::InvalidField,
                 format!(
                     "tensor `{name}`: raw contents of {} bytes are not a multiple of {N}",
                     bytes.len()
@@ -308,14 +308,14 @@ fn raw_tensor(name: &str, datatype: &str, bytes: &[u8]) -> Result<TensorData, De
             while !rest.is_empty() {
                 if rest.len() < 4 {
                     return Err(DecodeError::new(
-                        "invalid_field",
+                        DecodeReason::InvalidField,
                         format!("tensor `{name}`: truncated BYTES element"),
                     ));
                 }
                 let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
                 let Some(item) = rest.get(4..4 + len) else {
                     return Err(DecodeError::new(
-                        "invalid_field",
+                        DecodeReason::InvalidField,
                         format!("tensor `{name}`: truncated BYTES element"),
                     ));
                 };
@@ -357,7 +357,7 @@ fn decode_json(payload: &[u8], response: bool) -> Result<OipMessage, DecodeError
     let tensors = if response { m.outputs } else { m.inputs };
     if tensors.is_empty() {
         return Err(DecodeError::new(
-            "missing_field",
+            DecodeReason::MissingField,
             format!(
                 "the {} has no `{}`",
                 if response { "response" } else { "request" },
@@ -398,7 +398,7 @@ fn json_data(
 ) -> Result<TensorData, DecodeError> {
     let mismatch = |v: &serde_json::Value| {
         DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             format!("tensor `{name}`: datatype {datatype} but the data holds {v}"),
         )
     };
@@ -433,7 +433,7 @@ pub const MAX_ROWS_PER_MESSAGE: u64 = 65_536;
 /// [`MAX_ROWS_PER_MESSAGE`] rows, a product of the dimensions that does not overflow (computed
 /// with checked arithmetic) and equals the element count.
 fn checked(t: Tensor) -> Result<Tensor, DecodeError> {
-    let invalid = |message: String| Err(DecodeError::new("invalid_field", message));
+    let invalid = |message: String| Err(DecodeError::new(DecodeReason::InvalidField, message));
     if t.shape.iter().any(|d| *d < 0) {
         return invalid(format!(
             "tensor `{}`: negative dimension in shape {:?}",
@@ -512,7 +512,7 @@ pub fn assemble(
         .or_else(|| Some(request.model_name.clone()).filter(|s| !s.is_empty()))
         .ok_or_else(|| {
             DecodeError::new(
-                "missing_field",
+                DecodeReason::MissingField,
                 "no model name in the request, the response or the mapping",
             )
         })?;
@@ -521,7 +521,7 @@ pub fn assemble(
         .or_else(|| Some(request.model_version.clone()).filter(|s| !s.is_empty()));
     let Some(first) = request.tensors.first() else {
         return Err(DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             "the request has no input tensor",
         ));
     };
@@ -529,7 +529,7 @@ pub fn assemble(
     for t in request.tensors.iter().chain(&response.tensors) {
         if rows_cols(t).0 != rows {
             return Err(DecodeError::new(
-                "invalid_field",
+                DecodeReason::InvalidField,
                 format!(
                     "tensor `{}` has {} rows but `{}` has {rows}",
                     t.name,
@@ -552,7 +552,7 @@ pub fn assemble(
         .find(|t| rows_cols(t).1 == 0)
     {
         return Err(DecodeError::new(
-            "invalid_field",
+            DecodeReason::InvalidField,
             format!(
                 "tensor `{}` has shape {:?}: {rows} rows of no values",
                 t.name, t.shape
@@ -568,7 +568,7 @@ pub fn assemble(
                 .map(Some)
                 .ok_or_else(|| {
                     DecodeError::new(
-                        "invalid_field",
+                        DecodeReason::InvalidField,
                         format!("the response has no output `{n}` ({what})"),
                     )
                 }),
@@ -586,7 +586,7 @@ pub fn assemble(
         match (cols, mapping.feature_names.get(&t.name)) {
             (_, Some(names)) if names.len() != cols => {
                 return Err(DecodeError::new(
-                    "invalid_field",
+                    DecodeReason::InvalidField,
                     format!(
                         "input `{}` has {cols} columns but feature_names lists {}",
                         t.name,
@@ -808,7 +808,7 @@ pub(crate) mod tests {
                 r#"{{"id": "x", "inputs": [{{"name": "t", "shape": {shape}, "datatype": "FP64", "data": []}}]}}"#
             );
             let err = decode_message(body.as_bytes(), Encoding::OipV2Json, false).unwrap_err();
-            assert_eq!(err.reason, "invalid_field", "{shape}");
+            assert_eq!(err.reason.as_str(), "invalid_field", "{shape}");
             assert!(
                 err.message.contains("tensor `t`"),
                 "{shape}: {}",
@@ -842,7 +842,7 @@ pub(crate) mod tests {
             );
             let resp = decode_message(empty_rows.as_bytes(), Encoding::OipV2Json, true).unwrap();
             let err = pair(&one, &resp).unwrap_err();
-            assert_eq!(err.reason, "invalid_field");
+            assert_eq!(err.reason.as_str(), "invalid_field");
             assert!(
                 err.message
                     .contains("tensor `p` has shape [1, 0]: 1 rows of no values"),
@@ -876,7 +876,7 @@ pub(crate) mod tests {
         ]}"#;
         let resp = decode_message(logits, Encoding::OipV2Json, true).unwrap();
         let err = pair(&req, &resp).unwrap_err();
-        assert_eq!(err.reason, "invalid_confidence");
+        assert_eq!(err.reason.as_str(), "invalid_confidence");
         assert!(err.message.contains("2.5"), "{}", err.message);
     }
 
@@ -901,7 +901,7 @@ pub(crate) mod tests {
     fn wrong_datatype_is_an_invalid_field_naming_the_tensor() {
         let bad = br#"{"id": "x", "inputs": [{"name": "car_value", "shape": [1], "datatype": "FP32", "data": ["high"]}]}"#;
         let err = decode_message(bad, Encoding::OipV2Json, false).unwrap_err();
-        assert_eq!(err.reason, "invalid_field");
+        assert_eq!(err.reason.as_str(), "invalid_field");
         assert!(
             err.message.contains("tensor `car_value`: datatype FP32"),
             "{}",
@@ -941,14 +941,14 @@ pub(crate) mod tests {
     #[test]
     fn json_on_a_protobuf_topic_and_the_reverse_are_wrong_encoding() {
         let err = decode_message(request_json(), Encoding::OipV2Protobuf, false).unwrap_err();
-        assert_eq!(err.reason, "wrong_encoding");
+        assert_eq!(err.reason.as_str(), "wrong_encoding");
         let frame = ModelInferRequest {
             id: "a".into(),
             ..Default::default()
         }
         .encode_to_vec();
         let err = decode_message(&frame, Encoding::OipV2Json, false).unwrap_err();
-        assert_eq!(err.reason, "wrong_encoding");
+        assert_eq!(err.reason.as_str(), "wrong_encoding");
     }
 
     #[test]

@@ -9,22 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// Which half of an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Half {
-    /// The inference request (features).
-    Request,
-    /// The inference response (prediction).
-    Response,
-}
-
-impl Half {
-    /// Bounded label: `request` or `response`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Half::Request => "request",
-            Half::Response => "response",
-        }
+telemetry::label_values! {
+    /// Which half of an exchange; the bounded label `half` of `driftwatch_unpaired_total`
+    /// (`request`, `response`).
+    pub enum Half {
+        /// The inference request (features).
+        Request => "request",
+        /// The inference response (prediction).
+        Response => "response",
     }
 }
 

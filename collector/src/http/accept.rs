@@ -5,10 +5,15 @@
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use telemetry::Emit;
 
 use super::state::HttpIngest;
 use crate::decode::json;
 use crate::response::error;
+use crate::telemetry::events::{
+    EventsConsumed, EventsDecoded, RequestRejected, RequestUndecodable,
+};
+use crate::telemetry::{RejectReason, Source};
 
 impl HttpIngest {
     /// Takes the events of one request. `body`, when the events are its JSON events, lets the
@@ -25,18 +30,20 @@ impl HttpIngest {
         let refused = self.batcher().admit_all(&models).err();
         if let Some((index, err)) = refused {
             let position = body.and_then(|b| event_line(b, index)).unwrap_or(index + 1);
-            self.inner.metrics.decode_error(err.reason);
-            self.inner.metrics.rejected(err.reason);
+            self.inner.metrics.emit(RequestUndecodable { error: &err });
             return error(
                 StatusCode::BAD_REQUEST,
-                err.reason,
+                err.reason.as_str(),
                 err.message,
                 Some(position),
             );
         }
         let n = events.len();
-        self.inner.metrics.consumed("http", n as u64);
-        self.inner.metrics.decoded(n as u64);
+        self.inner.metrics.emit(EventsConsumed {
+            source: Source::Http,
+            count: n as u64,
+        });
+        self.inner.metrics.emit(EventsDecoded { count: n as u64 });
         if self.inner.wal.is_some() {
             // The events as the log keeps them, one record per model (so that each record's
             // events land in one batch and a checkpoint never covers part of a record: review
@@ -54,7 +61,7 @@ impl HttpIngest {
                 Err(e) => {
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "not_durable",
+                        RejectReason::NotDurable.as_str(),
                         format!("cannot encode the events for the write-ahead log: {e}"),
                         None,
                     );
@@ -67,10 +74,11 @@ impl HttpIngest {
             match durable.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    self.inner.metrics.rejected("not_durable");
+                    let reason = RejectReason::NotDurable;
+                    self.inner.metrics.emit(RequestRejected { reason });
                     return error(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "not_durable",
+                        reason.as_str(),
                         e.to_string(),
                         None,
                     );
@@ -78,7 +86,7 @@ impl HttpIngest {
                 Err(e) => {
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "not_durable",
+                        RejectReason::NotDurable.as_str(),
                         format!("the write-ahead log task failed: {e}"),
                         None,
                     );
@@ -101,10 +109,11 @@ impl HttpIngest {
             };
             if !sent {
                 // Without the log, events the analyzer no longer takes are lost: not a 202.
-                self.inner.metrics.rejected("shutting_down");
+                let reason = RejectReason::ShuttingDown;
+                self.inner.metrics.emit(RequestRejected { reason });
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
+                    reason.as_str(),
                     "driftwatch is shutting down; retry against another replica or after the restart".into(),
                     None,
                 );

@@ -8,13 +8,15 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use telemetry::Emit;
 
 use super::request::admit;
 use super::state::HttpIngest;
-use crate::decode::DecodeError;
 use crate::decode::cloudevents;
 use crate::decode::pairing::Offer;
 use crate::response::error;
+use crate::telemetry::Source;
+use crate::telemetry::events::{HalfExpired, HalfReplaced, RequestUndecodable};
 
 pub(super) async fn post_cloudevent(
     State(ingest): State<HttpIngest>,
@@ -31,9 +33,8 @@ pub(super) async fn post_cloudevent(
     let half = match cloudevents::decode(pairs, &body) {
         Ok(h) => h,
         Err(e) => {
-            ingest.inner.metrics.decode_error(e.reason);
-            ingest.inner.metrics.rejected(e.reason);
-            return error(StatusCode::BAD_REQUEST, e.reason, e.message, None);
+            ingest.inner.metrics.emit(RequestUndecodable { error: &e });
+            return error(StatusCode::BAD_REQUEST, e.reason.as_str(), e.message, None);
         }
     };
     let id = half.id.clone();
@@ -50,8 +51,12 @@ pub(super) async fn post_cloudevent(
         let offer = pairer.offer_weighted(&id, kind, half, now, weight);
         (offer, pairer.expire(now))
     };
-    for (_, p) in evicted {
-        ingest.inner.metrics.unpaired(p.half.as_str());
+    for (id, p) in evicted {
+        ingest.inner.metrics.emit(HalfExpired {
+            source: Source::Http,
+            half: p.half,
+            id: &id,
+        });
     }
     match offer {
         Offer::Waiting => (
@@ -60,7 +65,11 @@ pub(super) async fn post_cloudevent(
         )
             .into_response(),
         Offer::Replaced(old) => {
-            ingest.inner.metrics.unpaired(old.half.as_str());
+            ingest.inner.metrics.emit(HalfReplaced {
+                source: Source::Http,
+                half: old.half,
+                id: &id,
+            });
             (
                 StatusCode::ACCEPTED,
                 axum::Json(serde_json::json!({ "accepted": 0, "waiting_for_pair": id })),
@@ -76,13 +85,12 @@ pub(super) async fn post_cloudevent(
                 fallback,
             ) {
                 Ok(events) => ingest.accept(events, None).await,
-                Err(DecodeError { reason, message }) => {
-                    ingest.inner.metrics.decode_error(reason);
-                    ingest.inner.metrics.rejected(reason);
+                Err(e) => {
+                    ingest.inner.metrics.emit(RequestUndecodable { error: &e });
                     error(
                         StatusCode::BAD_REQUEST,
-                        reason,
-                        format!("ce-id {id}: {message}"),
+                        e.reason.as_str(),
+                        format!("ce-id {id}: {}", e.message),
                         None,
                     )
                 }
@@ -96,6 +104,7 @@ mod tests {
     use axum::http::StatusCode;
 
     use super::super::fixtures::{ingest, post};
+    use crate::telemetry::RejectReason;
 
     /// Issue 19, finding 8: a CloudEvents pair that fails to assemble was answered 400 but not
     /// counted in `driftwatch_http_rejected_total`.
@@ -128,7 +137,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
         assert_eq!(json["reason"], "invalid_field", "{json}");
-        assert_eq!(metrics.rejected_total("invalid_field"), 1);
+        assert_eq!(metrics.rejected_total(RejectReason::InvalidField), 1);
         assert!(rx.try_recv().is_err());
     }
 

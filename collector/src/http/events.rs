@@ -6,11 +6,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use telemetry::Emit;
 
 use super::request::admit;
 use super::state::HttpIngest;
 use crate::decode::json;
 use crate::response::error;
+use crate::telemetry::events::{BadEventsInRequest, RequestUndecodable};
 
 pub(super) async fn post_events(
     State(ingest): State<HttpIngest>,
@@ -24,16 +26,15 @@ pub(super) async fn post_events(
     let decoded = match json::decode_events(&body) {
         Ok(d) => d,
         Err(e) => {
-            ingest.inner.metrics.decode_error(e.reason);
-            ingest.inner.metrics.rejected(e.reason);
-            return error(StatusCode::BAD_REQUEST, e.reason, e.message, None);
+            ingest.inner.metrics.emit(RequestUndecodable { error: &e });
+            return error(StatusCode::BAD_REQUEST, e.reason.as_str(), e.message, None);
         }
     };
     if let Some(first) = decoded.bad.first() {
-        for b in &decoded.bad {
-            ingest.inner.metrics.decode_error(b.error.reason);
-        }
-        ingest.inner.metrics.rejected(first.error.reason);
+        ingest
+            .inner
+            .metrics
+            .emit(BadEventsInRequest { bad: &decoded.bad });
         let more = if decoded.bad.len() > 1 {
             format!(" ({} bad events in all)", decoded.bad.len())
         } else {
@@ -41,7 +42,7 @@ pub(super) async fn post_events(
         };
         return error(
             StatusCode::BAD_REQUEST,
-            first.error.reason,
+            first.error.reason.as_str(),
             format!("{}{more}", first.error.message),
             Some(first.line),
         );

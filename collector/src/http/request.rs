@@ -6,9 +6,12 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use telemetry::Emit;
 
 use super::state::HttpIngest;
 use crate::response::error;
+use crate::telemetry::RejectReason;
+use crate::telemetry::events::RequestRejected;
 
 /// The body of a request both endpoints may go on with, or the answer that refuses it: `415`
 /// for a non-JSON media type, `413`/`400` for a body that could not be read, `503` with
@@ -23,10 +26,11 @@ pub(super) fn admit(
     }
     let body = body.map_err(|r| Box::new(body_error(ingest, &r)))?;
     if ingest.backpressured() {
-        ingest.inner.metrics.rejected("backpressure");
+        let reason = RejectReason::Backpressure;
+        ingest.inner.metrics.emit(RequestRejected { reason });
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "backpressure",
+            reason.as_str(),
             "the analyzer is behind; retry later".into(),
             None,
         );
@@ -39,10 +43,11 @@ pub(super) fn admit(
 
 pub(super) fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ingest.inner.metrics.rejected("too_large");
+        let reason = RejectReason::TooLarge;
+        ingest.inner.metrics.emit(RequestRejected { reason });
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            reason.as_str(),
             format!(
                 "the body exceeds {} bytes",
                 ingest.inner.config.max_body_bytes
@@ -82,10 +87,11 @@ pub(super) fn unsupported_media_type(ingest: &HttpIngest, headers: &HeaderMap) -
     if is_json_media_type(text) {
         return None;
     }
-    ingest.inner.metrics.rejected("unsupported_media_type");
+    let reason = RejectReason::UnsupportedMediaType;
+    ingest.inner.metrics.emit(RequestRejected { reason });
     Some(error(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        reason.as_str(),
         format!(
             "Content-Type `{text}` is not JSON: send events as `application/json` (one object or an array) or `application/x-ndjson` (one object per line)"
         ),

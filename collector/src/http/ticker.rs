@@ -5,7 +5,11 @@
 use std::sync::PoisonError;
 use std::time::Duration;
 
+use telemetry::Emit;
+
 use super::state::HttpIngest;
+use crate::telemetry::Source;
+use crate::telemetry::events::HalfExpired;
 
 impl HttpIngest {
     /// Sends the batches that waited `max_wait` and expires unpaired CloudEvents; call
@@ -20,8 +24,12 @@ impl HttpIngest {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .expire(now);
-        for (_, p) in expired {
-            self.inner.metrics.unpaired(p.half.as_str());
+        for (id, p) in expired {
+            self.inner.metrics.emit(HalfExpired {
+                source: Source::Http,
+                half: p.half,
+                id: &id,
+            });
         }
     }
 

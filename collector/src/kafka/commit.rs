@@ -3,9 +3,11 @@
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use telemetry::Emit;
 
 use crate::offsets::OffsetTracker;
 use crate::telemetry::CollectorMetrics;
+use crate::telemetry::events::CommitFailed;
 
 /// Commits the durable watermarks not committed yet, synchronously: the tracker records an
 /// offset as committed only once the broker has accepted it. (An asynchronous commit returns
@@ -33,9 +35,6 @@ pub(super) fn commit<C: ConsumerContext>(
     }
     match consumer.commit(&list, CommitMode::Sync) {
         Ok(()) => tracker.committed(&todo),
-        Err(e) => {
-            metrics.commit_error();
-            tracing::warn!(error = %e, "offset commit failed; will retry");
-        }
+        Err(e) => metrics.emit(CommitFailed { error: &e }),
     }
 }

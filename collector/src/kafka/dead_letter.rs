@@ -9,12 +9,14 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
+use telemetry::Emit;
 
 use super::client;
 use super::config::KafkaConfig;
 use crate::decode::DecodeError;
 use crate::offsets::{OffsetTracker, TopicPartition};
 use crate::telemetry::CollectorMetrics;
+use crate::telemetry::events::DeadLetterNotWritten;
 
 /// Dead-letter producer callbacks: complete the source offset once the dead letter is written.
 pub(super) struct DlqContext {
@@ -30,8 +32,12 @@ impl ProducerContext for DlqContext {
     fn delivery(&self, result: &DeliveryResult<'_>, source: Self::DeliveryOpaque) {
         if let Err((e, _)) = result {
             // The message was bad anyway; keep the partition flowing but make the loss visible.
-            self.metrics.dead_letter_failed();
-            tracing::error!(topic = %source.0.topic, partition = source.0.partition, offset = source.1, error = %e, "cannot write to the dead-letter topic");
+            self.metrics.emit(DeadLetterNotWritten {
+                error: e,
+                topic: &source.0.topic,
+                partition: source.0.partition,
+                offset: source.1,
+            });
         }
         self.tracker.complete(&[(source.0.clone(), source.1)]);
     }
@@ -88,7 +94,7 @@ pub(super) fn headers(
     let mut headers = OwnedHeaders::new()
         .insert(Header {
             key: "driftwatch-reason",
-            value: Some(err.reason),
+            value: Some(err.reason.as_str()),
         })
         .insert(Header {
             key: "driftwatch-error",

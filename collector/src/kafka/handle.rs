@@ -3,14 +3,20 @@
 
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::BaseRecord;
+use telemetry::Emit;
 
 use super::config::TopicRole;
 use super::dead_letter;
 use super::worker::Worker;
 use crate::batcher::PushedJson;
 use crate::decode::oip;
-use crate::decode::{DecodeError, Encoding};
+use crate::decode::{DecodeError, DecodeReason, Encoding};
 use crate::offsets::{Observed, TopicPartition};
+use crate::telemetry::Source;
+use crate::telemetry::events::{
+    BadEventsInMessage, DeadLetterNotQueued, DeadLettered, EventsConsumed, EventsDecoded,
+    MessageSkipped, MessageUndecodable,
+};
 
 impl Worker {
     pub(super) fn handle(&mut self, message: &BorrowedMessage<'_>) {
@@ -24,7 +30,10 @@ impl Worker {
                 return;
             }
         }
-        self.metrics.consumed("kafka", 1);
+        self.metrics.emit(EventsConsumed {
+            source: Source::Kafka,
+            count: 1,
+        });
         let payload = message.payload().unwrap_or_default();
         let Some(topic) = self.topics.get(message.topic()).cloned() else {
             self.tracker.complete(&[(tp, offset)]);
@@ -32,7 +41,7 @@ impl Worker {
         };
         if payload.len() > self.config.max_message_bytes {
             let err = DecodeError::new(
-                "too_large",
+                DecodeReason::TooLarge,
                 format!(
                     "{} bytes exceed max_message_bytes {}",
                     payload.len(),
@@ -50,13 +59,13 @@ impl Worker {
                     .push_json(payload, &[(tp.clone(), offset)]);
                 match pushed {
                     Ok(PushedJson { ready, bad, good }) => {
-                        if let Some(first) = bad.first() {
-                            for b in &bad {
-                                self.metrics.decode_error(b.error.reason);
-                            }
-                            tracing::debug!(topic = %tp.topic, partition = tp.partition, offset, bad = bad.len(), first = %first.error, "bad events in a message");
-                        }
-                        self.metrics.decoded(good as u64);
+                        self.metrics.emit(BadEventsInMessage {
+                            topic: &tp.topic,
+                            partition: tp.partition,
+                            offset,
+                            bad: &bad,
+                        });
+                        self.metrics.emit(EventsDecoded { count: good as u64 });
                         if let Some(first) = bad.first().map(|b| b.error.clone()) {
                             // Keep the good events; the whole message is dead-lettered for inspection.
                             let lines: Vec<String> =
@@ -73,7 +82,12 @@ impl Worker {
                         self.send(ready);
                     }
                     Err(err) => {
-                        self.metrics.decode_error(err.reason);
+                        self.metrics.emit(MessageUndecodable {
+                            topic: &tp.topic,
+                            partition: tp.partition,
+                            offset,
+                            error: &err,
+                        });
                         self.dead_letter(message, &tp, &err);
                     }
                 }
@@ -83,7 +97,12 @@ impl Worker {
                 match oip::decode_message(payload, encoding, response) {
                     Ok(decoded) => self.pair(message, &tp, decoded, role, topic.mapping.clone()),
                     Err(err) => {
-                        self.metrics.decode_error(err.reason);
+                        self.metrics.emit(MessageUndecodable {
+                            topic: &tp.topic,
+                            partition: tp.partition,
+                            offset,
+                            error: &err,
+                        });
                         self.dead_letter(message, &tp, &err);
                     }
                 }
@@ -110,7 +129,12 @@ impl Worker {
     ) {
         let offset = message.offset();
         let Some(producer) = &self.dlq else {
-            self.metrics.skipped(err.reason);
+            self.metrics.emit(MessageSkipped {
+                reason: err.reason,
+                topic: &tp.topic,
+                partition: tp.partition,
+                offset,
+            });
             self.tracker.complete(&[(tp.clone(), offset)]);
             return;
         };
@@ -123,10 +147,17 @@ impl Worker {
             record = record.key(k);
         }
         match producer.send(record) {
-            Ok(()) => self.metrics.dead_lettered(err.reason),
+            Ok(()) => self.metrics.emit(DeadLettered {
+                reason: err.reason,
+                topic: &tp.topic,
+                partition: tp.partition,
+                offset,
+            }),
             Err((e, _)) => {
-                self.metrics.dead_letter_failed();
-                tracing::error!(error = %e, topic, "cannot queue a dead letter; skipping the message");
+                self.metrics.emit(DeadLetterNotQueued {
+                    error: &e,
+                    topic: &topic,
+                });
                 self.tracker.complete(&[(tp.clone(), offset)]);
             }
         }

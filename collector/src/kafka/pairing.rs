@@ -2,13 +2,19 @@
 //! the pairer, the assembly of a pair into events, and the expiry of unpaired halves.
 
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use telemetry::Emit;
 
 use super::config::TopicRole;
 use super::worker::{PendingHalf, Worker};
-use crate::decode::DecodeError;
 use crate::decode::oip::{self, OipMapping, OipMessage, PairTiming};
 use crate::decode::pairing::{Half, Offer};
+use crate::decode::{DecodeError, DecodeReason};
 use crate::offsets::TopicPartition;
+use crate::telemetry::Source;
+use crate::telemetry::events::{
+    EventsDecoded, HalfExpired, HalfReplaced, MessageUndecodable, PairEventsRefused,
+    PairUnassemblable,
+};
 
 impl Worker {
     /// The pairing key: the `x-request-id` header, else the message key, else the message's id.
@@ -43,10 +49,15 @@ impl Worker {
         let offset = message.offset();
         let Some(id) = Self::pairing_id(message, &decoded) else {
             let err = DecodeError::new(
-                "missing_field",
+                DecodeReason::MissingField,
                 "no request id: no x-request-id header, no key and no `id` field",
             );
-            self.metrics.decode_error(err.reason);
+            self.metrics.emit(MessageUndecodable {
+                topic: &tp.topic,
+                partition: tp.partition,
+                offset,
+                error: &err,
+            });
             self.dead_letter(message, tp, &err);
             return;
         };
@@ -72,7 +83,11 @@ impl Worker {
         match offer {
             Offer::Waiting => {}
             Offer::Replaced(old) => {
-                self.metrics.unpaired(old.half.as_str());
+                self.metrics.emit(HalfReplaced {
+                    source: Source::Kafka,
+                    half: old.half,
+                    id: &id,
+                });
                 self.tracker.complete(&[old.value.offset]);
             }
             Offer::Paired(request, response) => {
@@ -97,19 +112,23 @@ impl Worker {
                             let ready = batcher.push(events, &offsets);
                             (ready, batcher.take_refused())
                         };
-                        self.metrics.decoded((n - refused.len()) as u64);
-                        if let Some(first) = refused.first() {
-                            for r in &refused {
-                                self.metrics.decode_error(r.error.reason);
-                            }
-                            tracing::debug!(offsets = ?offsets, refused = refused.len(), first = %first.error, "events of a pair refused");
-                        }
+                        self.metrics.emit(EventsDecoded {
+                            count: (n - refused.len()) as u64,
+                        });
+                        self.metrics.emit(PairEventsRefused {
+                            offsets: &offsets,
+                            refused: &refused,
+                        });
                         self.send(ready);
                         self.tracker.complete(&offsets);
                     }
                     Err(err) => {
-                        self.metrics.decode_error(err.reason);
-                        self.tracker.complete(&[request.offset, response.offset]);
+                        let offsets = [request.offset, response.offset];
+                        self.metrics.emit(PairUnassemblable {
+                            offsets: &offsets,
+                            error: &err,
+                        });
+                        self.tracker.complete(&offsets);
                     }
                 }
             }
@@ -123,8 +142,12 @@ impl Worker {
         } else {
             self.pairer.expire(now)
         };
-        for (_, p) in expired {
-            self.metrics.unpaired(p.half.as_str());
+        for (id, p) in expired {
+            self.metrics.emit(HalfExpired {
+                source: Source::Kafka,
+                half: p.half,
+                id: &id,
+            });
             self.tracker.complete(&[p.value.offset]);
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{Producer, ThreadedProducer};
+use telemetry::Emit;
 use tokio::sync::mpsc;
 
 use super::commit::commit;
@@ -20,6 +21,7 @@ use crate::decode::oip::{OipMapping, OipMessage};
 use crate::decode::pairing::Pairer;
 use crate::offsets::{OffsetTracker, TopicPartition};
 use crate::telemetry::CollectorMetrics;
+use crate::telemetry::events::{ConsumerFailed, ConsumerPaused, PartitionLag};
 
 /// The consumer thread's state.
 pub(super) struct Worker {
@@ -57,10 +59,7 @@ impl Worker {
             if let Some(result) = consumer.poll(Duration::from_millis(100)) {
                 match result {
                     Ok(message) => self.handle(&message),
-                    Err(e) => {
-                        self.metrics.consumer_error();
-                        tracing::warn!(error = %e, "kafka consumer error");
-                    }
+                    Err(e) => self.metrics.emit(ConsumerFailed { error: &e }),
                 }
             }
             let due = self.lock_batcher().due();
@@ -101,13 +100,11 @@ impl Worker {
             consumer.resume(&assignment)
         };
         if result.is_ok() {
-            tracing::debug!(
-                paused = full,
-                partitions = assignment.count(),
-                "backpressure: partitions paused while the batch channel is full (paused=false: resumed)"
-            );
             self.paused.store(full, Ordering::SeqCst);
-            self.metrics.set_paused(full);
+            self.metrics.emit(ConsumerPaused {
+                paused: full,
+                partitions: assignment.count(),
+            });
         }
     }
 
@@ -127,8 +124,11 @@ impl Worker {
                 consumer.fetch_watermarks(&tp.topic, tp.partition, Duration::from_millis(500))
             {
                 let position = self.tracker.snapshot().get(&tp).map_or(0, |p| p.watermark);
-                self.metrics
-                    .set_lag(&tp.topic, tp.partition, (high - position).max(0));
+                self.metrics.emit(PartitionLag {
+                    topic: &tp.topic,
+                    partition: tp.partition,
+                    lag: (high - position).max(0),
+                });
             }
         }
     }

@@ -1,17 +1,13 @@
-//! A real Kafka-protocol broker for tests: tansu 0.6 on a free loopback port.
-//!
-//! The binary comes from `DRIFTWATCH_TANSU_BIN`, else `$HOME/.cache/driftwatch/tools/bin/tansu`
-//! (where `scripts/install-test-services.sh` installs it), else `PATH`.
+//! The TLS front of the test broker: tansu (started by [`test_support::tansu::Broker`]) behind a
+//! TLS-terminating proxy, with a fresh test CA.
 
 #![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
@@ -24,122 +20,17 @@ use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
 use openssl::x509::{X509, X509Builder, X509NameBuilder};
 use tokio_openssl::SslStream;
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-
-/// A running broker, killed on drop.
-pub struct Broker {
-    child: Child,
-    /// `127.0.0.1:port`.
-    pub address: String,
-    _dir: tempfile::TempDir,
-    /// Held while the broker runs (see [`Broker::start`]); released after the child is killed.
-    _serial: MutexGuard<'static, ()>,
-}
-
-fn tansu_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("DRIFTWATCH_TANSU_BIN") {
-        return PathBuf::from(p);
-    }
-    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/driftwatch/tools/bin/tansu");
-    if cached.exists() {
-        return cached;
-    }
-    PathBuf::from("tansu")
-}
-
+pub use test_support::tansu::Broker;
 pub use test_support::{eventually, free_port};
-
-impl Broker {
-    /// Starts tansu with in-memory storage. One broker test runs at a time: on two cores,
-    /// concurrent brokers and consumers starved each other into session timeouts and rebalances
-    /// that stalled a consumer group for minutes (about one run in three).
-    pub fn start() -> Self {
-        let port = free_port();
-        Self::start_advertising(port, &format!("127.0.0.1:{port}"))
-    }
-
-    /// Starts tansu listening (plaintext) on `127.0.0.1:port` and advertising `advertised` to
-    /// clients in its metadata.
-    fn start_advertising(port: u16, advertised: &str) -> Self {
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-        let address = format!("127.0.0.1:{port}");
-        let dir = tempfile::tempdir().unwrap();
-        let bin = tansu_bin();
-        let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &format!("tcp://{address}"), "--advertised-listener-url", &format!("tcp://{advertised}")])
-            .args(["--storage-engine", "memory://tansu/"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start the test broker {}: {e}; install it with scripts/install-test-services.sh \
-                     (scripts/test.sh does) or set DRIFTWATCH_TANSU_BIN",
-                    bin.display()
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {address} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            child,
-            address,
-            _dir: dir,
-            _serial: serial,
-        }
-    }
-
-    /// Creates `topic` with `partitions` partitions.
-    pub async fn create_topic(&self, topic: &str, partitions: i32) {
-        self.create_topic_with(topic, partitions, &[]).await
-    }
-
-    /// Creates `topic` through a client with the extra librdkafka `settings` (e.g. TLS).
-    pub async fn create_topic_with(&self, topic: &str, partitions: i32, settings: &[(&str, &str)]) {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.address);
-        for (k, v) in settings {
-            config.set(*k, *v);
-        }
-        let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
-        let result = admin
-            .create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                &AdminOptions::new(),
-            )
-            .await
-            .unwrap();
-        for r in result {
-            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A broker reached only over TLS: tansu 0.6 accepts `--cert`/`--key` but serves plaintext
 /// (its TLS acceptor is never used), so the TLS listener is a terminating front, as a TLS proxy
-/// in front of a broker is deployed: clients connect to [`TlsBroker::address`] with TLS, the front
-/// forwards the bytes to tansu's plaintext port, and tansu advertises the front's address in its
-/// metadata, so every connection a client opens goes through TLS.
+/// in front of a broker is deployed: clients connect to the broker's [`Broker::address`] with
+/// TLS, the front forwards the bytes to tansu's plaintext port, and tansu advertises the front's
+/// address in its metadata, so every connection a client opens goes through TLS.
 pub struct TlsBroker {
-    /// The broker behind the front; its `address` is the TLS front's `127.0.0.1:port`.
+    /// The broker behind the front; its [`Broker::address`] is the TLS front's `127.0.0.1:port`
+    /// (what tansu advertises), its [`Broker::listener`] tansu's plaintext port.
     pub broker: Broker,
     /// PEM of the CA that signed the front's certificate (`ssl.ca.location`).
     pub ca_pem: PathBuf,
@@ -174,8 +65,8 @@ impl TlsBroker {
         let front = TcpListener::bind("127.0.0.1:0").unwrap();
         let front_address = front.local_addr().unwrap().to_string();
         let tansu_port = free_port();
-        let mut broker = Broker::start_advertising(tansu_port, &front_address);
-        let upstream = std::mem::replace(&mut broker.address, front_address);
+        let broker = Broker::start_advertising(tansu_port, &front_address);
+        let upstream = broker.listener().to_string();
 
         let handshakes = Arc::new(AtomicU64::new(0));
         let failed_handshakes = Arc::new(AtomicU64::new(0));

@@ -1,41 +1,67 @@
-//! The collector's metrics, in one place. Every method updates a metric (and the caller logs); the
-//! names and labels are listed in `docs/metrics.md`. Labels are bounded: `source` and `half` are
-//! fixed sets, `reason` is a [`crate::decode::DecodeError::reason`], `topic`/`partition` are the
-//! configured topics' partitions.
+//! The collector's telemetry, after the workspace's conventions (the `telemetry` crate):
+//!
+//! - [`CollectorMetrics`], the collector's metric handles, registered by
+//!   [`telemetry::Metrics::register`] (no configuration: `&()`);
+//! - [`events`]: one struct per observable happening (a message consumed, an event refused, a
+//!   dead letter written, a commit failed, ...), whose `emit()` logs it as the collector always
+//!   has and counts it; call sites write `metrics.emit(CommitFailed { error: &e })`
+//!   ([`telemetry::Emit`]). Events are the only way to update a metric;
+//! - [`labels`]: the label values as enums ([`Source`], [`Half`], [`SourceErrorKind`],
+//!   [`DecodeReason`], [`RejectReason`]).
+//!
+//! The names, labels and meanings are listed in `docs/metrics.md`. Labels are bounded: every
+//! label is an enum, except `topic`/`partition` of the lag, the configured topics' partitions.
+
+pub mod events;
+pub mod labels;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use telemetry::LabelValues;
+
+pub use labels::{DecodeReason, Half, RejectReason, Source, SourceErrorKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {
-    source: &'static str,
+    source: Source,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
-    reason: &'static str,
+    reason: DecodeReason,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabel {
+    reason: RejectReason,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HalfLabel {
-    half: &'static str,
+    half: Half,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
-    kind: &'static str,
+    kind: SourceErrorKind,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PartitionLabels {
     topic: String,
-    partition: String,
+    partition: i32,
 }
 
-/// Handles to the collector's metrics. Cloning shares them.
+/// Handles to the collector's metrics (`driftwatch_events_consumed_total{source}`,
+/// `driftwatch_events_decoded_total`, `driftwatch_decode_errors_total{reason}`,
+/// `driftwatch_events_dead_lettered_total{reason}`, `driftwatch_events_skipped_total{reason}`,
+/// `driftwatch_unpaired_total{half}`, `driftwatch_source_errors_total{kind}`,
+/// `driftwatch_consumer_lag{topic, partition}`, `driftwatch_consumer_paused`,
+/// `driftwatch_http_rejected_total{reason}`). Cloning shares them; [`Default`] gives metrics
+/// registered nowhere (tests). They are updated by emitting the [`events`].
 #[derive(Clone, Debug, Default)]
 pub struct CollectorMetrics {
     consumed: Family<SourceLabel, Counter>,
@@ -47,12 +73,14 @@ pub struct CollectorMetrics {
     errors: Family<KindLabel, Counter>,
     lag: Family<PartitionLabels, Gauge>,
     paused: Gauge,
-    rejected: Family<ReasonLabel, Counter>,
+    rejected: Family<RejectLabel, Counter>,
 }
 
-impl CollectorMetrics {
-    /// Metrics registered in `registry`.
-    pub fn register(registry: &mut Registry) -> Self {
+impl telemetry::Metrics for CollectorMetrics {
+    type Config = ();
+
+    /// The collector's metrics, registered in `registry` under their documented names.
+    fn register(registry: &mut Registry, _: &()) -> Self {
         let m = Self::default();
         registry.register(
             "driftwatch_events_consumed",
@@ -106,107 +134,80 @@ impl CollectorMetrics {
         );
         m
     }
+}
 
-    /// `n` messages or events read from `source`.
-    pub fn consumed(&self, source: &'static str, n: u64) {
+/// The setters the [`events`] use: private to this module and its children.
+impl CollectorMetrics {
+    fn count_consumed(&self, source: Source, n: u64) {
         self.consumed
             .get_or_create(&SourceLabel { source })
             .inc_by(n);
     }
 
-    /// `n` valid events decoded.
-    pub fn decoded(&self, n: u64) {
+    fn count_decoded(&self, n: u64) {
         self.decoded.inc_by(n);
     }
 
-    /// One event failed to decode or validate.
-    pub fn decode_error(&self, reason: &'static str) {
+    fn count_decode_error(&self, reason: DecodeReason) {
         self.decode_errors
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
-    /// One message was queued for the dead-letter topic.
-    pub fn dead_lettered(&self, reason: &'static str) {
+    fn count_dead_lettered(&self, reason: DecodeReason) {
         self.dead_lettered
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
-    /// One undecodable message was skipped (no dead-letter topic).
-    pub fn skipped(&self, reason: &'static str) {
+    fn count_skipped(&self, reason: DecodeReason) {
         self.skipped.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// One half expired unpaired.
-    pub fn unpaired(&self, half: &'static str) {
+    fn count_unpaired(&self, half: Half) {
         self.unpaired.get_or_create(&HalfLabel { half }).inc();
     }
 
-    /// A dead letter could not be written.
-    pub fn dead_letter_failed(&self) {
-        self.errors
-            .get_or_create(&KindLabel {
-                kind: "dead_letter",
-            })
-            .inc();
+    fn count_source_error(&self, kind: SourceErrorKind) {
+        self.errors.get_or_create(&KindLabel { kind }).inc();
     }
 
-    /// An offset commit failed.
-    pub fn commit_error(&self) {
-        self.errors
-            .get_or_create(&KindLabel { kind: "commit" })
-            .inc();
+    fn count_rejected(&self, reason: RejectReason) {
+        self.rejected.get_or_create(&RejectLabel { reason }).inc();
     }
 
-    /// The consumer reported an error.
-    pub fn consumer_error(&self) {
-        self.errors
-            .get_or_create(&KindLabel { kind: "consumer" })
-            .inc();
-    }
-
-    /// An HTTP ingest request was rejected.
-    pub fn rejected(&self, reason: &'static str) {
-        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
-    }
-
-    /// The current value of `driftwatch_http_rejected_total{reason}`.
-    pub fn rejected_total(&self, reason: &'static str) -> u64 {
-        self.rejected.get_or_create(&ReasonLabel { reason }).get()
-    }
-
-    /// Whether the consumer is paused by backpressure.
-    pub fn set_paused(&self, paused: bool) {
+    fn set_paused(&self, paused: bool) {
         self.paused.set(i64::from(paused));
     }
 
-    /// Lag of one partition.
-    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+    fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.lag
             .get_or_create(&PartitionLabels {
                 topic: topic.to_string(),
-                partition: partition.to_string(),
+                partition,
             })
             .set(lag);
     }
+}
 
-    /// Total decode errors so far (for tests and summaries).
+/// Read accessors (tests and summaries).
+impl CollectorMetrics {
+    /// The current value of `driftwatch_http_rejected_total{reason}`.
+    pub fn rejected_total(&self, reason: RejectReason) -> u64 {
+        self.rejected
+            .get(&RejectLabel { reason })
+            .map_or(0, |c| c.get())
+    }
+
+    /// Total decode errors so far, all reasons (`driftwatch_decode_errors_total`).
     pub fn decode_errors_total(&self) -> u64 {
-        [
-            "invalid_json",
-            "missing_field",
-            "invalid_field",
-            "wrong_encoding",
-            "too_large",
-            "unpaired",
-        ]
-        .iter()
-        .map(|r| {
-            self.decode_errors
-                .get_or_create(&ReasonLabel { reason: r })
-                .get()
-        })
-        .sum()
+        DecodeReason::ALL
+            .iter()
+            .map(|&reason| {
+                self.decode_errors
+                    .get(&ReasonLabel { reason })
+                    .map_or(0, |c| c.get())
+            })
+            .sum()
     }
 }

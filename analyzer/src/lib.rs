@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod change;
 pub mod drift;
 pub mod error;
 pub mod kernels;

@@ -1,7 +1,7 @@
 //! Fuzzing of every collector decoder (issue 19, item 9): arbitrary bytes, and valid messages
 //! mutated by byte flips, insertions, deletions and truncation, through the JSON event decoders
-//! (both paths), the OIP v2 JSON and protobuf decoders and their pairing into events, and the
-//! CloudEvents decoder. No input may panic, and each decoder's own invariants must hold.
+//! (both paths), the OIP v2 JSON and protobuf decoders and their pairing into events, the
+//! CloudEvents decoder, and the label-event decoder. No input may panic, and each decoder's own invariants must hold.
 //!
 //! Cases per property: `DRIFTWATCH_FUZZ_CASES` (default 4,000), so CI runs a bounded budget; a
 //! longer run is `DRIFTWATCH_FUZZ_CASES=1000000 cargo test -p driftwatch-collector --lib fuzz`.
@@ -14,6 +14,7 @@ use test_support::fuzz::mutate;
 
 use super::cloudevents;
 use super::json::{decode_each, decode_events};
+use super::label::decode_labels;
 use super::oip::{MAX_ROWS_PER_MESSAGE, OipMapping, PairTiming, assemble, decode_message};
 use super::{DecodeError, Encoding};
 
@@ -37,6 +38,34 @@ const OIP_REQUEST: &str = r#"{"id": "req-1", "inputs": [
 const OIP_RESPONSE: &str = r#"{"id": "req-1", "model_name": "car-loan", "model_version": "v3", "outputs": [
     {"name": "predict_proba", "shape": [2, 2], "datatype": "FP64", "data": [0.01, 0.99, 0.93, 0.07]}
 ]}"#;
+
+const LABEL_SEEDS: [&str; 3] = [
+    r#"{"timestamp": "2026-11-30T09:12:00Z", "model": "car-loan", "request_id": "9f1c", "label": 1}"#,
+    "{\"model\": \"m\", \"request_id\": \"a\", \"label\": \"approved\"}\n\n{\"model\": \"m\", \"request_id\": \"b\", \"label\": true, \"timestamp\": 1700000000000}\n",
+    r#"[{"model": "m", "request_id": "r1", "label": 0.5}, {"model": "m", "label": null}, {"model": "", "request_id": "", "label": [1]}]"#,
+];
+
+/// The label decoder on `payload`: no panic; every label it accepts passes validation (a model
+/// and request id within bounds, a label that is present); every bad label names a line and a
+/// bounded reason.
+fn check_labels(payload: &[u8]) -> Result<(), TestCaseError> {
+    match decode_labels(payload) {
+        Ok(d) => {
+            for l in &d.labels {
+                prop_assert!(l.validate().is_ok(), "{:?}", l);
+                prop_assert!(!l.request_id.is_empty() && !l.model.is_empty());
+            }
+            for b in &d.bad {
+                prop_assert!(b.line >= 1);
+                prop_assert!(bounded_reason(&b.error), "{:?}", b.error);
+                let prefix = format!("line {}: ", b.line);
+                prop_assert!(b.error.message.starts_with(&prefix), "{:?}", b.error);
+            }
+        }
+        Err(e) => prop_assert!(bounded_reason(&e), "{:?}", e),
+    }
+    Ok(())
+}
 
 fn proto_seeds() -> [Vec<u8>; 2] {
     let (request, response) = super::oip::tests::seldon_pair();
@@ -122,6 +151,16 @@ proptest! {
     #[test]
     fn json_events_from_mutated_events(seed in 0..EVENT_SEEDS.len(), edits in edits()) {
         check_json_events(&mutate(EVENT_SEEDS[seed].as_bytes(), &edits))?;
+    }
+
+    #[test]
+    fn labels_from_arbitrary_bytes(payload in prop::collection::vec(any::<u8>(), 0..512)) {
+        check_labels(&payload)?;
+    }
+
+    #[test]
+    fn labels_from_mutated_label_events(seed in 0..LABEL_SEEDS.len(), edits in edits()) {
+        check_labels(&mutate(LABEL_SEEDS[seed].as_bytes(), &edits))?;
     }
 
     #[test]

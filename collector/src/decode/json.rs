@@ -31,7 +31,7 @@ pub struct DecodedEvents {
 }
 
 /// The payload as JSON text, or why it is not.
-fn json_text(payload: &[u8]) -> Result<&str, DecodeError> {
+pub(crate) fn json_text(payload: &[u8]) -> Result<&str, DecodeError> {
     // SIMD validation: std's took about 1,500 instructions per car_loan event (callgrind).
     let text = simdutf8::basic::from_utf8(payload).map_err(|_| {
         DecodeError::new(

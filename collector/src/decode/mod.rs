@@ -4,12 +4,14 @@
 //! - [`oip`]: Open Inference Protocol v2 requests and responses (protobuf as Seldon Core v2 writes
 //!   them to Kafka, or JSON as REST clients send them), paired by request id.
 //! - [`cloudevents`]: KServe's inference logger (CloudEvents binary mode over HTTP).
+//! - [`label`]: label events (ground truth, joined to predictions by model and request id).
 //!
 //! Every failure is a [`DecodeError`] with a bounded [`DecodeReason`] for metrics and dead-letter
 //! headers, and a message that names the offending line or field.
 
 pub mod cloudevents;
 pub mod json;
+pub mod label;
 pub mod oip;
 pub mod pairing;
 mod proto;

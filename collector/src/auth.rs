@@ -23,7 +23,7 @@ use telemetry::Emit;
 pub use types::auth::{AuthConfig, BasicAuthConfig};
 
 use crate::telemetry::events::RequestRejected;
-use crate::telemetry::{CollectorMetrics, RejectReason};
+use crate::telemetry::{CollectorMetrics, Refusal, RejectReason};
 
 /// A configuration of credentials that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +269,7 @@ pub async fn authenticate(
     match auth.credentials.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(rejection) => {
-            let reason = RejectReason::Unauthorized;
+            let reason = RejectReason::Refused(Refusal::Unauthorized);
             auth.metrics.emit(RequestRejected { reason });
             let mut response = crate::response::error(
                 StatusCode::UNAUTHORIZED,

@@ -13,7 +13,7 @@ use crate::response::error;
 use crate::telemetry::events::{
     EventsConsumed, EventsDecoded, RequestRejected, RequestUndecodable,
 };
-use crate::telemetry::{RejectReason, Source};
+use crate::telemetry::{Refusal, RejectReason, Source};
 
 impl HttpIngest {
     /// Takes the events of one request. `body`, when the events are its JSON events, lets the
@@ -61,7 +61,7 @@ impl HttpIngest {
                 Err(e) => {
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        RejectReason::NotDurable.as_str(),
+                        RejectReason::Refused(Refusal::NotDurable).as_str(),
                         format!("cannot encode the events for the write-ahead log: {e}"),
                         None,
                     );
@@ -74,7 +74,7 @@ impl HttpIngest {
             match durable.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
-                    let reason = RejectReason::NotDurable;
+                    let reason = RejectReason::Refused(Refusal::NotDurable);
                     self.inner.metrics.emit(RequestRejected { reason });
                     return error(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -86,7 +86,7 @@ impl HttpIngest {
                 Err(e) => {
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        RejectReason::NotDurable.as_str(),
+                        RejectReason::Refused(Refusal::NotDurable).as_str(),
                         format!("the write-ahead log task failed: {e}"),
                         None,
                     );
@@ -109,7 +109,7 @@ impl HttpIngest {
             };
             if !sent {
                 // Without the log, events the analyzer no longer takes are lost: not a 202.
-                let reason = RejectReason::ShuttingDown;
+                let reason = RejectReason::Refused(Refusal::ShuttingDown);
                 self.inner.metrics.emit(RequestRejected { reason });
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -104,7 +104,7 @@ mod tests {
     use axum::http::StatusCode;
 
     use super::super::fixtures::{ingest, post};
-    use crate::telemetry::RejectReason;
+    use crate::telemetry::{DecodeReason, RejectReason};
 
     /// Issue 19, finding 8: a CloudEvents pair that fails to assemble was answered 400 but not
     /// counted in `driftwatch_http_rejected_total`.
@@ -137,7 +137,10 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
         assert_eq!(json["reason"], "invalid_field", "{json}");
-        assert_eq!(metrics.rejected_total(RejectReason::InvalidField), 1);
+        assert_eq!(
+            metrics.rejected_total(RejectReason::Decode(DecodeReason::InvalidField)),
+            1
+        );
         assert!(rx.try_recv().is_err());
     }
 

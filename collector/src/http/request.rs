@@ -10,8 +10,8 @@ use telemetry::Emit;
 
 use super::state::HttpIngest;
 use crate::response::error;
-use crate::telemetry::RejectReason;
 use crate::telemetry::events::RequestRejected;
+use crate::telemetry::{DecodeReason, Refusal, RejectReason};
 
 /// The body of a request both endpoints may go on with, or the answer that refuses it: `415`
 /// for a non-JSON media type, `413`/`400` for a body that could not be read, `503` with
@@ -26,7 +26,7 @@ pub(super) fn admit(
     }
     let body = body.map_err(|r| Box::new(body_error(ingest, &r)))?;
     if ingest.backpressured() {
-        let reason = RejectReason::Backpressure;
+        let reason = RejectReason::Refused(Refusal::Backpressure);
         ingest.inner.metrics.emit(RequestRejected { reason });
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -43,7 +43,7 @@ pub(super) fn admit(
 
 pub(super) fn body_error(ingest: &HttpIngest, rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let reason = RejectReason::TooLarge;
+        let reason = RejectReason::Decode(DecodeReason::TooLarge);
         ingest.inner.metrics.emit(RequestRejected { reason });
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,7 +87,7 @@ pub(super) fn unsupported_media_type(ingest: &HttpIngest, headers: &HeaderMap) -
     if is_json_media_type(text) {
         return None;
     }
-    let reason = RejectReason::UnsupportedMediaType;
+    let reason = RejectReason::Refused(Refusal::UnsupportedMediaType);
     ingest.inner.metrics.emit(RequestRejected { reason });
     Some(error(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

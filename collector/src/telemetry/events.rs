@@ -698,7 +698,7 @@ mod tests {
 
     #[test]
     fn http_rejections_are_counted_by_reason() {
-        for &reason in RejectReason::ALL {
+        for reason in RejectReason::all() {
             assert_eq!(
                 counted(RequestRejected { reason }),
                 [format!(
@@ -762,11 +762,11 @@ mod tests {
         let code: Vec<&str> = DecodeReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(decode, code, "driftwatch_decode_errors_total{{reason}}");
         let documented: BTreeSet<&str> = decode.iter().chain(&http).copied().collect();
-        let code: BTreeSet<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        let code: BTreeSet<&str> = RejectReason::all().map(RejectReason::as_str).collect();
         assert_eq!(documented, code, "driftwatch_http_rejected_total{{reason}}");
         assert_eq!(
             decode.len() + http.len(),
-            RejectReason::ALL.len(),
+            RejectReason::all().count(),
             "no reason listed twice"
         );
         // The table's row of the metric names only documented reasons.

@@ -6,6 +6,8 @@
 /// Which half of an exchange: `half` of `driftwatch_unpaired_total` (`request`, `response`).
 pub use crate::decode::pairing::Half;
 
+use telemetry::LabelValues;
+
 telemetry::label_values! {
     /// Where events were read from: `source` of `driftwatch_events_consumed_total`.
     pub enum Source {
@@ -68,38 +70,9 @@ telemetry::label_values! {
 }
 
 telemetry::label_values! {
-    /// Why an HTTP request was refused: `reason` of `driftwatch_http_rejected_total`. Every
-    /// [`DecodeReason`] (with the same text, [`From<DecodeReason>`]) and the refusals before or
-    /// after decoding.
-    pub enum RejectReason {
-        /// [`DecodeReason::InvalidJson`].
-        InvalidJson => "invalid_json",
-        /// [`DecodeReason::MissingField`].
-        MissingField => "missing_field",
-        /// [`DecodeReason::InvalidField`].
-        InvalidField => "invalid_field",
-        /// [`DecodeReason::InvalidModel`].
-        InvalidModel => "invalid_model",
-        /// [`DecodeReason::FieldTooLong`].
-        FieldTooLong => "field_too_long",
-        /// [`DecodeReason::InvalidConfidence`].
-        InvalidConfidence => "invalid_confidence",
-        /// [`DecodeReason::InvalidLatency`].
-        InvalidLatency => "invalid_latency",
-        /// [`DecodeReason::InvalidFeatureName`].
-        InvalidFeatureName => "invalid_feature_name",
-        /// [`DecodeReason::InvalidFeatureValue`].
-        InvalidFeatureValue => "invalid_feature_value",
-        /// [`DecodeReason::TooManyFeatures`].
-        TooManyFeatures => "too_many_features",
-        /// [`DecodeReason::UnknownModel`].
-        UnknownModel => "unknown_model",
-        /// [`DecodeReason::WrongEncoding`].
-        WrongEncoding => "wrong_encoding",
-        /// [`DecodeReason::Unpaired`].
-        Unpaired => "unpaired",
-        /// The body exceeds `max_body_bytes` (`413`), or [`DecodeReason::TooLarge`].
-        TooLarge => "too_large",
+    /// Why an HTTP request was refused before or after decoding, for reasons that are not a
+    /// [`DecodeReason`].
+    pub enum Refusal {
         /// Missing or wrong credentials (`401`; ingest and the Alertmanager webhook).
         Unauthorized => "unauthorized",
         /// The body declares a non-JSON `Content-Type` (`415`).
@@ -113,55 +86,79 @@ telemetry::label_values! {
     }
 }
 
+/// Why an HTTP request was refused: `reason` of `driftwatch_http_rejected_total`, either a
+/// [`DecodeReason`] (a body over `max_body_bytes`, `413`, is [`DecodeReason::TooLarge`]) or a
+/// [`Refusal`]. Encodes as the inner value's text, so the two sets share one label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// The body, or an event in it, could not be decoded or validated.
+    Decode(DecodeReason),
+    /// Refused for another reason.
+    Refused(Refusal),
+}
+
+impl RejectReason {
+    /// The text of the label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decode(r) => r.as_str(),
+            Self::Refused(r) => r.as_str(),
+        }
+    }
+
+    /// Every value: the decode reasons, then the refusals.
+    pub fn all() -> impl Iterator<Item = RejectReason> {
+        DecodeReason::ALL
+            .iter()
+            .map(|&r| Self::Decode(r))
+            .chain(Refusal::ALL.iter().map(|&r| Self::Refused(r)))
+    }
+}
+
 impl From<DecodeReason> for RejectReason {
     fn from(reason: DecodeReason) -> Self {
-        match reason {
-            DecodeReason::InvalidJson => Self::InvalidJson,
-            DecodeReason::MissingField => Self::MissingField,
-            DecodeReason::InvalidField => Self::InvalidField,
-            DecodeReason::InvalidModel => Self::InvalidModel,
-            DecodeReason::FieldTooLong => Self::FieldTooLong,
-            DecodeReason::InvalidConfidence => Self::InvalidConfidence,
-            DecodeReason::InvalidLatency => Self::InvalidLatency,
-            DecodeReason::InvalidFeatureName => Self::InvalidFeatureName,
-            DecodeReason::InvalidFeatureValue => Self::InvalidFeatureValue,
-            DecodeReason::TooManyFeatures => Self::TooManyFeatures,
-            DecodeReason::UnknownModel => Self::UnknownModel,
-            DecodeReason::WrongEncoding => Self::WrongEncoding,
-            DecodeReason::Unpaired => Self::Unpaired,
-            DecodeReason::TooLarge => Self::TooLarge,
-        }
+        Self::Decode(reason)
+    }
+}
+
+impl From<Refusal> for RejectReason {
+    fn from(reason: Refusal) -> Self {
+        Self::Refused(reason)
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl telemetry::prometheus_client::encoding::EncodeLabelValue for RejectReason {
+    fn encode(
+        &self,
+        encoder: &mut telemetry::prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use telemetry::LabelValues;
-
     use super::*;
 
-    /// Every decode reason is a rejection reason with the same text, and the extra rejection
-    /// reasons are not decode reasons.
+    /// The decode reasons and the refusals never share a text: one label value, one meaning.
     #[test]
-    fn decode_reasons_are_rejection_reasons_with_the_same_text() {
-        for &r in DecodeReason::ALL {
-            assert_eq!(RejectReason::from(r).as_str(), r.as_str());
-        }
-        let decode: Vec<&str> = DecodeReason::ALL.iter().map(|r| r.as_str()).collect();
-        let extra: Vec<&str> = RejectReason::ALL
-            .iter()
-            .map(|r| r.as_str())
-            .filter(|t| !decode.contains(t))
-            .collect();
+    fn rejection_reasons_are_distinct_texts() {
+        let texts: std::collections::BTreeSet<&str> =
+            RejectReason::all().map(RejectReason::as_str).collect();
+        assert_eq!(texts.len(), DecodeReason::ALL.len() + Refusal::ALL.len());
         assert_eq!(
-            extra,
-            [
-                "unauthorized",
-                "unsupported_media_type",
-                "backpressure",
-                "not_durable",
-                "shutting_down"
-            ]
+            RejectReason::from(DecodeReason::TooLarge).to_string(),
+            "too_large"
+        );
+        assert_eq!(
+            RejectReason::from(Refusal::ShuttingDown).to_string(),
+            "shutting_down"
         );
     }
 }

@@ -22,7 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use telemetry::LabelValues;
 
-pub use labels::{DecodeReason, Half, RejectReason, Source, SourceErrorKind};
+pub use labels::{DecodeReason, Half, Refusal, RejectReason, Source, SourceErrorKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabel {

@@ -345,8 +345,12 @@ impl Pipeline {
     /// The drain: `on_drain` is called, every source drains in a task of its own while this
     /// loop keeps absorbing what they send, then whatever is still queued is absorbed and the
     /// last checkpoint written and committed. Without a checkpoint every open window is closed
-    /// instead, so that its report is not lost. All of it ends by `shutdown_timeout` after the
+    /// instead, so that its report is not lost. The drain ends by `shutdown_timeout` after the
     /// stop; sources that have not drained by then are left (their offsets are not committed).
+    /// The final checkpoint (or the final closes) then runs even when the deadline has passed:
+    /// it covers only what was absorbed, and a kill during it leaves the previous checkpoint
+    /// intact (the manifest is replaced atomically), so the time it takes is the one step
+    /// `shutdown_timeout` does not bound; give the pod's grace period that margin.
     pub async fn run(
         mut self,
         mut rx: mpsc::Receiver<SourceBatch>,

@@ -446,19 +446,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for Features<'a> {
 }
 
 fn push(out: &mut DecodedEvents, line: usize, parsed: Result<PredictionEvent, serde_json::Error>) {
-    match parsed {
-        Ok(event) => match event.validate() {
-            Ok(()) => out.events.push(event),
-            Err(e) => out.bad.push(BadEvent {
-                line,
-                error: DecodeError::new(e.reason(), format!("line {line}: {e}")),
-            }),
+    push_validated(&mut out.events, &mut out.bad, line, parsed, |e| {
+        e.validate().map_err(|e| (e.reason(), e.to_string()))
+    });
+}
+
+/// Files one parsed line (array: position) under `good` when it parses and `validate` passes,
+/// else under `bad` with its line, a bounded reason and a message starting `line N: `.
+pub(crate) fn push_validated<T>(
+    good: &mut Vec<T>,
+    bad: &mut Vec<BadEvent>,
+    line: usize,
+    parsed: Result<T, serde_json::Error>,
+    validate: impl FnOnce(&T) -> Result<(), (DecodeReason, String)>,
+) {
+    let error = match parsed {
+        Ok(item) => match validate(&item) {
+            Ok(()) => return good.push(item),
+            Err((reason, message)) => DecodeError::new(reason, format!("line {line}: {message}")),
         },
-        Err(e) => out.bad.push(BadEvent {
-            line,
-            error: DecodeError::new(json_reason(&e), format!("line {line}: {e}")),
-        }),
-    }
+        Err(e) => DecodeError::new(json_reason(&e), format!("line {line}: {e}")),
+    };
+    bad.push(BadEvent { line, error });
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::json::{BadEvent, json_text};
-use crate::decode::{DecodeError, DecodeReason, json_reason};
+use crate::decode::json::{BadEvent, json_text, push_validated};
+use crate::decode::{DecodeError, DecodeReason};
 use crate::event::{EventTime, FeatureValue, MAX_NAME_LEN};
 
 /// The ground truth of one prediction.
@@ -142,19 +142,9 @@ pub fn decode_labels(payload: &[u8]) -> Result<DecodedLabels, DecodeError> {
 }
 
 fn push(out: &mut DecodedLabels, line: usize, parsed: Result<LabelEvent, serde_json::Error>) {
-    match parsed {
-        Ok(label) => match label.validate() {
-            Ok(()) => out.labels.push(label),
-            Err(e) => out.bad.push(BadEvent {
-                line,
-                error: DecodeError::new(e.reason(), format!("line {line}: {e}")),
-            }),
-        },
-        Err(e) => out.bad.push(BadEvent {
-            line,
-            error: DecodeError::new(json_reason(&e), format!("line {line}: {e}")),
-        }),
-    }
+    push_validated(&mut out.labels, &mut out.bad, line, parsed, |l| {
+        l.validate().map_err(|e| (e.reason(), e.to_string()))
+    });
 }
 
 #[cfg(test)]

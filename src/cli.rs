@@ -463,6 +463,26 @@ pub struct AnalyzeArgs {
     /// Exit with status 3 when any chunk has a drifting feature.
     #[arg(long)]
     pub fail_on_drift: bool,
+    /// Multivariate drift per chunk (PCA reconstruction error as NannyML computes it, band from
+    /// reference chunks): auto computes it when the reference is a data file (not a profile) and
+    /// warns if it cannot; on requires it; off skips it.
+    #[arg(long, value_enum, default_value_t = MultivariateArg::Auto)]
+    pub multivariate: MultivariateArg,
+    /// Multivariate drift: keep the principal components that explain more than this share of
+    /// the reference variance.
+    #[arg(long, default_value_t = analyzer::multivariate::DEFAULT_VARIANCE_KEPT, value_name = "SHARE")]
+    pub multivariate_variance: f64,
+}
+
+/// When `analyze` computes multivariate drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MultivariateArg {
+    /// When the reference is a data file; a failure is a warning.
+    Auto,
+    /// Always; a profile reference or a failure is an error.
+    On,
+    /// Never.
+    Off,
 }
 
 fn parse_threshold(s: &str) -> Result<(analyzer::Method, f64), String> {

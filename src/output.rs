@@ -45,6 +45,9 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
             chunk.index, span, chunk.rows, verdict
         );
         let _ = writeln!(out, "{}", chunk_table(&chunk.features, extra));
+        if let Some(m) = &chunk.multivariate {
+            let _ = writeln!(out, "{}", multivariate_line(m, report));
+        }
         if let Some(q) = &chunk.quality {
             let _ = writeln!(out, "{}", quality_line(q));
         }
@@ -66,6 +69,30 @@ pub fn render_table(report: &AnalysisReport, extra: &[Method]) -> String {
     out.push('\n');
     out.push_str(&summary(report));
     out
+}
+
+/// One chunk's multivariate drift: `multivariate (PCA reconstruction error): 1.249 outside the
+/// band 1.115-1.153: ALERT`.
+fn multivariate_line(
+    m: &analyzer::multivariate::ChunkMultivariate,
+    report: &AnalysisReport,
+) -> String {
+    let bound = |b: Option<f64>, open: &str| b.map_or_else(|| open.to_string(), number);
+    let band = report.multivariate.as_ref().map_or_else(
+        || "-".to_string(),
+        |s| {
+            format!(
+                "{} to {}",
+                bound(s.lower_threshold, "-inf"),
+                bound(s.upper_threshold, "inf")
+            )
+        },
+    );
+    let value = m
+        .reconstruction_error
+        .map_or_else(|| "-".to_string(), number);
+    let verdict = if m.alert { "ALERT" } else { "no alert" };
+    format!("multivariate (PCA reconstruction error): {value}, band {band}: {verdict}\n")
 }
 
 /// One chunk's realized quality: `quality (N labelled): metric value, ...` (`-` when undefined).
@@ -260,7 +287,7 @@ fn summary(report: &AnalysisReport) -> String {
         .map(|f| f.name.len())
         .max()
         .unwrap_or(7)
-        .max(7);
+        .max(if report.multivariate.is_some() { 14 } else { 7 });
     let _ = write!(out, "{:width$}", "feature");
     for c in &report.chunks {
         let _ = write!(out, " {:>2}", c.index);
@@ -274,6 +301,18 @@ fn summary(report: &AnalysisReport) -> String {
                 Some((_, Some(true))) => 'x',
                 Some((_, Some(false))) => '.',
                 _ => '-',
+            };
+            let _ = write!(out, " {mark:>2}");
+        }
+        out.push('\n');
+    }
+    if report.multivariate.is_some() {
+        let _ = write!(out, "{:width$}", "(multivariate)");
+        for c in &report.chunks {
+            let mark = match c.multivariate.map(|m| m.alert) {
+                Some(true) => 'x',
+                Some(false) => '.',
+                None => '-',
             };
             let _ = write!(out, " {mark:>2}");
         }
@@ -308,6 +347,21 @@ fn summary(report: &AnalysisReport) -> String {
             let list: Vec<String> = chunks.iter().map(ToString::to_string).collect();
             let _ = writeln!(out, "{feature} drifted in chunks {}", list.join(", "));
         }
+    }
+    if let Some(m) = &report.multivariate {
+        let list: Vec<String> = m.alert_chunks.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "multivariate drift (PCA reconstruction error; {} components of {} features explain {:.0}% of the reference variance): {}",
+            m.components,
+            m.features.len(),
+            m.explained_variance * 100.0,
+            if list.is_empty() {
+                "no alert".to_string()
+            } else {
+                format!("alerts in chunks {}", list.join(", "))
+            }
+        );
     }
     // Data quality: missing-rate surges, by feature.
     for (i, f) in report.features.iter().enumerate() {

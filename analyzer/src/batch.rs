@@ -124,6 +124,10 @@ pub struct ChunkReport {
     /// target and score columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_quality: Option<crate::quality::EstimatedBinary>,
+    /// Multivariate drift: the chunk's mean PCA reconstruction error against the reference band
+    /// (`analyze` with a reference data file; [`crate::multivariate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<crate::multivariate::ChunkMultivariate>,
 }
 
 /// Reference summary of one analysed feature.
@@ -160,6 +164,10 @@ pub struct AnalysisReport {
     pub chunks: Vec<ChunkReport>,
     /// Per feature, the chunks in which it drifted.
     pub drifted_chunks: BTreeMap<String, Vec<usize>>,
+    /// Multivariate drift (PCA reconstruction error): the model, the reference band and the
+    /// alerting chunks ([`crate::multivariate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<crate::multivariate::MultivariateSummary>,
 }
 
 /// Analyses `features` of `current` against `profile`.
@@ -259,6 +267,7 @@ pub fn analyze(
             .collect(),
         chunks,
         drifted_chunks,
+        multivariate: None,
     })
 }
 
@@ -340,6 +349,55 @@ pub fn calibrate(
 /// As [`analyze`] for the timestamp column of period chunking.
 pub fn count_chunks(table: &Table, chunking: &Chunking) -> Result<usize, AnalyzerError> {
     Ok(ChunkLayout::new(table, chunking)?.len())
+}
+
+/// Adds multivariate drift (the PCA reconstruction error, [`crate::multivariate`]) to `report`,
+/// made by [`analyze`] of `current`: the model is fitted on `reference` over the report's features
+/// (with their kinds), `current` is cut as the report's chunks are, and the band comes from
+/// reference chunks of the same size (size chunking, as NannyML does; for period or whole-file
+/// chunking, full chunks of the mean rows per current chunk). Fills
+/// [`AnalysisReport::multivariate`] and each chunk's `multivariate`.
+///
+/// # Errors
+/// As [`crate::multivariate::analyze_multivariate`]; the timestamp errors of period chunking.
+pub fn attach_multivariate(
+    report: &mut AnalysisReport,
+    reference: &Table,
+    current: &Table,
+    variance_kept: f64,
+) -> Result<(), AnalyzerError> {
+    let features: Vec<(String, FeatureKind)> = report
+        .features
+        .iter()
+        .map(|f| (f.name.clone(), f.kind))
+        .collect();
+    let layout = ChunkLayout::new(current, &report.settings.chunking)?;
+    let (reference_chunk_rows, full_only) = match report.settings.chunking {
+        Chunking::Size { rows } => (rows, false),
+        _ => ((current.num_rows / layout.len().max(1)).max(1), true),
+    };
+    let (summary, per_chunk) = crate::multivariate::analyze_multivariate(
+        reference,
+        current,
+        &features,
+        &layout.of_row,
+        layout.len(),
+        reference_chunk_rows,
+        full_only,
+        variance_kept,
+    )?;
+    if per_chunk.len() != report.chunks.len() {
+        return Err(AnalyzerError::Query(format!(
+            "multivariate drift has {} chunks, the report {}",
+            per_chunk.len(),
+            report.chunks.len()
+        )));
+    }
+    for (chunk, m) in report.chunks.iter_mut().zip(per_chunk) {
+        chunk.multivariate = Some(m);
+    }
+    report.multivariate = Some(summary);
+    Ok(())
 }
 
 fn validate_settings(settings: &AnalysisSettings) -> Result<(), AnalyzerError> {
@@ -447,6 +505,7 @@ fn chunk_report(
         dataset_drift: drift_share.map(|s| s >= share),
         quality: None,
         estimated_quality: None,
+        multivariate: None,
     }
 }
 

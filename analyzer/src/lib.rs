@@ -20,6 +20,7 @@ pub mod change;
 pub mod drift;
 pub mod error;
 pub mod kernels;
+pub mod multivariate;
 pub mod null_law;
 pub mod parallel;
 pub mod profile;

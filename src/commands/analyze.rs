@@ -13,7 +13,7 @@ use analyzer::{
 };
 use anyhow::Context;
 
-use crate::cli::{AnalyzeArgs, GlobalArgs, ReportFormat, ThresholdArg};
+use crate::cli::{AnalyzeArgs, GlobalArgs, MultivariateArg, ReportFormat, ThresholdArg};
 use crate::commands::{Header, profile_options, read_data, read_with, select_features};
 use crate::output;
 use crate::progress::Bar;
@@ -94,6 +94,7 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         calibration.as_ref(),
         &bar,
     )?;
+    attach_multivariate(args, &mut report, reference.as_ref(), &current)?;
     crate::commands::outcomes::attach_quality(args, &mut report, global.quiet)?;
     let rendered = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -120,6 +121,39 @@ pub fn run(args: &AnalyzeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Multivariate drift (`--multivariate`): needs the reference data; `auto` skips a profile
+/// reference and turns a failure into a warning.
+fn attach_multivariate(
+    args: &AnalyzeArgs,
+    report: &mut analyzer::AnalysisReport,
+    reference: Option<&Table>,
+    current: &Table,
+) -> anyhow::Result<()> {
+    let variance = args.multivariate_variance;
+    if !(variance > 0.0 && variance < 1.0) {
+        anyhow::bail!("--multivariate-variance {variance} is not in (0, 1)");
+    }
+    match (args.multivariate, reference) {
+        (MultivariateArg::Off, _) | (MultivariateArg::Auto, None) => Ok(()),
+        (MultivariateArg::On, None) => anyhow::bail!(
+            "--multivariate on needs the reference data file: the profile {} does not hold the reference rows the PCA is fitted on",
+            args.reference.display()
+        ),
+        (MultivariateArg::On, Some(reference)) => {
+            analyzer::batch::attach_multivariate(report, reference, current, variance)
+                .context("multivariate drift")
+        }
+        (MultivariateArg::Auto, Some(reference)) => {
+            if let Err(e) =
+                analyzer::batch::attach_multivariate(report, reference, current, variance)
+            {
+                tracing::warn!("multivariate drift skipped: {e}");
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The reference file's columns when every feature is named (`--features`) and each is declared

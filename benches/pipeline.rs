@@ -36,6 +36,7 @@ use collector::batcher::{BatchConfig, Batcher, SchemaRegistry, SourceBatch};
 use collector::replay::{ReplayOptions, events_from_file};
 use prometheus_client::registry::Registry;
 use telemetry::Metrics as _;
+use test_support::car_loan::{self, FEATURES};
 use tokio::sync::mpsc;
 
 const MODEL: &str = "car-loan";
@@ -64,9 +65,8 @@ fn main() {
             _ => {}
         }
     }
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/car_loan/");
-    let messages = messages(root);
-    let profile = profile(root);
+    let messages = messages();
+    let profile = profile();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -97,9 +97,9 @@ struct Encoded {
 
 /// car_loan's 50,000 analysis rows as pre-encoded JSON events with an epoch-millisecond
 /// timestamp (patched in place per repetition, as a fresh receive buffer would hold it).
-fn messages(root: &str) -> Vec<Encoded> {
-    let base =
-        events_from_file(&ReplayOptions::new(format!("{root}analysis.csv"), MODEL), 0).unwrap();
+fn messages() -> Vec<Encoded> {
+    let analysis = car_loan::path(car_loan::ANALYSIS);
+    let base = events_from_file(&ReplayOptions::new(analysis, MODEL), 0).unwrap();
     base.iter()
         .map(|e| {
             let mut v = serde_json::to_value(e).unwrap();
@@ -126,24 +126,13 @@ fn patch_time(buf: &mut [u8], at: usize, mut t: i64) {
     }
 }
 
-fn profile(root: &str) -> Arc<ReferenceProfile> {
+fn profile() -> Arc<ReferenceProfile> {
     let reference = read_table(
-        std::path::Path::new(&format!("{root}reference.csv")),
+        &car_loan::path(car_loan::REFERENCE),
         &ReadOptions::default(),
     )
     .unwrap();
-    let features: Vec<String> = [
-        "car_value",
-        "salary_range",
-        "debt_to_income_ratio",
-        "loan_length",
-        "repaid_loan_on_prev_car",
-        "size_of_downpayment",
-        "driver_tenure",
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
+    let features: Vec<String> = FEATURES.iter().map(ToString::to_string).collect();
     Arc::new(ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap())
 }
 

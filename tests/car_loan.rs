@@ -9,16 +9,7 @@ use std::path::Path;
 use analyzer::batch::{AnalysisReport, AnalysisSettings, Chunking, NoProgress, analyze};
 use analyzer::{Method, ProfileOptions, ReadOptions, ReferenceProfile, read_table};
 use serde_json::Value;
-
-const FEATURES: [&str; 7] = [
-    "car_value",
-    "salary_range",
-    "debt_to_income_ratio",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-    "size_of_downpayment",
-    "driver_tenure",
-];
+use test_support::car_loan::{self, DRIFTED, FEATURES, MANIFEST};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,12 +17,14 @@ fn root() -> &'static Path {
 
 fn car_loan_report() -> AnalysisReport {
     let options = ReadOptions::default();
-    let reference = read_table(&root().join("data/car_loan/reference.csv"), &options).unwrap();
-    let current = read_table(&root().join("data/car_loan/analysis.csv"), &options).unwrap();
+    let reference = read_table(&car_loan::path(car_loan::REFERENCE), &options).unwrap();
+    let current = read_table(&car_loan::path(car_loan::ANALYSIS), &options).unwrap();
     let features: Vec<String> = FEATURES.iter().map(ToString::to_string).collect();
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap();
     let settings = AnalysisSettings {
-        chunking: Chunking::Size { rows: 5000 },
+        chunking: Chunking::Size {
+            rows: MANIFEST.chunk_rows,
+        },
         ..AnalysisSettings::default()
     };
     analyze(&profile, &features, &current, &settings, None, &NoProgress).unwrap()
@@ -154,15 +147,7 @@ fn car_loan_default_verdict_values_separate_clean_from_drifted() {
                 .filter(|m| m.verdict_method)
                 .filter_map(|m| m.value)
                 .fold(0.0f64, f64::max);
-            if chunk.index >= 5
-                && [
-                    "car_value",
-                    "loan_length",
-                    "salary_range",
-                    "repaid_loan_on_prev_car",
-                ]
-                .contains(&f.feature.as_str())
-            {
+            if chunk.index >= 5 && DRIFTED.contains(&f.feature.as_str()) {
                 assert!(worst > 0.15, "chunk {} {}: {worst}", chunk.index, f.feature);
             } else {
                 assert!(worst < 0.04, "chunk {} {}: {worst}", chunk.index, f.feature);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
+use test_support::car_loan::{self, CATEGORICAL, DRIFTED, FEATURES, NUMERIC, STABLE};
 
 fn driftwatch() -> Command {
     let mut cmd = Command::cargo_bin("driftwatch").unwrap();
@@ -27,9 +28,9 @@ fn car_loan_json(extra: &[&str]) -> serde_json::Value {
             "--format",
             "json",
             "--reference",
-            "data/car_loan/reference.csv",
+            car_loan::REFERENCE,
             "--current",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
         ])
         .args(extra)
         .assert()
@@ -52,9 +53,9 @@ fn analyze_prints_the_table_and_summary_for_car_loan() {
         .args([
             "analyze",
             "--reference",
-            "data/car_loan/reference.csv",
+            car_loan::REFERENCE,
             "--current",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
         ])
         .args(["--chunk-size", "5000"])
         .assert()
@@ -68,22 +69,13 @@ fn analyze_prints_the_table_and_summary_for_car_loan() {
         stdout.contains("chunk 0 | rows 0-4999 (5000 rows) | no drift (0 of 7 features)"),
         "{stdout}"
     );
-    for f in [
-        "car_value",
-        "loan_length",
-        "salary_range",
-        "repaid_loan_on_prev_car",
-    ] {
+    for f in DRIFTED.iter() {
         assert!(
             stdout.contains(&format!("{f} drifted in chunks 5, 6, 7, 8, 9")),
             "{f}: {stdout}"
         );
     }
-    for f in [
-        "debt_to_income_ratio",
-        "driver_tenure",
-        "size_of_downpayment",
-    ] {
+    for f in STABLE.iter() {
         assert!(!stdout.contains(&format!("{f} drifted")), "{f}: {stdout}");
     }
 }
@@ -96,9 +88,9 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
         .args([
             "profile",
             "--input",
-            "data/car_loan/reference.csv",
+            car_loan::REFERENCE,
             "--exclude",
-            "repaid",
+            &car_loan::MANIFEST.label,
             "--out",
         ])
         .arg(&profile)
@@ -110,7 +102,7 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
         .arg(&profile)
         .args([
             "--current",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
             "--chunk-size",
             "5000",
             "--format",
@@ -125,15 +117,9 @@ fn profile_then_analyze_json_agrees_with_the_data_file_reference() {
     let drifted = report["drifted_chunks"].as_object().unwrap();
     let mut names: Vec<&str> = drifted.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(
-        names,
-        [
-            "car_value",
-            "loan_length",
-            "repaid_loan_on_prev_car",
-            "salary_range"
-        ]
-    );
+    let mut expected = DRIFTED.clone();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
     assert_eq!(drifted["car_value"], serde_json::json!([5, 6, 7, 8, 9]));
 }
 
@@ -145,7 +131,7 @@ fn missing_file_names_the_file() {
             "--reference",
             "nope/reference.csv",
             "--current",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
         ])
         .assert()
         .code(1)
@@ -298,13 +284,7 @@ fn controller_dry_run_requires_input() {
 #[test]
 fn replay_kafka_option_must_be_key_equals_value() {
     driftwatch()
-        .args([
-            "replay",
-            "--input",
-            "data/car_loan/analysis.csv",
-            "--model",
-            "m",
-        ])
+        .args(["replay", "--input", car_loan::ANALYSIS, "--model", "m"])
         .args([
             "--to",
             "kafka://127.0.0.1:1/t",
@@ -321,13 +301,7 @@ fn replay_kafka_option_must_be_key_equals_value() {
 #[test]
 fn replay_kafka_option_is_refused_for_an_http_target() {
     driftwatch()
-        .args([
-            "replay",
-            "--input",
-            "data/car_loan/analysis.csv",
-            "--model",
-            "m",
-        ])
+        .args(["replay", "--input", car_loan::ANALYSIS, "--model", "m"])
         .args([
             "--to",
             "http://127.0.0.1:1",
@@ -350,7 +324,7 @@ fn replay_kafka_secrets_come_from_a_file_not_the_command_line() {
         c.args([
             "replay",
             "--input",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
             "--model",
             "m",
             "--to",
@@ -397,27 +371,23 @@ fn replay_kafka_secrets_come_from_a_file_not_the_command_line() {
 /// file, line and column either way.
 #[test]
 fn a_reference_read_by_the_declared_kinds_gives_the_inferred_reads_report() {
-    let features = "car_value,salary_range,debt_to_income_ratio,loan_length,\
-                    repaid_loan_on_prev_car,size_of_downpayment,driver_tenure";
-    let categorical = "salary_range,repaid_loan_on_prev_car,size_of_downpayment";
+    let features = FEATURES.join(",");
+    let categorical = CATEGORICAL.join(",");
     let report = |reference: &Path, numeric: &str| {
         driftwatch()
             .args(["analyze", "--reference"])
             .arg(reference)
-            .args([
-                "--current",
-                "data/car_loan/analysis.csv",
-                "--chunk-size",
-                "5000",
-            ])
-            .args(["--features", features, "--categorical", categorical])
+            .args(["--current", car_loan::ANALYSIS, "--chunk-size", "5000"])
+            .args(["--features", &features, "--categorical", &categorical])
             .args(["--numeric", numeric, "--format", "json"])
             .assert()
     };
-    let reference = Path::new("data/car_loan/reference.csv");
-    let all = "car_value,debt_to_income_ratio,loan_length,driver_tenure";
-    let declared = report(reference, all).success();
-    let inferred = report(reference, "car_value,debt_to_income_ratio,loan_length").success();
+    let reference = Path::new(car_loan::REFERENCE);
+    let all = NUMERIC.join(",");
+    // The last numeric feature (driver_tenure) left undeclared: its kind is inferred.
+    let some = NUMERIC[..NUMERIC.len() - 1].join(",");
+    let declared = report(reference, &all).success();
+    let inferred = report(reference, &some).success();
     let declared: serde_json::Value =
         serde_json::from_slice(&declared.get_output().stdout).unwrap();
     let inferred: serde_json::Value =
@@ -443,7 +413,7 @@ fn a_reference_read_by_the_declared_kinds_gives_the_inferred_reads_report() {
         })
         .collect();
     let bad = write(dir.path(), "ref.csv", &(bad.join("\n") + "\n"));
-    for numeric in [all, "car_value"] {
+    for numeric in [all.as_str(), "car_value"] {
         report(&bad, numeric)
             .code(1)
             .stderr(predicate::str::contains(
@@ -496,7 +466,7 @@ fn one_column_blank_lines_are_missing_and_nothing_judged_is_said() {
 fn compressed_csv_reads_and_a_truncated_one_is_named() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
-    let csv = std::fs::read("data/car_loan/analysis.csv").unwrap();
+    let csv = std::fs::read(car_loan::ANALYSIS).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&csv).unwrap();
     let gz = gz.finish().unwrap();
@@ -506,7 +476,7 @@ fn compressed_csv_reads_and_a_truncated_one_is_named() {
     std::fs::write(&zst_path, zstd::encode_all(csv.as_slice(), 1).unwrap()).unwrap();
     for current in [&gz_path, &zst_path] {
         let out = driftwatch()
-            .args(["analyze", "--reference", "data/car_loan/reference.csv"])
+            .args(["analyze", "--reference", car_loan::REFERENCE])
             .arg("--current")
             .arg(current)
             .args(["--chunk-size", "5000"])
@@ -522,7 +492,7 @@ fn compressed_csv_reads_and_a_truncated_one_is_named() {
     let cut = dir.path().join("cut.csv.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
     let mut cmd = driftwatch();
-    cmd.args(["analyze", "--reference", "data/car_loan/reference.csv"])
+    cmd.args(["analyze", "--reference", car_loan::REFERENCE])
         .arg("--current")
         .arg(&cut);
     fails_naming(
@@ -611,16 +581,16 @@ fn only_verdict_methods_flag_drift_and_raw_wasserstein_needs_a_threshold() {
         }
     }
     // 10 chunks x (4 numeric x 2 + 3 categorical x 1) verdict methods.
-    assert_eq!(verdict, 10 * (4 * 2 + 3));
+    assert_eq!(verdict, 10 * (NUMERIC.len() * 2 + CATEGORICAL.len()));
     assert!(other > 0);
 
     driftwatch()
         .args([
             "analyze",
             "--reference",
-            "data/car_loan/reference.csv",
+            car_loan::REFERENCE,
             "--current",
-            "data/car_loan/analysis.csv",
+            car_loan::ANALYSIS,
             "--verdict-methods",
             "wasserstein",
         ])
@@ -642,9 +612,9 @@ fn car_loan_realized_quality_matches_scikit_learn() {
         "--problem-type",
         "binary",
         "--target-column",
-        "repaid",
+        &car_loan::MANIFEST.label,
         "--labels",
-        "data/car_loan/analysis_target.csv",
+        car_loan::ANALYSIS_TARGET,
     ]);
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/car_loan_quality_sklearn.json")).unwrap();
@@ -732,7 +702,7 @@ fn without_labels_only_the_estimate_is_reported() {
         "--problem-type",
         "binary",
         "--target-column",
-        "repaid",
+        &car_loan::MANIFEST.label,
     ]);
     for chunk in report["chunks"].as_array().unwrap() {
         assert!(chunk.get("quality").is_none(), "{chunk}");

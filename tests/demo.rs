@@ -3,18 +3,7 @@
 //! alert, the retraining Job and a canary decision are printed, and it exits 0.
 
 use assert_cmd::Command;
-
-const DRIFTED: [&str; 4] = [
-    "car_value",
-    "salary_range",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-];
-const STABLE: [&str; 3] = [
-    "debt_to_income_ratio",
-    "size_of_downpayment",
-    "driver_tenure",
-];
+use test_support::car_loan::{DRIFTED, STABLE};
 
 #[test]
 fn demo_prints_the_drifted_features_the_job_and_a_canary_decision() {
@@ -44,7 +33,7 @@ fn demo_prints_the_drifted_features_the_job_and_a_canary_decision() {
         20,
         "{stdout}"
     );
-    for f in DRIFTED {
+    for f in DRIFTED.iter() {
         let line = format!("{f:<24} drifted in analysis chunks [5, 6, 7, 8, 9]");
         assert!(stdout.contains(&line), "missing `{line}`\n{stdout}");
         assert!(
@@ -52,7 +41,7 @@ fn demo_prints_the_drifted_features_the_job_and_a_canary_decision() {
             "no alert for {f}\n{stdout}"
         );
     }
-    for f in STABLE {
+    for f in STABLE.iter() {
         assert!(
             stdout.contains(&format!("{f:<24} no drift")),
             "{f}\n{stdout}"

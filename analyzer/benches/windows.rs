@@ -18,33 +18,19 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
-
-const FEATURES: [&str; 7] = [
-    "car_value",
-    "salary_range",
-    "debt_to_income_ratio",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-    "size_of_downpayment",
-    "driver_tenure",
-];
+use test_support::car_loan::{self, FEATURES};
 
 /// car_loan analysis rows as event batches of 5,000 (one window each), plus the profile.
 fn setup() -> (Arc<ReferenceProfile>, Vec<RecordBatch>) {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/car_loan/");
     let features: Vec<String> = FEATURES.iter().map(ToString::to_string).collect();
     let reference = read_table(
-        std::path::Path::new(&format!("{root}reference.csv")),
+        &car_loan::path(car_loan::REFERENCE),
         &ReadOptions::default(),
     )
     .unwrap();
     let profile =
         Arc::new(ReferenceProfile::fit(&reference, &features, &ProfileOptions::default()).unwrap());
-    let current = read_table(
-        std::path::Path::new(&format!("{root}analysis.csv")),
-        &ReadOptions::default(),
-    )
-    .unwrap();
+    let current = read_table(&car_loan::path(car_loan::ANALYSIS), &ReadOptions::default()).unwrap();
     let kinds: Vec<(String, FeatureKind)> = profile
         .features
         .iter()

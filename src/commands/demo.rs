@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use alerting::{AlertStatus, AlertTrigger};
@@ -25,20 +25,48 @@ use crate::config::{Config, ModelConfig};
 use crate::serve::{self, Hooks};
 use crate::status::Decision;
 
-/// The car_loan features (the other columns are the id, timestamp, label and model outputs).
-pub const CAR_LOAN_FEATURES: [&str; 7] = [
-    "car_value",
-    "salary_range",
-    "debt_to_income_ratio",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-    "size_of_downpayment",
-    "driver_tenure",
-];
-/// Rows per analysis chunk in the car_loan truth (and per demo window).
-const CHUNK_ROWS: i64 = 5_000;
-/// The car_loan logs have one prediction every 8 min 43.152 s.
-const ROW_SPACING_MS: i64 = 523_152;
+/// The built-in data's manifest (its features and sizes; the tests read it through
+/// `test_support::car_loan`), in the binary so that the demo runs from any directory.
+const CAR_LOAN_MANIFEST: &str = include_str!("../../data/car_loan/manifest.toml");
+
+/// What the demo reads of `data/car_loan/manifest.toml`.
+#[derive(Debug, serde::Deserialize)]
+pub struct CarLoan {
+    /// Rows of reference.csv.
+    reference_rows: i64,
+    /// Rows of analysis.csv.
+    analysis_rows: i64,
+    /// Rows per analysis chunk in the car_loan truth (and per demo window).
+    chunk_rows: i64,
+    /// Time between two predictions of the logs (8 min 43.152 s).
+    row_spacing_ms: i64,
+    /// The features, in column order (the other columns are the id, timestamp, label and model
+    /// outputs).
+    features: Vec<CarLoanFeature>,
+}
+
+/// One feature of the manifest (its kind and drift truth are for the tests).
+#[derive(Debug, serde::Deserialize)]
+struct CarLoanFeature {
+    name: String,
+}
+
+/// The car_loan manifest, parsed once.
+pub fn car_loan() -> anyhow::Result<&'static CarLoan> {
+    static PARSED: LazyLock<Result<CarLoan, String>> =
+        LazyLock::new(|| toml::from_str(CAR_LOAN_MANIFEST).map_err(|e| e.to_string()));
+    PARSED
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("the built-in data/car_loan/manifest.toml is not valid: {e}"))
+}
+
+impl CarLoan {
+    /// The car_loan features, in column order.
+    pub fn features(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+}
+
 /// The model name of the demo's events.
 const MODEL: &str = "car-loan";
 
@@ -67,9 +95,10 @@ fn data_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// Runs the demo.
 pub fn run(args: &DemoArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let data = data_dir(args.data.as_deref())?;
+    let car_loan = car_loan()?;
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let profile_path = work.path().join("car_loan.profile.json");
-    let features: Vec<String> = CAR_LOAN_FEATURES.iter().map(ToString::to_string).collect();
+    let features: Vec<String> = car_loan.features().map(str::to_string).collect();
     let reference = analyzer::read_table(&data.join("reference.csv"), &ReadOptions::default())?;
     let profile = ReferenceProfile::fit(&reference, &features, &ProfileOptions::default())?;
     profile.save(&profile_path)?;
@@ -81,7 +110,8 @@ pub fn run(args: &DemoArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     );
 
     let window = Duration::from_millis(args.window_ms);
-    let speedup = (CHUNK_ROWS * ROW_SPACING_MS) as f64 / window.as_millis() as f64;
+    let speedup =
+        (car_loan.chunk_rows * car_loan.row_spacing_ms) as f64 / window.as_millis() as f64;
     let mut config = Config::default();
     config.server.listen = args.listen;
     config.models = vec![ModelConfig {
@@ -101,7 +131,7 @@ pub fn run(args: &DemoArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(demo(config, &data, speedup, args))
+    runtime.block_on(demo(config, car_loan, &data, speedup, args))
 }
 
 /// What the demo saw, for the summary.
@@ -124,6 +154,7 @@ enum DemoEvent {
 
 async fn demo(
     config: Config,
+    car_loan: &'static CarLoan,
     data: &Path,
     speedup: f64,
     args: &DemoArgs,
@@ -140,7 +171,7 @@ async fn demo(
         }
     });
     let printer = seen.clone();
-    let phase_boundary = 50_000 / CHUNK_ROWS as usize;
+    let phase_boundary = (car_loan.reference_rows / car_loan.chunk_rows) as usize;
     let hooks = Hooks {
         on_window: Some(Box::new(move |closed, transitions| {
             let mut s = printer
@@ -247,11 +278,11 @@ async fn demo(
     for (i, file) in ["reference.csv", "analysis.csv"].iter().enumerate() {
         let mut options = ReplayOptions::new(data.join(file), MODEL);
         options.model_version = Some("v1".into());
-        options.features = CAR_LOAN_FEATURES.iter().map(ToString::to_string).collect();
+        options.features = car_loan.features().map(str::to_string).collect();
         options.synthetic_latency_ms = Some(40.0);
         options.speedup = Some(speedup);
         options.no_wait = args.fast;
-        let offset = i as i64 * 50_000 / CHUNK_ROWS * window_ms;
+        let offset = i as i64 * car_loan.reference_rows / car_loan.chunk_rows * window_ms;
         let events = replay::events_from_file(&options, start + offset)?;
         println!(
             "replaying {} ({} predictions) with event time compressed {speedup:.0}x",
@@ -262,14 +293,15 @@ async fn demo(
         let pace = if args.fast {
             None
         } else {
-            Some(CHUNK_ROWS as f64 * 1000.0 / args.window_ms as f64)
+            Some(car_loan.chunk_rows as f64 * 1000.0 / args.window_ms as f64)
         };
         options.rate = pace;
         replay::send(events, &target, &options, &replay::Quiet).await?;
     }
     // Let the last windows close (idle close), then stop.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seen.lock().map(|s| s.events).unwrap_or(0) < 100_000
+    let total = (car_loan.reference_rows + car_loan.analysis_rows) as u64;
+    while seen.lock().map(|s| s.events).unwrap_or(0) < total
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -281,7 +313,7 @@ async fn demo(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     println!("\nsummary: {} windows, {} predictions", s.windows, s.events);
-    for f in CAR_LOAN_FEATURES {
+    for f in car_loan.features() {
         match s.drifted.get(f) {
             Some(chunks) => println!("  {f:<24} drifted in analysis chunks {chunks:?}"),
             None => println!("  {f:<24} no drift"),
@@ -334,4 +366,17 @@ async fn controller_dry_run(
         }
     }
     decisions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_manifest_parses() {
+        let m = car_loan().unwrap();
+        assert_eq!(m.features().count(), 7);
+        assert_eq!(m.reference_rows % m.chunk_rows, 0);
+        assert_eq!(m.analysis_rows % m.chunk_rows, 0);
+    }
 }

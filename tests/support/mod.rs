@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use test_support::car_loan;
 #[allow(unused_imports)]
 pub use test_support::free_port;
 
@@ -195,8 +196,8 @@ pub fn car_loan_profile(dir: &Path) -> PathBuf {
     let out = dir.join("car_loan.profile.json");
     let status = Command::new(driftwatch_bin())
         .args(["--quiet", "profile", "--input"])
-        .arg(root().join("data/car_loan/reference.csv"))
-        .args(["--exclude", "repaid", "--out"])
+        .arg(car_loan::path(car_loan::REFERENCE))
+        .args(["--exclude", &car_loan::MANIFEST.label, "--out"])
         .arg(&out)
         .status()
         .unwrap();
@@ -243,27 +244,17 @@ pub fn get_text(url: &str) -> Option<String> {
 #[allow(unused_imports)]
 pub use test_support::eventually_blocking as eventually;
 
-/// The car_loan features.
-pub const FEATURES: [&str; 7] = [
-    "car_value",
-    "salary_range",
-    "debt_to_income_ratio",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-    "size_of_downpayment",
-    "driver_tenure",
-];
+/// The car_loan features (all, and those that drift in analysis chunks 5 to 9), from
+/// `data/car_loan/manifest.toml`.
+#[allow(unused_imports)]
+pub use test_support::car_loan::{DRIFTED, FEATURES};
 
-/// The features that drift in analysis chunks 5 to 9.
-pub const DRIFTED: [&str; 4] = [
-    "car_value",
-    "loan_length",
-    "repaid_loan_on_prev_car",
-    "salary_range",
-];
+/// 5,000 car_loan log rows (one chunk, 2,615,760 s of log time) per 10-minute window: "4359.6".
+pub static SPEEDUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let m = &test_support::car_loan::MANIFEST;
+    (m.chunk_rows as f64 * m.row_spacing_ms as f64 / WINDOW_MS as f64).to_string()
+});
 
-/// 5,000 car_loan log rows (one chunk, 2,615,760 s of log time) per 10-minute window.
-pub const SPEEDUP: &str = "4359.6";
 /// The window size the end-to-end tests configure (`windows.size = "10m"`). Their replays put one
 /// chunk in each window, so event time runs up to 200 minutes ahead of the clock: they also set
 /// `windows.max_future_skew = "1d"` (the default, 1 h, would refuse the later chunks).
@@ -290,8 +281,7 @@ pub fn replay_car_loan_with(
     limit: Option<usize>,
     extra: &[&str],
 ) {
-    let input = root()
-        .join("data/car_loan")
+    let input = car_loan::path(car_loan::DIR)
         .join(file)
         .to_string_lossy()
         .to_string();
@@ -308,9 +298,9 @@ pub fn replay_car_loan_with(
         "--to",
         to,
         "--exclude",
-        "repaid",
+        &car_loan::MANIFEST.label,
         "--speedup",
-        SPEEDUP,
+        &SPEEDUP,
         "--no-wait",
         "--start-time",
         &start,

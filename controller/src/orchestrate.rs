@@ -111,7 +111,9 @@ pub trait ClusterIo: Sync {
     /// that changes no traffic), for logs and the dry run.
     fn note(&self, monitor: &str, text: String);
 
-    /// A retraining Job was created or ended: logged and counted (the dry run ignores it).
+    /// A retraining Job ended: logged and counted (the dry run ignores it). A creation is counted
+    /// by [`ClusterIo::create_job`] itself, and only when the API created the Job: adopting the
+    /// episode's existing Job after a 409 (a reconcile that read a stale status) is no creation.
     fn retrain_job(&self, event: RetrainJobCounted<'_>);
 }
 
@@ -364,11 +366,6 @@ async fn retrain_step<IO: ClusterIo>(
                 let job = retrain::build_job(mm, &episode)?;
                 let uid = io.create_job(ns, &job, &job_name, &episode).await?;
                 retrain::record_launch(status, &episode, &job_name, uid, now);
-                io.retrain_job(RetrainJobCounted {
-                    monitor: &key(mm),
-                    job: &job_name,
-                    outcome: JobOutcome::Created,
-                });
                 let note = format!(
                     "created retraining Job {job_name} for drift episode {} ({} since {})",
                     episode.hash(),

@@ -35,7 +35,7 @@ use crate::canary::source::{
 use crate::crd::{CanaryPolicy, GROUP, ModelMonitor, ModelMonitorStatus, VERSION};
 use crate::error::{Error, Result};
 use crate::leader::LeaderState;
-use crate::metrics::{Metrics, ReconcileFailed, RetrainJobCounted};
+use crate::metrics::{JobOutcome, Metrics, ReconcileFailed, RetrainJobCounted};
 use crate::orchestrate::{self, ClusterIo, Next};
 use crate::retrain::{self, Episode};
 
@@ -326,7 +326,21 @@ impl ClusterIo for KubeIo<'_> {
         episode: &Episode,
     ) -> Result<Option<String>> {
         let jobs: Api<Job> = Api::namespaced(self.ctx.client.clone(), ns);
-        create_job(&jobs, job, job_name, episode).await
+        let (uid, created) = create_job(&jobs, job, job_name, episode).await?;
+        if created {
+            self.ctx.metrics.emit(RetrainJobCounted {
+                // The Job's owner is its ModelMonitor.
+                monitor: &format!(
+                    "{ns}/{}",
+                    job.owner_references()
+                        .first()
+                        .map_or(episode.model.as_str(), |o| o.name.as_str())
+                ),
+                job: job_name,
+                outcome: JobOutcome::Created,
+            });
+        }
+        Ok(uid)
     }
 
     async fn get_target(&self, ns: &str, policy: &CanaryPolicy) -> Result<Value> {
@@ -448,14 +462,16 @@ async fn patch_status(
 
 /// Creates the Job; on 409 AlreadyExists (a previous reconcile created it but could not record
 /// it) adopts the existing Job when it carries the same episode label.
+/// Creates the Job, or adopts the episode's Job of that name when it exists (409); returns its uid
+/// and whether this call created it.
 async fn create_job(
     jobs: &Api<Job>,
     job: &Job,
     job_name: &str,
     episode: &Episode,
-) -> Result<Option<String>> {
+) -> Result<(Option<String>, bool)> {
     match jobs.create(&PostParams::default(), job).await {
-        Ok(created) => Ok(created.uid()),
+        Ok(created) => Ok((created.uid(), true)),
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let existing = jobs
                 .get(job_name)
@@ -463,7 +479,7 @@ async fn create_job(
                 .map_err(|e| Error::kube(format!("get existing Job {job_name}"), e))?;
             let label = existing.labels().get(retrain::LABEL_TRIGGER).cloned();
             if label.as_deref() == Some(episode.hash().as_str()) {
-                Ok(existing.uid())
+                Ok((existing.uid(), false))
             } else {
                 Err(Error::Target {
                     target: format!("Job/{job_name}"),

@@ -426,6 +426,9 @@ async fn create_conflict_adopts_the_job_of_the_same_episode() {
     reconcile(Arc::new(retrain_monitor(None)), h.ctx.clone())
         .await
         .expect("reconcile");
+    // Regression (e2e in CI: the counter read 2 with one Job): adopting the episode's existing
+    // Job is not a creation.
+    assert_eq!(h.metrics.retrain_jobs_total("created"), 0);
     drop(h);
     server.finish().await;
 }
